@@ -1,0 +1,204 @@
+import { Observable } from 'rxjs'
+import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication'
+import type { Pgoutput } from 'pg-logical-replication'
+import type { Batch, SourceChange } from '../../pipeline/batch.ts'
+import { RowcastError, errorMessage } from '../../pipeline/errors.ts'
+import type { Logger } from '../../pipeline/logger.ts'
+import type { ColumnInfo, Row } from '../../pipeline/model.ts'
+import { formatLsn, parseLsn, type Lsn } from './lsn.ts'
+import { standbyStatus } from './standby-status.ts'
+import { parserForColumn, type ValueParser } from './values.ts'
+
+export const HEARTBEAT_PREFIX = 'rowcast_heartbeat'
+
+export interface ReplicationSourceOptions {
+  connectionString: string
+  slot: string
+  publication: string
+  /** The model table's columns, so values are decoded by their real types (arrays, domains, int8…). */
+  columns: readonly ColumnInfo[]
+  /** A transaction larger than this is emitted in chunks (only the last one carries the commit LSN). */
+  maxBatchRows: number
+  /** How often to tell PostgreSQL our confirmed position even when nothing moves (keeps the walsender alive). */
+  statusIntervalMs: number
+  logger: Logger
+  onTruncate?: (tables: string[]) => void
+  /** The server's WAL end from keep-alives, for replication lag. */
+  onServerPosition?: (lsn: Lsn) => void
+}
+
+/**
+ * The streaming half of the PostgreSQL source: pgoutput through pg-logical-replication, with automatic
+ * acknowledgement off (it would confirm positions never delivered). The only position sent to the server
+ * is the one `confirm()` is given by the checkpoint. `pause()`/`resume()` stop reading the socket, so
+ * backpressure reaches PostgreSQL instead of growing a queue here.
+ */
+export class ReplicationSource {
+  readonly #options: ReplicationSourceOptions
+  readonly #parsers: Map<string, ValueParser>
+  #service: LogicalReplicationService | null = null
+  #confirmed: Lsn = 0n
+  #lastSent: Lsn = -1n
+  #paused = false
+
+  constructor(options: ReplicationSourceOptions) {
+    this.#options = options
+    this.#parsers = new Map(options.columns.map((c) => [c.name, parserForColumn(c)]))
+  }
+
+  /** Streams batches from `startLsn` (the slot's confirmed position: PostgreSQL resumes there itself). */
+  batches(startLsn: Lsn): Observable<Batch<SourceChange>> {
+    return new Observable<Batch<SourceChange>>((subscriber) => {
+      const { logger, maxBatchRows } = this.#options
+      this.#confirmed = startLsn
+      const service = new LogicalReplicationService(
+        { connectionString: this.#options.connectionString, options: '-c TimeZone=UTC' },
+        { acknowledge: { auto: false, timeoutSeconds: 0 } },
+      )
+      this.#service = service
+      const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [this.#options.publication], messages: true })
+
+      let items: SourceChange[] = []
+      let commitTime = 0
+      let txId = 0
+      let stopping = false
+
+      service.on('data', (lsn: string, message: Pgoutput.Message) => {
+        switch (message.tag) {
+          case 'begin':
+            items = []
+            commitTime = Number((message.commitTime as bigint) / 1000n) // µs since the Unix epoch
+            txId = message.xid
+            return
+          case 'relation':
+            this.#useOwnParsers(message)
+            return
+          case 'insert':
+            items.push({ op: 'insert', table: qualified(message.relation), row: message.new, previous: null, previousIsFull: false, lsn })
+            break
+          case 'update': {
+            const full = message.old !== null
+            const row = message.new
+            if (!full) this.#checkUnchangedToast(row, message.relation, lsn)
+            items.push({ op: 'update', table: qualified(message.relation), row, previous: message.old ?? message.key, previousIsFull: full, lsn })
+            break
+          }
+          case 'delete':
+            items.push({ op: 'delete', table: qualified(message.relation), row: null, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn })
+            break
+          case 'truncate':
+            this.#options.onTruncate?.(message.relations.map(qualified))
+            return
+          case 'commit': {
+            const batch: Batch<SourceChange> = { items, commitLsn: parseLsn(message.commitEndLsn ?? lsn), commitTime, txId }
+            items = []
+            subscriber.next(batch)
+            return
+          }
+          default:
+            return // origin, type, logical messages (our heartbeat's transaction still ends in a commit)
+        }
+        if (items.length >= maxBatchRows) {
+          subscriber.next({ items, commitLsn: null, commitTime, txId })
+          items = []
+        }
+      })
+      service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
+        this.#options.onServerPosition?.(parseLsn(lsn))
+        if (shouldRespond) this.#sendStatus(true)
+      })
+      service.on('error', (error: Error) => {
+        if (stopping) return
+        subscriber.error(new RowcastError('PG_REPLICATION_LOST', `replication connection to PostgreSQL failed: ${errorMessage(error)}`, { retriable: true, cause: error }))
+      })
+      const timer = setInterval(() => this.#sendStatus(true), this.#options.statusIntervalMs)
+      timer.unref()
+
+      logger.info({ slot: this.#options.slot, from: formatLsn(startLsn) }, 'starting replication')
+      service
+        .subscribe(plugin, this.#options.slot, formatLsn(startLsn))
+        .then(() => {
+          if (!stopping) subscriber.error(new RowcastError('PG_REPLICATION_LOST', 'replication stream ended unexpectedly', { retriable: true }))
+        })
+        .catch((error: unknown) => {
+          if (!stopping) subscriber.error(translateStartError(error, this.#options.slot))
+        })
+
+      return () => {
+        stopping = true
+        clearInterval(timer)
+        this.#sendStatus(false)
+        this.#service = null
+        void service.destroy().catch(() => undefined)
+      }
+    })
+  }
+
+  /** The checkpoint's word: everything up to `lsn` is delivered; PostgreSQL may recycle WAL before it. */
+  confirm(lsn: Lsn): void {
+    if (lsn <= this.#confirmed) return
+    this.#confirmed = lsn
+    this.#sendStatus(false)
+  }
+
+  get confirmed(): Lsn {
+    return this.#confirmed
+  }
+
+  pause(): void {
+    if (this.#paused) return
+    this.#paused = true
+    this.#socket()?.pause()
+  }
+
+  resume(): void {
+    if (!this.#paused) return
+    this.#paused = false
+    this.#socket()?.resume()
+  }
+
+  #socket(): { pause(): void; resume(): void } | undefined {
+    // pg-logical-replication keeps the pg connection private; its socket is the only way to stop reading.
+    return (this.#service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } } | null)?._connection?.stream
+  }
+
+  #sendStatus(always: boolean): void {
+    if (!always && this.#confirmed === this.#lastSent) return
+    const connection = (this.#service as unknown as { _connection?: { sendCopyFromChunk(b: Buffer): void } } | null)?._connection
+    if (connection === undefined || this.#confirmed === 0n) return
+    connection.sendCopyFromChunk(standbyStatus(this.#confirmed))
+    this.#lastSent = this.#confirmed
+  }
+
+  /** Replace the library's pg-types parsers (ms timestamps, int8 strings) with ours, by column name. */
+  #useOwnParsers(relation: Pgoutput.MessageRelation): void {
+    for (const column of relation.columns) {
+      const own = this.#parsers.get(column.name)
+      if (own !== undefined) column.parser = own
+    }
+  }
+
+  /** A 'u' (unchanged TOAST) value without the old row arrives as undefined: never send that as data. */
+  #checkUnchangedToast(row: Row, relation: Pgoutput.MessageRelation, lsn: string): void {
+    for (const column of relation.columns) {
+      if (row[column.name] === undefined) {
+        row[column.name] = UNCHANGED_TOAST
+        this.#options.logger.debug({ column: column.name, lsn }, 'unchanged TOAST value without the old row')
+      }
+    }
+  }
+}
+
+/** Marks a large value PostgreSQL did not resend; the classifier turns rows holding it into row errors. */
+export const UNCHANGED_TOAST: unique symbol = Symbol('unchanged TOAST value')
+
+function qualified(relation: Pgoutput.MessageRelation): string {
+  return `${relation.schema}.${relation.name}`
+}
+
+function translateStartError(error: unknown, slot: string): RowcastError {
+  const message = errorMessage(error)
+  if (/is active for PID/.test(message)) return new RowcastError('PG_SLOT_ACTIVE', `replication slot "${slot}" is in use by another process`, { retriable: true, cause: error })
+  if (/does not exist/.test(message)) return new RowcastError('PG_SLOT_MISSING', `replication slot "${slot}" does not exist: ${message}`, { retriable: false, cause: error })
+  return new RowcastError('PG_REPLICATION_FAILED', `could not start replication from slot "${slot}": ${message}`, { retriable: true, cause: error })
+}

@@ -1,0 +1,72 @@
+import { parse as parseArray } from 'postgres-array'
+import type { ColumnInfo } from '../../pipeline/model.ts'
+
+/**
+ * Turns PostgreSQL's text output of a value into the JSON value a consumer expects:
+ * integers as numbers (int8 beyond 2^53 as a string), numeric as a string, booleans, json/jsonb nested,
+ * timestamps as ISO-8601 with their full (microsecond) precision, bytea as base64, arrays as arrays.
+ * Connections run with TimeZone=UTC so timestamptz text ends in +00.
+ */
+export type ValueParser = (text: string) => unknown
+
+export function parserForColumn(column: Pick<ColumnInfo, 'typeName' | 'elementTypeName'>): ValueParser {
+  if (column.elementTypeName !== undefined) {
+    const element = scalarParser(column.elementTypeName)
+    return (text) => parseArray(text, element)
+  }
+  return scalarParser(column.typeName)
+}
+
+function scalarParser(typeName: string): ValueParser {
+  switch (typeName) {
+    case 'bool':
+      return (text) => text === 't'
+    case 'int2':
+    case 'int4':
+    case 'oid':
+      return Number
+    case 'int8':
+      return parseInt8
+    case 'float4':
+    case 'float8':
+      return parseFloatValue
+    case 'json':
+    case 'jsonb':
+      return (text) => JSON.parse(text)
+    case 'bytea':
+      return (text) => Buffer.from(text.slice(2), 'hex').toString('base64') // text form is \x<hex>
+    case 'timestamp':
+      return (text) => (isInfinity(text) ? text : text.replace(' ', 'T'))
+    case 'timestamptz':
+      return parseTimestamptz
+    default:
+      return identity // numeric, text, varchar, uuid, date, time, interval, enums…: their text is the value
+  }
+}
+
+const identity: ValueParser = (text) => text
+
+function parseInt8(text: string): number | string {
+  const value = Number(text)
+  return Number.isSafeInteger(value) ? value : text
+}
+
+function parseFloatValue(text: string): number | string {
+  const value = Number(text)
+  return Number.isFinite(value) ? value : text // NaN and ±Infinity have no JSON number
+}
+
+function isInfinity(text: string): boolean {
+  return text === 'infinity' || text === '-infinity'
+}
+
+/** "2024-01-02 03:04:05.123456+00" -> "2024-01-02T03:04:05.123456Z"; other offsets become "+05:30". */
+function parseTimestamptz(text: string): string {
+  if (isInfinity(text)) return text
+  const iso = text.replace(' ', 'T')
+  const zone = /([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?$/.exec(iso)
+  if (zone === null) return iso
+  const base = iso.slice(0, zone.index)
+  if (zone[2] === '00' && (zone[3] ?? '00') === '00' && zone[4] === undefined) return `${base}Z`
+  return `${base}${zone[1]}${zone[2]}:${zone[3] ?? '00'}`
+}

@@ -1,0 +1,93 @@
+import { map, type OperatorFunction } from 'rxjs'
+import { mapItems, type Batch, type ModelChange, type SourceChange } from '../pipeline/batch.ts'
+import type { Row } from '../pipeline/model.ts'
+import { UNCHANGED_TOAST } from '../connectors/postgres/replication-source.ts'
+
+/** The model as the pipeline applies it: which columns it has and which identify a row. */
+export interface ModelShape {
+  table: string
+  columns: readonly string[]
+  keyColumns: readonly string[]
+}
+
+/**
+ * Classifies each row change for the model: INSERT -> added, DELETE -> removed, UPDATE -> changed only
+ * when a column of the model changed. PostgreSQL's publication row filter already turns an UPDATE that
+ * enters or leaves the filter into an INSERT or DELETE, so added/removed match a diff of the model.
+ * Without the old row (no REPLICA IDENTITY FULL) every UPDATE counts as changed.
+ */
+export function classify(model: ModelShape, onUnchanged?: (count: number) => void): OperatorFunction<Batch<SourceChange>, Batch<ModelChange>> {
+  const project = projector(model.columns)
+  const keyOf = keyFormatter(model.keyColumns)
+  return map((batch) => {
+    let unchanged = 0
+    const out = mapItems(batch, (change): ModelChange | undefined => {
+      switch (change.op) {
+        case 'insert': {
+          const row = project(change.row as Row)
+          return { type: 'added', table: change.table, row, previous: null, key: keyOf(row), lsn: change.lsn }
+        }
+        case 'update': {
+          const row = project(change.row as Row)
+          const previous = change.previous === null ? null : project(change.previous)
+          if (change.previousIsFull && previous !== null && sameValues(previous, row, model.columns)) {
+            unchanged++
+            return undefined
+          }
+          const unavailable = model.columns.filter((c) => row[c] === UNCHANGED_TOAST)
+          return {
+            type: 'changed', table: change.table, row, previous: change.previousIsFull ? previous : null, key: keyOf(row), lsn: change.lsn,
+            ...(unavailable.length > 0 ? { unavailable } : {}),
+          }
+        }
+        case 'delete': {
+          const row = project(change.previous ?? {})
+          return { type: 'removed', table: change.table, row, previous: null, key: keyOf(row), lsn: change.lsn }
+        }
+      }
+    })
+    if (unchanged > 0) onUnchanged?.(unchanged)
+    return out
+  })
+}
+
+/** Builds a row with exactly the model's columns, in the model's order (absent columns -> null). */
+function projector(columns: readonly string[]): (row: Row) => Row {
+  return (row) => {
+    const out: Row = {}
+    for (const column of columns) {
+      const value = row[column]
+      out[column] = value === undefined ? null : value
+    }
+    return out
+  }
+}
+
+/** The row's key as text: the key columns' values joined by ','. */
+export function keyFormatter(keyColumns: readonly string[]): (row: Row) => string | null {
+  if (keyColumns.length === 0) return () => null
+  if (keyColumns.length === 1) {
+    const [column] = keyColumns
+    return (row) => textForm(row[column])
+  }
+  return (row) => keyColumns.map((c) => textForm(row[c]) ?? '').join(',')
+}
+
+/** The text form of a value, as used for keys and headers: NULL -> null. */
+export function textForm(value: unknown): string | null {
+  if (value === null || value === undefined) return null
+  if (typeof value === 'string') return value
+  if (typeof value === 'object') return JSON.stringify(value)
+  return String(value)
+}
+
+function sameValues(a: Row, b: Row, columns: readonly string[]): boolean {
+  for (const column of columns) {
+    const x = a[column]
+    const y = b[column]
+    if (x === y) continue
+    if (typeof x === 'object' && typeof y === 'object' && x !== null && y !== null && JSON.stringify(x) === JSON.stringify(y)) continue
+    return false
+  }
+  return true
+}

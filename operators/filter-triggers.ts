@@ -1,0 +1,22 @@
+import { map, type OperatorFunction } from 'rxjs'
+import { z } from 'zod'
+import { mapItems, type Batch, type ModelChange } from '../pipeline/batch.ts'
+import type { ChangeType } from '../pipeline/model.ts'
+
+export const triggersSchema = z
+  .array(z.enum(['added', 'changed', 'removed']))
+  .nonempty()
+  .refine((t) => new Set(t).size === t.length, 'each trigger may be listed once')
+  .default(['added', 'changed', 'removed'])
+
+/** Keeps the row changes whose type is one of the sync's triggers; the others are dropped (and counted). */
+export function filterTriggers(triggers: readonly ChangeType[], onFiltered?: (count: number) => void): OperatorFunction<Batch<ModelChange>, Batch<ModelChange>> {
+  const keep = new Set(triggers)
+  if (keep.size === 3) return map((batch) => batch)
+  return map((batch) => {
+    const out = mapItems(batch, (change) => (keep.has(change.type) ? change : undefined))
+    const dropped = batch.items.length - out.items.length
+    if (dropped > 0) onFiltered?.(dropped)
+    return out
+  })
+}

@@ -1,0 +1,74 @@
+import type { Row, ChangeType } from './model.ts'
+
+/**
+ * The unit that flows through a sync: the row changes of one PostgreSQL transaction, or one chunk of a
+ * large one. Operators map the items of a batch but never drop a batch: the last batch of a transaction
+ * carries `commitLsn`, and the checkpoint needs it even when every item was filtered away.
+ */
+export interface Batch<T> {
+  items: T[]
+  /** End LSN of the transaction this batch closes; null for a chunk in the middle, or a backfill batch. */
+  commitLsn: bigint | null
+  /** PostgreSQL commit time (ms since epoch), for end-to-end latency. */
+  commitTime: number
+  txId: number
+}
+
+/** A row change as the source decodes it, before the model is applied. */
+export interface SourceChange {
+  op: 'insert' | 'update' | 'delete'
+  table: string
+  /** New row for insert/update; null for delete. */
+  row: Row | null
+  /** Old row when PostgreSQL sent it (REPLICA IDENTITY FULL), else the key columns only, else null. */
+  previous: Row | null
+  /** Whether `previous` holds every column (FULL) or only the key. */
+  previousIsFull: boolean
+  lsn: string
+}
+
+/** A row change of the model: added, changed or removed. */
+export interface ModelChange {
+  type: ChangeType
+  table: string
+  /** The row as the model sees it (projected). For removed: the last known row (may be the key only). */
+  row: Row
+  previous: Row | null
+  key: string | null
+  lsn: string
+  /** Columns whose large (TOASTed) value PostgreSQL did not resend and no old row supplied: a row error. */
+  unavailable?: string[]
+}
+
+/** A message ready for Kafka, still carrying its origin for errors, dead letters and the debugger. */
+export interface OutgoingMessage {
+  change: ModelChange
+  value: string | Buffer
+  topic: string
+  key: string | null
+  partition: number | null
+  headers: Record<string, string> | null
+  /** Set for dead-letter messages: the error that sent the change there. */
+  deadLetter?: { reason: string; error: string }
+}
+
+/** A change that could not become a message, awaiting the sync's onRowError policy. */
+export interface RejectedChange {
+  change: ModelChange
+  error: Error
+  reason: string
+}
+
+export function isRejected<T>(item: T | RejectedChange): item is RejectedChange {
+  return typeof item === 'object' && item !== null && 'error' in item && (item as RejectedChange).error instanceof Error
+}
+
+/** Maps the items of every batch, keeping the batch (and its commit LSN) even when all items go. */
+export function mapItems<A, B>(batch: Batch<A>, fn: (item: A) => B | undefined): Batch<B> {
+  const items: B[] = []
+  for (const item of batch.items) {
+    const out = fn(item)
+    if (out !== undefined) items.push(out)
+  }
+  return { items, commitLsn: batch.commitLsn, commitTime: batch.commitTime, txId: batch.txId }
+}

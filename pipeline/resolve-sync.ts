@@ -1,0 +1,104 @@
+import type pg from 'pg'
+import { describeTable, filterColumns, type TableInfo } from '../connectors/postgres/catalog.ts'
+import type { PublicationSpec } from '../connectors/postgres/setup.ts'
+import type { ModelShape } from '../operators/classify.ts'
+import { compileComposer, type Composer } from '../operators/compose-message.ts'
+import type { SyncConfig } from './config.ts'
+import { ConfigError, type ConfigIssue } from './errors.ts'
+import type { ColumnInfo } from './model.ts'
+
+/** A sync checked against the database: everything the pipeline needs, decided once. */
+export interface ResolvedSync {
+  config: SyncConfig
+  table: TableInfo
+  columns: ColumnInfo[]
+  model: ModelShape
+  composer: Composer
+  publication: PublicationSpec
+  slot: string
+  /** Things that work but not as well as they could (e.g. no REPLICA IDENTITY FULL). */
+  warnings: string[]
+}
+
+export function slotName(sync: SyncConfig): string {
+  return sync.slot ?? `rowcast_${sync.name}`
+}
+
+export function publicationName(sync: SyncConfig): string {
+  return sync.publication ?? `rowcast_${sync.name}`
+}
+
+/**
+ * Checks a sync against the table it reads: the table and every named column exist, the key is known,
+ * the row filter can be applied under the table's replica identity. Reports every problem at once.
+ */
+export async function resolveSync(client: pg.ClientBase, sync: SyncConfig, index: number): Promise<ResolvedSync> {
+  const path = `syncs[${index}]`
+  const table = await describeTable(client, sync.model.table)
+  if (table === null) throw new ConfigError([{ path: `${path}.model.table`, message: `table ${sync.model.table} does not exist` }])
+  const issues: ConfigIssue[] = []
+  const names = new Set(table.columns.map((c) => c.name))
+  const missing = (column: string, at: string) => {
+    if (!names.has(column)) issues.push({ path: at, message: `column "${column}" does not exist in ${table.name}` })
+  }
+  sync.model.columns?.forEach((c, i) => missing(c, `${path}.model.columns[${i}]`))
+  sync.model.primaryKey?.forEach((c, i) => missing(c, `${path}.model.primaryKey[${i}]`))
+  const modelColumns = sync.model.columns === undefined ? table.columns : table.columns.filter((c) => sync.model.columns?.includes(c.name))
+  const inModel = new Set(modelColumns.map((c) => c.name))
+  const needInModel = (column: string, at: string) => {
+    if (!names.has(column)) missing(column, at)
+    else if (!inModel.has(column)) issues.push({ path: at, message: `column "${column}" is not one of the model's columns (add it to ${path}.model.columns)` })
+  }
+  if (sync.key !== undefined) needInModel(sync.key, `${path}.key`)
+  if (sync.partition !== undefined) needInModel(sync.partition, `${path}.partition`)
+  for (const [header, column] of Object.entries(sync.headers ?? {})) needInModel(column, `${path}.headers.${header}`)
+  if (typeof sync.topic === 'object' && 'column' in sync.topic) needInModel(sync.topic.column, `${path}.topic.column`)
+
+  const keyColumns = sync.model.primaryKey ?? table.primaryKey
+  if (keyColumns.length === 0) issues.push({ path: `${path}.model.primaryKey`, message: `${table.name} has no primary key: name the columns that identify a row` })
+  keyColumns.forEach((c) => {
+    if (names.has(c) && !inModel.has(c)) issues.push({ path: `${path}.model.columns`, message: `key column "${c}" must be one of the model's columns` })
+  })
+
+  const warnings: string[] = []
+  if (sync.model.filter !== undefined) {
+    const used = filterColumns(sync.model.filter, [...names])
+    const outside = used.filter((c) => !table.identityColumns.includes(c))
+    if (outside.length > 0) {
+      issues.push({
+        path: `${path}.model.filter`,
+        message: `the filter uses ${outside.map((c) => `"${c}"`).join(', ')}, which ${outside.length === 1 ? 'is' : 'are'} not in the replica identity of ${table.name} (${table.replicaIdentity}); PostgreSQL would refuse UPDATE and DELETE on the table — run ALTER TABLE ${table.name} REPLICA IDENTITY FULL (rowcast setup offers it)`,
+      })
+    }
+  }
+  if (table.replicaIdentity !== 'full') {
+    warnings.push(`${table.name} does not have REPLICA IDENTITY FULL: PostgreSQL sends no old row, so every UPDATE counts as changed (even one that touches only columns outside the model), and large unchanged values cannot be resent. Fix: ALTER TABLE ${table.name} REPLICA IDENTITY FULL (or run \`rowcast setup\`).`)
+  }
+  if (table.replicaIdentity === 'nothing') {
+    issues.push({ path: `${path}.model.table`, message: `${table.name} has REPLICA IDENTITY NOTHING: PostgreSQL cannot say which row an UPDATE or DELETE touched — set REPLICA IDENTITY FULL or DEFAULT` })
+  }
+
+  let composer: Composer = () => ''
+  try {
+    composer = compileComposer(sync.message, modelColumns, `${path}.message`, table.name)
+  } catch (error) {
+    if (error instanceof ConfigError) issues.push(...error.issues)
+    else throw error
+  }
+  if (issues.length > 0) throw new ConfigError(issues)
+
+  // A publication column list must cover the replica identity; under FULL that is every column, so
+  // the projection is then applied in the pipeline instead.
+  const projection = sync.model.columns
+  const listCovers = projection !== undefined && table.identityColumns.every((c) => projection.includes(c))
+  return {
+    config: sync,
+    table,
+    columns: modelColumns,
+    model: { table: table.name, columns: modelColumns.map((c) => c.name), keyColumns },
+    composer,
+    publication: { name: publicationName(sync), table: table.name, columns: listCovers ? projection : null, filter: sync.model.filter ?? null },
+    slot: slotName(sync),
+    warnings,
+  }
+}

@@ -1,0 +1,450 @@
+import pg from 'pg'
+import { concat, EMPTY, type OperatorFunction, type Subscription } from 'rxjs'
+import type { Admin, Kafka, Producer } from 'kafkajs'
+import { backfill } from '../connectors/postgres/backfill.ts'
+import { formatLsn } from '../connectors/postgres/lsn.ts'
+import { HEARTBEAT_PREFIX, ReplicationSource } from '../connectors/postgres/replication-source.ts'
+import {
+  createSlot, createSlotWithSnapshot, dropSlot, emitHeartbeat, ensurePublication, ensureStateTable,
+  readBackfillState, readSlot, tryLockSync, writeBackfillState,
+} from '../connectors/postgres/setup.ts'
+import { KafkaSink, type DeliveredMessage, type SinkLimits } from '../connectors/kafka/sink.ts'
+import { readProgress, progressRecord } from '../connectors/kafka/progress.ts'
+import { rowErrorResolver, rowFailure } from '../operators/handle-row-errors.ts'
+import type { Batch, OutgoingMessage, RejectedChange, SourceChange } from './batch.ts'
+import { Checkpoint } from './checkpoint.ts'
+import type { SyncConfig } from './config.ts'
+import { RowcastError, errorMessage } from './errors.ts'
+import type { Logger } from './logger.ts'
+import { buildSteps, defaultPipeline, type PipelineComposer } from './pipeline-steps.ts'
+import { resolveSync, type ResolvedSync } from './resolve-sync.ts'
+import type { SyncState, Telemetry } from './telemetry.ts'
+
+export interface SyncRunnerOptions {
+  sync: SyncConfig
+  index: number
+  postgres: { url: string; heartbeatIntervalMs: number; statusIntervalMs: number }
+  kafka: Kafka
+  limits: SinkLimits & { maxBatchRows: number }
+  progressTopic: string
+  telemetry: Telemetry
+  logger: Logger
+  /** How the built-in steps are composed (custom operators go in here). */
+  pipeline?: PipelineComposer
+  /** Operators loaded from the sync's `operators:` modules, applied after the built-in steps. */
+  extraOperators?: OperatorFunction<Batch<OutgoingMessage>, Batch<OutgoingMessage>>[]
+  /** Wait between attempts after a non-retriable failure (the error may be fixed meanwhile). */
+  failedRetryMs?: number
+}
+
+type SetState = (state: SyncState, reason?: string, kind?: 'fatal' | 'kafka-unreachable') => void
+
+const LOCK_POLL_MS = 2_000
+const RESYNC_POLL_MS = 5_000
+
+/**
+ * Runs one sync for as long as the daemon lives: takes the sync's lock (one daemon streams it, another
+ * waits to take over), checks it against the database, sets up publication and slot, backfills when
+ * asked, then streams source → operators → sink, confirming positions through the checkpoint.
+ * Retriable failures (connection lost, Kafka down too long) restart the stream from the slot's confirmed
+ * position with backoff; anything else marks the sync failed and retries slowly.
+ */
+export class SyncRunner {
+  readonly name: string
+  readonly #options: SyncRunnerOptions
+  readonly #logger: Logger
+  #state: SyncState = 'starting'
+  #stopping = false
+  #stopSignal: (() => void) | null = null
+  #loop: Promise<void> | null = null
+  #current: Attempt | null = null
+
+  constructor(options: SyncRunnerOptions) {
+    this.#options = options
+    this.name = options.sync.name
+    this.#logger = options.logger.child({ component: 'sync', sync: options.sync.name })
+  }
+
+  get state(): SyncState {
+    return this.#state
+  }
+
+  start(): void {
+    this.#loop ??= this.#supervise()
+  }
+
+  /** Stops reading, lets in-flight messages reach Kafka, confirms what they covered, and closes. */
+  async stop(): Promise<void> {
+    this.#stopping = true
+    this.#stopSignal?.()
+    await this.#current?.stop()
+    await this.#loop
+    this.#setState('stopped')
+  }
+
+  #setState(state: SyncState, reason?: string, kind?: 'fatal' | 'kafka-unreachable'): void {
+    if (this.#state === state && state !== 'failed') return
+    this.#state = state
+    this.#options.telemetry.emit('state', { sync: this.name, state, ...(reason === undefined ? {} : { reason }), ...(kind === undefined ? {} : { kind }) })
+  }
+
+  async #supervise(): Promise<void> {
+    let backoff = 1_000
+    while (!this.#stopping) {
+      const attempt = new Attempt(this.#options, this.#logger, (s, r, k) => this.#setState(s, r, k))
+      this.#current = attempt
+      try {
+        await attempt.run(() => this.#stopping)
+        backoff = 1_000
+      } catch (error) {
+        if (this.#stopping) break
+        const retriable = error instanceof RowcastError && error.retriable
+        const message = errorMessage(error)
+        if (retriable) {
+          this.#logger.warn({ code: (error as RowcastError).code, retryInMs: backoff }, message)
+          this.#options.telemetry.emit('reconnect', { sync: this.name, target: (error as RowcastError).code.startsWith('KAFKA') ? 'kafka' : 'postgres', error: message })
+        } else {
+          this.#logger.error({ code: error instanceof RowcastError ? error.code : 'INTERNAL', err: error instanceof RowcastError ? undefined : error }, message)
+          this.#setState('failed', message, 'fatal')
+        }
+        await this.#sleep(retriable ? backoff : (this.#options.failedRetryMs ?? 60_000))
+        backoff = Math.min(backoff * 2, 30_000)
+      } finally {
+        this.#current = null
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      this.#stopSignal = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+}
+
+/** One attempt at streaming: from lock to failure or stop. Owns every connection it opens. */
+class Attempt {
+  readonly #o: SyncRunnerOptions
+  readonly #logger: Logger
+  readonly #setState: SetState
+  readonly #cleanups: (() => Promise<void> | void)[] = []
+  #fail: ((error: unknown) => void) | null = null
+  #finish: (() => void) | null = null
+  #sink: KafkaSink | null = null
+  #subscription: Subscription | null = null
+
+  constructor(options: SyncRunnerOptions, logger: Logger, setState: SetState) {
+    this.#o = options
+    this.#logger = logger
+    this.#setState = setState
+  }
+
+  async run(stopping: () => boolean): Promise<void> {
+    const { sync, postgres, telemetry } = this.#o
+    const control = new pg.Client({ connectionString: postgres.url, options: '-c TimeZone=UTC' })
+    control.on('error', (error) => this.#fail?.(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${error.message}`, { retriable: true, cause: error })))
+    try {
+      await control.connect()
+    } catch (error) {
+      throw new RowcastError('PG_UNREACHABLE', `cannot connect to PostgreSQL: ${errorMessage(error)}`, { retriable: true, cause: error })
+    }
+    this.#cleanups.push(() => control.end().catch(() => undefined))
+    try {
+      let waiting = false
+      while (!(await tryLockSync(control, sync.name))) {
+        if (!waiting) this.#logger.info('another rowcast streams this sync; waiting to take over')
+        waiting = true
+        if (stopping()) return
+        await new Promise((r) => setTimeout(r, LOCK_POLL_MS))
+      }
+      const resolved = await resolveSync(control, sync, this.#o.index)
+      for (const warning of resolved.warnings) this.#logger.warn(warning)
+      await ensureStateTable(control)
+      await ensurePublication(control, resolved.publication)
+      const start = await this.#prepareSlot(control, resolved)
+      if (stopping()) return
+      await this.#stream(control, resolved, start)
+    } finally {
+      await this.#cleanup()
+    }
+  }
+
+  /** Creates or reuses the slot; decides whether a backfill runs first (from the slot's exported snapshot). */
+  async #prepareSlot(control: pg.Client, resolved: ResolvedSync): Promise<{ lsn: bigint; backfill: { snapshot: string; close: () => Promise<void> } | null }> {
+    const { sync, postgres } = this.#o
+    const slot = await readSlot(control, resolved.slot)
+    const state = await readBackfillState(control, sync.name)
+    const wantsBackfill = state === 'resync' || (sync.initialSync === 'backfill' && (slot === null || state !== 'done'))
+    if (!wantsBackfill) {
+      if (slot !== null) return { lsn: slot.confirmedFlush, backfill: null }
+      const lsn = await createSlot(control, resolved.slot)
+      this.#logger.info({ slot: resolved.slot, lsn: formatLsn(lsn) }, 'created replication slot')
+      return { lsn, backfill: null }
+    }
+    // A backfill that did not finish (or a resync) starts over from a fresh slot and snapshot.
+    if (slot !== null) await dropSlot(control, resolved.slot)
+    const created = await createSlotWithSnapshot(postgres.url, resolved.slot)
+    await writeBackfillState(control, sync.name, 'pending')
+    this.#logger.info({ slot: resolved.slot, lsn: formatLsn(created.consistentPoint), snapshot: created.snapshot }, 'created replication slot with snapshot for backfill')
+    const close = () => created.connection.end().catch(() => undefined)
+    this.#cleanups.push(close)
+    return { lsn: created.consistentPoint, backfill: { snapshot: created.snapshot, close } }
+  }
+
+  async #stream(control: pg.Client, resolved: ResolvedSync, start: { lsn: bigint; backfill: { snapshot: string; close: () => Promise<void> } | null }): Promise<void> {
+    const { sync, telemetry, limits, postgres, kafka } = this.#o
+    const name = sync.name
+    const exactlyOnce = sync.delivery === 'exactly-once'
+    let serverLsn = 0n
+
+    const source = new ReplicationSource({
+      connectionString: postgres.url,
+      slot: resolved.slot,
+      publication: resolved.publication.name,
+      columns: resolved.table.columns,
+      maxBatchRows: limits.maxBatchRows,
+      statusIntervalMs: postgres.statusIntervalMs,
+      logger: this.#logger,
+      onTruncate: (tables) => {
+        for (const table of tables) {
+          this.#logger.warn({ table }, 'TRUNCATE of a model table: no messages are emitted for the removed rows (resync to re-send the model)')
+          telemetry.emit('truncated', { sync: name, table })
+        }
+      },
+      onServerPosition: (lsn) => {
+        serverLsn = lsn
+      },
+    })
+    const checkpoint = new Checkpoint(start.lsn, (lsn) => {
+      source.confirm(lsn)
+      const oldest = checkpoint.oldestPendingCommitTime
+      telemetry.emit('checkpoint', { sync: name, lsn, lagBytes: serverLsn > lsn ? Number(serverLsn - lsn) : 0, lagSeconds: oldest === 0 ? 0 : (Date.now() - oldest) / 1000 })
+    })
+
+    const producer = await this.#connectProducer(kafka, exactlyOnce ? `rowcast-${name}` : undefined)
+    const admin = kafka.admin()
+    await admin.connect().catch((error: unknown) => {
+      throw new RowcastError('KAFKA_UNREACHABLE', `cannot connect to Kafka: ${errorMessage(error)}`, { retriable: true, cause: error })
+    })
+    this.#cleanups.push(() => admin.disconnect().catch(() => undefined))
+
+    let skipThrough = 0n
+    if (exactlyOnce) {
+      skipThrough = await readProgress(kafka, this.#o.progressTopic, name)
+      if (skipThrough > 0n) this.#logger.info({ through: formatLsn(skipThrough) }, 'exactly-once: skipping transactions already committed to Kafka')
+    }
+
+    const failure = new Promise<never>((_, reject) => {
+      this.#fail = reject
+    })
+    const finished = new Promise<void>((resolve) => {
+      this.#finish = resolve
+    })
+    failure.catch(() => undefined)
+
+    const resolveRowError = rowErrorResolver(name, sync.onRowError, this.#rowErrorEvents())
+    let pressureWaiters: (() => void)[] = []
+    const sink = new KafkaSink({
+      producer,
+      admin,
+      limits,
+      logger: this.#logger,
+      ...(exactlyOnce ? { progress: progressRecord(this.#o.progressTopic, name) } : {}),
+      events: {
+        acknowledged: (ticket, count) => checkpoint.acknowledge(ticket, count),
+        pressure: (paused) => {
+          telemetry.emit('paused', { sync: name, paused })
+          if (paused) source.pause()
+          else {
+            source.resume()
+            const waiters = pressureWaiters
+            pressureWaiters = []
+            for (const w of waiters) w()
+          }
+        },
+        rowError: (rejected) => {
+          try {
+            return resolveRowError(rejected)
+          } catch (error) {
+            this.#recordRejected(rejected, 'rejected')
+            throw error
+          }
+        },
+        delivered: (messages, latency) => this.#reportDelivered(messages, latency),
+        degraded: (error) => {
+          if (error === null) this.#setState('streaming')
+          else this.#setState('degraded', error.message, error.code === 'KAFKA_TOPIC_MISSING' ? undefined : 'kafka-unreachable')
+        },
+        fatal: (error) => this.#fail?.(error),
+      },
+    })
+    this.#sink = sink
+    const capacity = () => (sink.inFlight.messages < limits.maxInFlightMessages ? Promise.resolve() : new Promise<void>((r) => pressureWaiters.push(r)))
+
+    let backfillTicket: number | null = null
+    const backfill$ =
+      start.backfill === null
+        ? EMPTY
+        : backfill({
+            connectionString: postgres.url,
+            table: resolved.table.name,
+            columns: resolved.table.columns,
+            filter: sync.model.filter ?? null,
+            snapshot: start.backfill.snapshot,
+            batchRows: limits.maxBatchRows,
+            capacity,
+            onProgress: (done, total) => telemetry.emit('backfill', { sync: name, done, total }),
+            onSnapshotImported: () => void start.backfill?.close(),
+          })
+    const steps = buildSteps(resolved, {
+      onUnchanged: (count) => telemetry.emit('filtered', { sync: name, count, reason: 'unchanged' }),
+      onFiltered: (count) => telemetry.emit('filtered', { sync: name, count, reason: 'trigger' }),
+      ...this.#rowErrorEvents(),
+    })
+    const compose = this.#o.pipeline ?? defaultPipeline
+    let messages$ = concat(backfill$, source.batches(start.lsn)).pipe(compose(steps))
+    for (const operator of this.#o.extraOperators ?? []) messages$ = messages$.pipe(operator)
+
+    this.#setState(start.backfill === null ? 'streaming' : 'backfilling')
+    let backfilling = start.backfill !== null
+    const onBatch = (batch: Batch<OutgoingMessage>) => {
+      if (backfilling && batch.commitLsn !== null) {
+        // The first streamed transaction: every backfill batch before it is queued; mark done once delivered.
+        backfilling = false
+        backfillTicket = checkpoint.open(null, 0)
+        void sink.drain().then(() => this.#markBackfillDone(control))
+        this.#setState('streaming')
+      }
+      if (exactlyOnce && batch.commitLsn !== null && batch.commitLsn <= skipThrough) {
+        checkpoint.open(batch.commitLsn, 0, batch.commitTime)
+        return
+      }
+      const ticket = checkpoint.open(batch.commitLsn, batch.items.length, batch.commitTime)
+      if (batch.items.length > 0) telemetry.emit('inFlight', { sync: name, ...sink.inFlight })
+      sink.enqueue(batch, ticket)
+    }
+    this.#subscription = messages$.subscribe({
+      next: (batch) => {
+        try {
+          onBatch(batch)
+        } catch (error) {
+          this.#fail?.(error)
+        }
+      },
+      error: (error: unknown) => this.#fail?.(error),
+    })
+    void backfillTicket
+
+    const heartbeat = setInterval(() => {
+      emitHeartbeat(control, HEARTBEAT_PREFIX).catch((error: unknown) => this.#logger.warn({ error: errorMessage(error) }, 'heartbeat failed'))
+    }, postgres.heartbeatIntervalMs)
+    const resyncPoll = setInterval(() => {
+      readBackfillState(control, name)
+        .then((state) => {
+          if (state === 'resync') this.#fail?.(new RowcastError('RESYNC_REQUESTED', 'resync requested: re-sending the whole model', { retriable: true }))
+        })
+        .catch(() => undefined)
+    }, RESYNC_POLL_MS)
+    this.#cleanups.push(() => {
+      clearInterval(heartbeat)
+      clearInterval(resyncPoll)
+    })
+
+    await Promise.race([failure, finished])
+  }
+
+  async #markBackfillDone(control: pg.Client): Promise<void> {
+    try {
+      await writeBackfillState(control, this.#o.sync.name, 'done')
+      this.#logger.info('backfill delivered')
+    } catch (error) {
+      this.#logger.warn({ error: errorMessage(error) }, 'could not record the end of the backfill; it will run again on restart')
+    }
+  }
+
+  async #connectProducer(kafka: Kafka, transactionalId?: string): Promise<Producer> {
+    const producer = KafkaSink.producerFor(kafka, transactionalId)
+    try {
+      await producer.connect()
+    } catch (error) {
+      throw new RowcastError('KAFKA_UNREACHABLE', `cannot connect to Kafka: ${errorMessage(error)}`, { retriable: true, cause: error })
+    }
+    this.#cleanups.push(() => producer.disconnect().catch(() => undefined))
+    return producer
+  }
+
+  #rowErrorEvents() {
+    return {
+      onSkipped: (rejected: RejectedChange) => this.#recordRejected(rejected, 'skipped'),
+      onDeadLettered: (rejected: RejectedChange) => this.#recordRejected(rejected, 'dead-lettered'),
+    }
+  }
+
+  #recordRejected(rejected: RejectedChange, status: 'skipped' | 'dead-lettered' | 'rejected'): void {
+    const { telemetry, sync } = this.#o
+    const name = sync.name
+    if (status === 'dead-lettered') telemetry.emit('deadLettered', { sync: name, reason: rejected.reason, count: 1 })
+    else telemetry.emit('rejected', { sync: name, reason: rejected.reason, count: 1 })
+    this.#logger.warn({ key: rejected.change.key, lsn: rejected.change.lsn, reason: rejected.reason, policy: status }, rowFailure(name, rejected).message)
+    if (!telemetry.wantsRecords) return
+    telemetry.emit('record', {
+      sync: name, time: Date.now(), type: rejected.change.type, table: rejected.change.table, key: rejected.change.key,
+      row: rejected.change.row, message: null, status, error: rejected.error.message, lsn: rejected.change.lsn,
+    })
+  }
+
+  #reportDelivered(delivered: readonly DeliveredMessage[], produceLatencyMs: number): void {
+    const { telemetry, sync } = this.#o
+    const name = sync.name
+    const now = Date.now()
+    const byTopic = new Map<string, { count: number; bytes: number; latencies: number[] }>()
+    const received = { added: 0, changed: 0, removed: 0 }
+    for (const d of delivered) {
+      let t = byTopic.get(d.message.topic)
+      if (t === undefined) byTopic.set(d.message.topic, (t = { count: 0, bytes: 0, latencies: [] }))
+      t.count++
+      t.bytes += d.bytes
+      if (d.commitTime > 0) t.latencies.push(now - d.commitTime)
+      received[d.message.change.type]++
+    }
+    for (const [topic, t] of byTopic) telemetry.emit('produced', { sync: name, topic, count: t.count, bytes: t.bytes, produceLatencyMs, endToEndLatenciesMs: t.latencies })
+    telemetry.emit('received', { sync: name, counts: received })
+    if (this.#sink !== null) telemetry.emit('inFlight', { sync: name, ...this.#sink.inFlight })
+    if (!telemetry.wantsRecords) return
+    for (const d of delivered) {
+      const m = d.message
+      telemetry.emit('record', {
+        sync: name, time: now, type: m.change.type, table: m.change.table, key: m.change.key, row: m.change.row,
+        message: typeof m.value === 'string' ? m.value : `(${m.value.length} bytes)`, topic: m.topic, partition: d.partition, offset: d.offset,
+        ...(m.headers === null ? {} : { headers: m.headers }),
+        status: m.deadLetter === undefined ? 'sent' : 'dead-lettered',
+        ...(m.deadLetter === undefined ? {} : { error: m.deadLetter.error }),
+        ...(d.commitTime > 0 ? { latencyMs: now - d.commitTime } : {}), lsn: m.change.lsn,
+      })
+    }
+  }
+
+  /** Graceful stop: no more input, in-flight messages delivered (bounded wait), positions confirmed. */
+  async stop(): Promise<void> {
+    this.#subscription?.unsubscribe()
+    const sink = this.#sink
+    if (sink !== null) {
+      const drained = sink.drain()
+      const timeout = new Promise<void>((r) => setTimeout(r, 15_000).unref())
+      await Promise.race([drained, timeout])
+      sink.stop()
+    }
+    this.#finish?.()
+  }
+
+  async #cleanup(): Promise<void> {
+    this.#subscription?.unsubscribe()
+    this.#sink?.stop()
+    for (const cleanup of this.#cleanups.reverse()) await cleanup()
+    this.#cleanups.length = 0
+  }
+}

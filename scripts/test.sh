@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `npm test`: starts the local stack, lints, type-checks and runs every test file against it.
+# Runs all three steps even when one fails (so one report shows everything); exits non-zero
+# if any failed. The stack is stopped on exit (STACK_KEEP=1 leaves it running).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ ${STACK_KEEP:-} != 1 ]]; then trap 'bash scripts/stack.sh down || true' EXIT; fi
+bash scripts/stack.sh up
+
+failed=()
+step() {
+  local name=$1
+  shift
+  echo "=== $name: $*"
+  if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED (exit $?)"; failed+=("$name"); fi
+}
+
+# Node 20's --test does not expand globs itself: list the files here.
+mapfile -t files < <(find test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+if ((${#files[@]} == 0)); then echo "no test files under test/" >&2; exit 1; fi
+
+step lint npx eslint .
+step typecheck npx tsc --noEmit -p .
+step tests node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+
+if ((${#failed[@]})); then echo "npm test: FAILED: ${failed[*]}" >&2; exit 1; fi
+echo "npm test: lint, typecheck and ${#files[@]} test files passed"

@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import { Kafka, logLevel, type Consumer } from 'kafkajs'
+import { ensureStack, type StackEnv } from '../../scripts/stack-env.ts'
+import { parseConfig, type RowcastConfig } from '../../pipeline/config.ts'
+import { startDaemon, type Daemon, type DaemonOptions } from '../../pipeline/daemon.ts'
+import { createLogger } from '../../pipeline/logger.ts'
+
+/** Shared helpers of the integration tests: the real stack, unique names, a real consumer. */
+
+export async function stack(): Promise<StackEnv> {
+  return ensureStack()
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(4).toString('hex')}`
+}
+
+export async function sql(env: StackEnv, text: string, params: unknown[] = []): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
+  await client.connect()
+  try {
+    return await client.query(text, params)
+  } finally {
+    await client.end()
+  }
+}
+
+export function kafkaClient(env: StackEnv): Kafka {
+  return new Kafka({ clientId: 'rowcast-test', brokers: [env.KAFKA_BOOTSTRAP_PLAINTEXT], logLevel: logLevel.NOTHING })
+}
+
+export async function createTopics(env: StackEnv, topics: string[], partitions = 3): Promise<void> {
+  const admin = kafkaClient(env).admin()
+  await admin.connect()
+  try {
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true })
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+export interface Received {
+  topic: string
+  partition: number
+  offset: string
+  key: string | null
+  value: string
+  headers: Record<string, string>
+}
+
+/** A real consumer reading topics from the beginning; `waitFor(n)` resolves once n messages arrived. */
+export async function consume(env: StackEnv, topics: string[], options: { readCommitted?: boolean } = {}): Promise<{ messages: Received[]; waitFor(count: number, timeoutMs?: number): Promise<Received[]>; stop(): Promise<void> }> {
+  const consumer: Consumer = kafkaClient(env).consumer({ groupId: uniqueName('test'), readUncommitted: options.readCommitted === false })
+  await consumer.connect()
+  for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true })
+  const messages: Received[] = []
+  await consumer.run({
+    eachMessage: async ({ topic, partition, message }) => {
+      const headers: Record<string, string> = {}
+      for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = v.toString()
+      messages.push({ topic, partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', headers })
+    },
+  })
+  return {
+    messages,
+    async waitFor(count, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs
+      while (messages.length < count) {
+        if (Date.now() > deadline) throw new Error(`expected ${count} messages, got ${messages.length}: ${JSON.stringify(messages.slice(0, 5))}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      return messages
+    },
+    stop: () => consumer.disconnect(),
+  }
+}
+
+/** A config for one sync on the stack, from YAML-ish pieces. */
+export function configFor(env: StackEnv, syncYaml: string, extra = ''): RowcastConfig {
+  const text = `
+source:
+  postgres:
+    url: ${env.ROWCAST_PG_URL}
+    heartbeatIntervalMs: 1000
+    statusIntervalMs: 1000
+destination:
+  kafka:
+    clientId: rowcast-test
+    brokers: "${env.KAFKA_BOOTSTRAP_PLAINTEXT}"
+syncs:
+${syncYaml}
+${extra}`
+  return parseConfig(text, process.cwd())
+}
+
+export async function runDaemon(config: RowcastConfig, options: DaemonOptions = {}): Promise<Daemon> {
+  return startDaemon(config, { logger: createLogger({ level: process.env.ROWCAST_TEST_LOG ?? 'warn' }), failedRetryMs: 1_000, ...options })
+}
+
+/** Waits until `predicate` holds, polling. */
+export async function eventually<T>(probe: () => Promise<T> | T, predicate: (value: T) => boolean, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (predicate(value)) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+/** Waits until every sync of the daemon streams. */
+export async function streaming(daemon: Daemon, timeoutMs = 30_000): Promise<void> {
+  await eventually(() => daemon.syncs.map((s) => s.state), (states) => states.every((s) => s === 'streaming'), timeoutMs, 'syncs streaming')
+}
