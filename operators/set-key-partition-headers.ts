@@ -49,7 +49,10 @@ export function setKeyPartitionHeaders(config: KeyPartitionHeadersConfig): Opera
 
 /** The seed: "automatically tries to cast the value to a number. If we can't, it is sent as null". */
 export function castPartition(value: unknown): number | null {
-  if (value === null || value === undefined || value === '' || typeof value === 'boolean') return null
-  const n = typeof value === 'number' ? value : Number(String(value).trim())
+  let n: number
+  if (typeof value === 'number') n = value
+  else if (typeof value === 'bigint') n = Number(value)
+  else if (typeof value === 'string' && value.trim() !== '') n = Number(value.trim()) // Number('  ') would be 0
+  else return null // NULL, booleans, json objects and arrays are not partition numbers
   return Number.isSafeInteger(n) ? n : null // a number outside the topic's partitions is a row error at the sink
 }

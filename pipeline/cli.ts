@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import pg from 'pg'
 import { Command, CommanderError } from 'commander'
 import { checkKafka } from '../connectors/kafka/check.ts'
@@ -7,9 +9,9 @@ import { describeTable } from '../connectors/postgres/catalog.ts'
 import { ensureStateTable, writeBackfillState } from '../connectors/postgres/setup.ts'
 import { staticTopics } from '../operators/route-topic.ts'
 import type { CheckResult } from './check-result.ts'
-import { loadConfig, type RowcastConfig } from './config.ts'
+import { loadConfig, parseConfig, type RowcastConfig, type SyncConfig } from './config.ts'
 import { startDaemon } from './daemon.ts'
-import { ConfigError, RowcastError, errorMessage } from './errors.ts'
+import { ConfigError, RowcastError, errorMessage, type ConfigIssue } from './errors.ts'
 import { createLogger } from './logger.ts'
 import { resolveSync } from './resolve-sync.ts'
 import { redactSecrets } from './secrets.ts'
@@ -58,26 +60,38 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .description('check the config file (and, when PostgreSQL is reachable, its tables and columns); print every problem with its path')
     .option(...configOption)
     .action(async (opts: { config: string }) => {
-      const config = loadConfig(opts.config)
-      const client = new pg.Client({ connectionString: config.source.postgres.url, connectionTimeoutMillis: 5_000 })
+      // A config with schema problems is still checked against the database, sync by sync, as far as it can be:
+      // every problem is reported in one run.
+      const issues: ConfigIssue[] = []
+      let checkable: { url: string; syncs: { sync: SyncConfig; index: number }[] } | null
+      try {
+        const config = loadConfig(opts.config)
+        checkable = { url: config.source.postgres.url, syncs: config.syncs.map((sync, index) => ({ sync, index })) }
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error
+        issues.push(...error.issues)
+        checkable = checkableParts(opts.config, error.issues)
+      }
+      if (checkable === null) throw new ConfigError(issues)
+      const client = new pg.Client({ connectionString: checkable.url, connectionTimeoutMillis: 5_000 })
       try {
         await client.connect()
       } catch (error) {
+        if (issues.length > 0) throw new ConfigError(issues)
         print(`config ok; database checks skipped: cannot connect to PostgreSQL (${errorMessage(error)})`)
         return
       }
       try {
-        const issues = []
-        for (const [index, sync] of config.syncs.entries()) {
+        for (const { sync, index } of checkable.syncs) {
           try {
             await resolveSync(client, sync, index)
           } catch (error) {
-            if (error instanceof ConfigError) issues.push(...error.issues)
-            else throw error
+            if (!(error instanceof ConfigError)) throw error
+            for (const issue of error.issues) if (!issues.some((i) => i.path === issue.path && i.message === issue.message)) issues.push(issue)
           }
         }
         if (issues.length > 0) throw new ConfigError(issues)
-        print(`config ok: ${config.syncs.length} sync(s)`)
+        print(`config ok: ${checkable.syncs.length} sync(s)`)
       } finally {
         await client.end()
       }
@@ -156,6 +170,44 @@ async function runChecks(config: RowcastConfig): Promise<CheckResult[]> {
   }
   const [postgres, kafka] = await Promise.all([checkPostgres(config.source.postgres.url, config.syncs), checkKafka(config.destination.kafka, [...topics])])
   return [...postgres, ...kafka]
+}
+
+/**
+ * The parts of an invalid config that can still be checked against the database: the PostgreSQL source, and
+ * each sync that parses on its own once the keys with problems are set aside (they have defaults, or the sync is left out).
+ */
+function checkableParts(file: string, issues: readonly ConfigIssue[]): { url: string; syncs: { sync: SyncConfig; index: number }[] } | null {
+  let raw: { source?: unknown; syncs?: unknown }
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8')) as typeof raw
+  } catch {
+    return null
+  }
+  if (raw === null || typeof raw !== 'object' || !Array.isArray(raw.syncs)) return null
+  const alone = (sync: unknown) => parseConfig(stringifyYaml({ source: raw.source, destination: { kafka: { brokers: '127.0.0.1:9092' } }, syncs: [sync] }), dirname(resolve(file)))
+  let url: string | null = null
+  const syncs: { sync: SyncConfig; index: number }[] = []
+  raw.syncs.forEach((sync: unknown, index) => {
+    let candidate = sync
+    if (sync !== null && typeof sync === 'object') {
+      const bad = new Set<string>()
+      for (const issue of issues) {
+        const key = new RegExp(`^syncs\\[${index}\\]\\.(\\w+)`).exec(issue.path)?.[1]
+        if (key !== undefined) bad.add(key)
+        const unknown = issue.path === `syncs[${index}]` ? /^Unrecognized key\(s\) in object: (.*)$/.exec(issue.message)?.[1] : undefined
+        for (const k of unknown?.split(', ') ?? []) bad.add(k.replace(/^'|'$/g, ''))
+      }
+      candidate = Object.fromEntries(Object.entries(sync).filter(([key]) => !bad.has(key)))
+    }
+    try {
+      const config = alone(candidate)
+      url = config.source.postgres.url
+      syncs.push({ sync: config.syncs[0], index })
+    } catch {
+      // too broken to check against the database; its problems are already reported
+    }
+  })
+  return url === null ? null : { url, syncs }
 }
 
 function printChecks(results: readonly CheckResult[], print: (line: string) => void): void {

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { kafkaConfigSchema } from '../connectors/kafka/config.ts'
+import { schemaRegistryConfigSchema } from '../connectors/kafka/schema-registry/config.ts'
 import { onRowErrorSchema } from '../operators/handle-row-errors.ts'
 import { messageConfigSchema } from '../operators/compose-message.ts'
 import { topicConfigSchema } from '../operators/route-topic.ts'
@@ -86,6 +87,8 @@ export function rootConfigSchema(baseDir: string) {
           }),
           /** Compacted topic for exactly-once progress records. */
           progressTopic: z.string().min(1).default('rowcast-progress'),
+          /** Confluent-compatible Schema Registry, required by syncs whose message.format is avro or json-schema. */
+          schemaRegistry: schemaRegistryConfigSchema(baseDir).optional(),
         })
         .strict(),
       syncs: z.array(syncConfigSchema).nonempty(),
@@ -102,8 +105,39 @@ export function rootConfigSchema(baseDir: string) {
         const first = seen.get(sync.name)
         if (first !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['syncs', i, 'name'], message: `sync name "${sync.name}" is already used by syncs[${first}]` })
         else seen.set(sync.name, i)
+        checkMessageFormat(sync, i, config.destination.schemaRegistry !== undefined, baseDir, ctx)
+        checkTriggerTopics(sync, i, ctx)
       })
     })
+}
+
+/** With one topic per trigger, every trigger the sync sends needs its topic (else each such row would be a row error). */
+function checkTriggerTopics(sync: z.infer<typeof syncConfigSchema>, i: number, ctx: z.RefinementCtx): void {
+  const topic = sync.topic
+  if (typeof topic === 'string' || 'column' in topic) return
+  const missing = sync.triggers.filter((trigger) => topic[trigger] === undefined)
+  if (missing.length > 0) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['syncs', i, 'topic'], message: `no topic for the trigger${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: name one (topic.${missing[0]}: …) or leave ${missing.length > 1 ? 'them' : 'it'} out of triggers` })
+  }
+}
+
+/** Schema-registry formats need a registry, and a schema file unless the schema can be derived from a mapping. */
+function checkMessageFormat(sync: z.infer<typeof syncConfigSchema>, i: number, hasRegistry: boolean, baseDir: string, ctx: z.RefinementCtx): void {
+  const { format, schema, mapping } = sync.message
+  const at = (...path: string[]) => ['syncs', i, 'message', ...path]
+  if (format === 'json') {
+    if (schema !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: at('schema'), message: 'a schema file is only used with format avro or json-schema' })
+    return
+  }
+  if (!hasRegistry) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['destination', 'schemaRegistry'], message: `required by syncs[${i}].message.format ${format}: add destination.schemaRegistry.url` })
+  }
+  if (schema === undefined && mapping === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: at('schema'), message: `format ${format} with a template or column message needs a schema file (rowcast derives a schema only from a mapping)` })
+  }
+  if (schema !== undefined && !existsSync(resolve(baseDir, schema))) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: at('schema'), message: `schema file ${resolve(baseDir, schema)} does not exist` })
+  }
 }
 
 export type RowcastConfig = z.infer<ReturnType<typeof rootConfigSchema>>
@@ -135,16 +169,20 @@ export function parseConfig(text: string, baseDir: string, env: NodeJS.ProcessEn
   return deepFreeze((parsed as { data: RowcastConfig }).data)
 }
 
-/** Replaces `${VAR}` in every string value (never in keys); the values are secrets from then on. */
+/** Keys whose interpolated values are secrets: scrubbed from every output from then on. */
+const SECRET_KEY = /password|secret|token|credential|routingkey|url|smtp|key$/i
+
+/** Replaces `${VAR}` in every string value (never in keys). */
 function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: string, issues: ConfigIssue[]): unknown {
   if (typeof value === 'string') {
+    const secret = SECRET_KEY.test(path.replace(/\[\d+\]$/, '').split('.').pop() ?? '')
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
       const resolved = env[name]
       if (resolved === undefined) {
         issues.push({ path: path || '(root)', message: `environment variable ${name} is not set` })
         return ''
       }
-      registerSecret(resolved)
+      if (secret) registerSecret(resolved)
       return resolved
     })
   }

@@ -40,7 +40,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
   const metrics = createMetrics(telemetry)
   const debuggerOn = config.http?.debuggerToken !== undefined && config.http.debuggerToken !== ''
   const debuggerFeed: DebuggerFeed | null = debuggerOn ? createDebuggerFeed({ config: config.debugger, telemetry }) : null
-  const alerts = createAlerts({ config: config.alerts, thresholds: config.alertThresholds, telemetry, logger: logger.child({ component: 'alerts' }) })
+  const alerts = createAlerts({ config: config.alerts, thresholds: config.alertThresholds, telemetry, logger })
   const http: HttpServer | null = config.http === undefined ? null : await startHttpServer({ config: config.http, telemetry, metrics, debuggerFeed, logger })
   if (http !== null) logger.info({ url: http.url }, 'HTTP endpoint listening (/metrics, /healthz, /readyz' + (debuggerOn ? ', /debugger)' : ')'))
 
@@ -59,6 +59,8 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
         telemetry,
         logger,
         extraOperators,
+        baseDir: options.baseDir ?? process.cwd(),
+        ...(config.destination.schemaRegistry === undefined ? {} : { schemaRegistry: config.destination.schemaRegistry }),
         ...(options.pipelines?.[sync.name] === undefined ? {} : { pipeline: options.pipelines[sync.name] }),
         ...(options.failedRetryMs === undefined ? {} : { failedRetryMs: options.failedRetryMs }),
       }),

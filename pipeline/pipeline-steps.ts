@@ -1,6 +1,7 @@
 import { pipe, type OperatorFunction } from 'rxjs'
 import { classify } from '../operators/classify.ts'
 import { composeMessage } from '../operators/compose-message.ts'
+import { encodeValue, type TopicEncoders } from '../operators/encode-schema.ts'
 import { filterTriggers } from '../operators/filter-triggers.ts'
 import { handleRowErrors, type RowErrorEvents } from '../operators/handle-row-errors.ts'
 import { routeTopic, type ComposedMessage, type RoutedMessage } from '../operators/route-topic.ts'
@@ -14,6 +15,8 @@ export interface PipelineSteps {
   filterTriggers: OperatorFunction<Batch<ModelChange>, Batch<ModelChange>>
   composeMessage: OperatorFunction<Batch<ModelChange>, Batch<ComposedMessage | RejectedChange>>
   routeTopic: OperatorFunction<Batch<ComposedMessage | RejectedChange>, Batch<RoutedMessage | RejectedChange>>
+  /** Schema Registry wire format (message.format avro | json-schema); a no-op for json. */
+  encodeValue: OperatorFunction<Batch<RoutedMessage | RejectedChange>, Batch<RoutedMessage | RejectedChange>>
   setKeyPartitionHeaders: OperatorFunction<Batch<RoutedMessage | RejectedChange>, Batch<OutgoingMessage | RejectedChange>>
   handleRowErrors: OperatorFunction<Batch<OutgoingMessage | RejectedChange>, Batch<OutgoingMessage>>
 }
@@ -25,18 +28,19 @@ export interface StepEvents extends RowErrorEvents {
   onFiltered?: (count: number) => void
 }
 
-export function buildSteps(resolved: ResolvedSync, events: StepEvents = {}): PipelineSteps {
+export function buildSteps(resolved: ResolvedSync, events: StepEvents = {}, encoders: TopicEncoders | null = null): PipelineSteps {
   const { config } = resolved
   return {
     classify: classify(resolved.model, events.onUnchanged),
     filterTriggers: filterTriggers(config.triggers, events.onFiltered),
     composeMessage: composeMessage(resolved.composer),
     routeTopic: routeTopic(config.topic),
+    encodeValue: encodeValue(encoders),
     setKeyPartitionHeaders: setKeyPartitionHeaders(config),
     handleRowErrors: handleRowErrors(config.name, config.onRowError, events),
   }
 }
 
-/** The default order: classify → filterTriggers → composeMessage → routeTopic → setKeyPartitionHeaders → handleRowErrors. */
+/** The default order: classify → filterTriggers → composeMessage → routeTopic → encodeValue → setKeyPartitionHeaders → handleRowErrors. */
 export const defaultPipeline: PipelineComposer = (s) =>
-  pipe(s.classify, s.filterTriggers, s.composeMessage, s.routeTopic, s.setKeyPartitionHeaders, s.handleRowErrors)
+  pipe(s.classify, s.filterTriggers, s.composeMessage, s.routeTopic, s.encodeValue, s.setKeyPartitionHeaders, s.handleRowErrors)

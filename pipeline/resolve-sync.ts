@@ -87,10 +87,10 @@ export async function resolveSync(client: pg.ClientBase, sync: SyncConfig, index
   }
   if (issues.length > 0) throw new ConfigError(issues)
 
-  // A publication column list must cover the replica identity; under FULL that is every column, so
-  // the projection is then applied in the pipeline instead.
+  // A publication column list must cover the replica identity, and PostgreSQL 15 refuses any column
+  // list under REPLICA IDENTITY FULL: then the projection is applied in the pipeline instead.
   const projection = sync.model.columns
-  const listCovers = projection !== undefined && table.identityColumns.every((c) => projection.includes(c))
+  const listCovers = projection !== undefined && table.replicaIdentity !== 'full' && table.identityColumns.every((c) => projection.includes(c))
   return {
     config: sync,
     table,

@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { concat, EMPTY, type OperatorFunction, type Subscription } from 'rxjs'
+import { concat, EMPTY, tap, type OperatorFunction, type Subscription } from 'rxjs'
 import type { Admin, Kafka, Producer } from 'kafkajs'
 import { backfill } from '../connectors/postgres/backfill.ts'
 import { formatLsn } from '../connectors/postgres/lsn.ts'
@@ -9,7 +9,9 @@ import {
   readBackfillState, readSlot, tryLockSync, writeBackfillState,
 } from '../connectors/postgres/setup.ts'
 import { KafkaSink, type DeliveredMessage, type SinkLimits } from '../connectors/kafka/sink.ts'
-import { readProgress, progressRecord } from '../connectors/kafka/progress.ts'
+import type { SchemaRegistryConfig } from '../connectors/kafka/schema-registry/config.ts'
+import type { TopicEncoders } from '../operators/encode-schema.ts'
+import { readProgress, progressRecord, type DeliveryProgress } from '../connectors/kafka/progress.ts'
 import { rowErrorResolver, rowFailure } from '../operators/handle-row-errors.ts'
 import type { Batch, OutgoingMessage, RejectedChange, SourceChange } from './batch.ts'
 import { Checkpoint } from './checkpoint.ts'
@@ -18,6 +20,7 @@ import { RowcastError, errorMessage } from './errors.ts'
 import type { Logger } from './logger.ts'
 import { buildSteps, defaultPipeline, type PipelineComposer } from './pipeline-steps.ts'
 import { resolveSync, type ResolvedSync } from './resolve-sync.ts'
+import { prepareValueEncoders } from './value-encoders.ts'
 import type { SyncState, Telemetry } from './telemetry.ts'
 
 export interface SyncRunnerOptions {
@@ -35,6 +38,10 @@ export interface SyncRunnerOptions {
   extraOperators?: OperatorFunction<Batch<OutgoingMessage>, Batch<OutgoingMessage>>[]
   /** Wait between attempts after a non-retriable failure (the error may be fixed meanwhile). */
   failedRetryMs?: number
+  /** `destination.schemaRegistry`, for message.format avro | json-schema. */
+  schemaRegistry?: SchemaRegistryConfig
+  /** The config file's folder (relative `message.schema` paths). */
+  baseDir?: string
 }
 
 type SetState = (state: SyncState, reason?: string, kind?: 'fatal' | 'kafka-unreachable') => void
@@ -102,6 +109,8 @@ export class SyncRunner {
         const message = errorMessage(error)
         if (retriable) {
           this.#logger.warn({ code: (error as RowcastError).code, retryInMs: backoff }, message)
+          // Reconnecting (PostgreSQL or Kafka lost): not streaming until the next attempt does.
+          if ((error as RowcastError).code !== 'RESYNC_REQUESTED') this.#setState('degraded', message, (error as RowcastError).code.startsWith('KAFKA') ? 'kafka-unreachable' : undefined)
           this.#options.telemetry.emit('reconnect', { sync: this.name, target: (error as RowcastError).code.startsWith('KAFKA') ? 'kafka' : 'postgres', error: message })
         } else {
           this.#logger.error({ code: error instanceof RowcastError ? error.code : 'INTERNAL', err: error instanceof RowcastError ? undefined : error }, message)
@@ -136,6 +145,7 @@ class Attempt {
   #finish: (() => void) | null = null
   #sink: KafkaSink | null = null
   #subscription: Subscription | null = null
+  #closeInput: (() => void) | null = null
 
   constructor(options: SyncRunnerOptions, logger: Logger, setState: SetState) {
     this.#o = options
@@ -163,11 +173,12 @@ class Attempt {
       }
       const resolved = await resolveSync(control, sync, this.#o.index)
       for (const warning of resolved.warnings) this.#logger.warn(warning)
+      const encoders = await prepareValueEncoders(resolved, { registry: this.#o.schemaRegistry, baseDir: this.#o.baseDir ?? process.cwd(), index: this.#o.index, logger: this.#logger })
       await ensureStateTable(control)
       await ensurePublication(control, resolved.publication)
       const start = await this.#prepareSlot(control, resolved)
       if (stopping()) return
-      await this.#stream(control, resolved, start)
+      await this.#stream(control, resolved, start, encoders)
     } finally {
       await this.#cleanup()
     }
@@ -195,11 +206,13 @@ class Attempt {
     return { lsn: created.consistentPoint, backfill: { snapshot: created.snapshot, close } }
   }
 
-  async #stream(control: pg.Client, resolved: ResolvedSync, start: { lsn: bigint; backfill: { snapshot: string; close: () => Promise<void> } | null }): Promise<void> {
+  async #stream(control: pg.Client, resolved: ResolvedSync, start: { lsn: bigint; backfill: { snapshot: string; close: () => Promise<void> } | null }, encoders: TopicEncoders | null): Promise<void> {
     const { sync, telemetry, limits, postgres, kafka } = this.#o
     const name = sync.name
     const exactlyOnce = sync.delivery === 'exactly-once'
     let serverLsn = 0n
+    /** Source transaction id → its commit LSN (from BEGIN), so exactly-once can number a split transaction's chunks. */
+    const txLsns = new Map<number, bigint>()
 
     const source = new ReplicationSource({
       connectionString: postgres.url,
@@ -218,9 +231,19 @@ class Attempt {
       onServerPosition: (lsn) => {
         serverLsn = lsn
       },
+      ...(exactlyOnce ? { onBegin: (txId: number, commitLsn: bigint) => void txLsns.set(txId, commitLsn) } : {}),
+      isIdle: () => emittedBatches === openedBatches && checkpoint.pendingBatches === 0,
     })
+    let emittedBatches = 0 // batches into the operators / opened in the checkpoint: equal when none is inside the operators
+    let openedBatches = 0
+    // Backfill batches are opened before any streamed one: once the checkpoint passes the slot's start, all were delivered.
+    let backfillPending = start.backfill !== null
     const checkpoint = new Checkpoint(start.lsn, (lsn) => {
       source.confirm(lsn)
+      if (backfillPending && lsn > start.lsn) {
+        backfillPending = false
+        void this.#markBackfillDone(control)
+      }
       const oldest = checkpoint.oldestPendingCommitTime
       telemetry.emit('checkpoint', { sync: name, lsn, lagBytes: serverLsn > lsn ? Number(serverLsn - lsn) : 0, lagSeconds: oldest === 0 ? 0 : (Date.now() - oldest) / 1000 })
     })
@@ -232,10 +255,11 @@ class Attempt {
     })
     this.#cleanups.push(() => admin.disconnect().catch(() => undefined))
 
-    let skipThrough = 0n
+    let resume: DeliveryProgress | null = null
     if (exactlyOnce) {
-      skipThrough = await readProgress(kafka, this.#o.progressTopic, name)
-      if (skipThrough > 0n) this.#logger.info({ through: formatLsn(skipThrough) }, 'exactly-once: skipping transactions already committed to Kafka')
+      // After the transactional producer connected: that fenced a killed predecessor and aborted its open transaction.
+      resume = await readProgress(kafka, this.#o.progressTopic, name)
+      if (resume.lsn > 0n) this.#logger.info({ through: formatLsn(resume.lsn), partial: resume.partial === null ? undefined : { txLsn: formatLsn(resume.partial.txLsn), messages: resume.partial.messages } }, 'exactly-once: skipping what is already committed to Kafka')
     }
 
     const failure = new Promise<never>((_, reject) => {
@@ -248,16 +272,18 @@ class Attempt {
 
     const resolveRowError = rowErrorResolver(name, sync.onRowError, this.#rowErrorEvents())
     let pressureWaiters: (() => void)[] = []
+    let pressed = false
     const sink = new KafkaSink({
       producer,
       admin,
       limits,
       logger: this.#logger,
-      ...(exactlyOnce ? { progress: progressRecord(this.#o.progressTopic, name) } : {}),
+      ...(resume === null ? {} : { progress: { ...progressRecord(this.#o.progressTopic, name), resume } }),
       events: {
         acknowledged: (ticket, count) => checkpoint.acknowledge(ticket, count),
         pressure: (paused) => {
           telemetry.emit('paused', { sync: name, paused })
+          pressed = paused
           if (paused) source.pause()
           else {
             source.resume()
@@ -283,9 +309,8 @@ class Attempt {
       },
     })
     this.#sink = sink
-    const capacity = () => (sink.inFlight.messages < limits.maxInFlightMessages ? Promise.resolve() : new Promise<void>((r) => pressureWaiters.push(r)))
+    const capacity = () => (pressed ? new Promise<void>((r) => pressureWaiters.push(r)) : Promise.resolve())
 
-    let backfillTicket: number | null = null
     const backfill$ =
       start.backfill === null
         ? EMPTY
@@ -304,28 +329,32 @@ class Attempt {
       onUnchanged: (count) => telemetry.emit('filtered', { sync: name, count, reason: 'unchanged' }),
       onFiltered: (count) => telemetry.emit('filtered', { sync: name, count, reason: 'trigger' }),
       ...this.#rowErrorEvents(),
-    })
+    }, encoders)
     const compose = this.#o.pipeline ?? defaultPipeline
-    let messages$ = concat(backfill$, source.batches(start.lsn)).pipe(compose(steps))
+    let messages$ = concat(backfill$, source.batches(start.lsn)).pipe(tap(() => void emittedBatches++), compose(steps))
     for (const operator of this.#o.extraOperators ?? []) messages$ = messages$.pipe(operator)
 
     this.#setState(start.backfill === null ? 'streaming' : 'backfilling')
     let backfilling = start.backfill !== null
+    let closing = false
+    this.#closeInput = () => {
+      // Stopping: read nothing more, so what is in flight can drain and be confirmed on the still-open replication connection.
+      closing = true
+      source.pause()
+    }
     const onBatch = (batch: Batch<OutgoingMessage>) => {
+      if (closing) return // never opened, so never confirmed: read again from the slot next time
       if (backfilling && batch.commitLsn !== null) {
-        // The first streamed transaction: every backfill batch before it is queued; mark done once delivered.
+        // The first streamed transaction: the backfill is read (the checkpoint records it done once delivered).
         backfilling = false
-        backfillTicket = checkpoint.open(null, 0)
-        void sink.drain().then(() => this.#markBackfillDone(control))
         this.#setState('streaming')
       }
-      if (exactlyOnce && batch.commitLsn !== null && batch.commitLsn <= skipThrough) {
-        checkpoint.open(batch.commitLsn, 0, batch.commitTime)
-        return
-      }
+      const txLsn = exactlyOnce && !backfilling ? (txLsns.get(batch.txId) ?? null) : null
+      if (batch.commitLsn !== null) txLsns.delete(batch.txId)
+      openedBatches++
       const ticket = checkpoint.open(batch.commitLsn, batch.items.length, batch.commitTime)
       if (batch.items.length > 0) telemetry.emit('inFlight', { sync: name, ...sink.inFlight })
-      sink.enqueue(batch, ticket)
+      sink.enqueue(batch, ticket, txLsn)
     }
     this.#subscription = messages$.subscribe({
       next: (batch) => {
@@ -337,15 +366,19 @@ class Attempt {
       },
       error: (error: unknown) => this.#fail?.(error),
     })
-    void backfillTicket
 
     const heartbeat = setInterval(() => {
       emitHeartbeat(control, HEARTBEAT_PREFIX).catch((error: unknown) => this.#logger.warn({ error: errorMessage(error) }, 'heartbeat failed'))
     }, postgres.heartbeatIntervalMs)
+    let resyncing = false
     const resyncPoll = setInterval(() => {
       readBackfillState(control, name)
         .then((state) => {
-          if (state === 'resync') this.#fail?.(new RowcastError('RESYNC_REQUESTED', 'resync requested: re-sending the whole model', { retriable: true }))
+          if (state !== 'resync' || resyncing) return
+          // Deliver what is in flight, end this attempt; the next one finds 'resync' and backfills from a new slot.
+          resyncing = true
+          this.#logger.info('resync requested: re-sending the whole model')
+          void this.stop()
         })
         .catch(() => undefined)
     }, RESYNC_POLL_MS)
@@ -430,7 +463,8 @@ class Attempt {
 
   /** Graceful stop: no more input, in-flight messages delivered (bounded wait), positions confirmed. */
   async stop(): Promise<void> {
-    this.#subscription?.unsubscribe()
+    if (this.#closeInput === null) this.#subscription?.unsubscribe()
+    else this.#closeInput()
     const sink = this.#sink
     if (sink !== null) {
       const drained = sink.drain()
@@ -438,6 +472,7 @@ class Attempt {
       await Promise.race([drained, timeout])
       sink.stop()
     }
+    this.#subscription?.unsubscribe()
     this.#finish?.()
   }
 

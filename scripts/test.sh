@@ -4,6 +4,9 @@
 # if any failed. The stack is stopped on exit (STACK_KEEP=1 leaves it running).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# The stack includes the Schema Registry (scripts/registry.sh, ~5 s, ~150 MB) unless STACK_REGISTRY=0;
+# exported, so the tests' own `stack.sh up` (test/support/harness.ts) keeps it up too.
+export STACK_REGISTRY=${STACK_REGISTRY:-1}
 
 if [[ ${STACK_KEEP:-} != 1 ]]; then trap 'bash scripts/stack.sh down || true' EXIT; fi
 bash scripts/stack.sh up

@@ -4,6 +4,7 @@ import { RowcastError, errorMessage } from '../../pipeline/errors.ts'
 import type { Logger } from '../../pipeline/logger.ts'
 import { translateKafkaError } from './errors.ts'
 import { partitionForKey } from './partitioner.ts'
+import { NO_PROGRESS, type DeliveryProgress } from './progress.ts'
 import { TopicMetadataCache } from './topic-metadata.ts'
 
 export interface SinkLimits {
@@ -19,6 +20,9 @@ export interface SinkLimits {
   retryMaxMs: number
 }
 
+/** A request (with its metadata checks) unanswered this long makes the sync report itself degraded. */
+const STALLED_REQUEST_MS = 5_000
+
 export const DEFAULT_SINK_LIMITS: SinkLimits = {
   maxInFlightMessages: 20_000,
   maxInFlightBytes: 32 * 1024 * 1024,
@@ -29,12 +33,16 @@ export const DEFAULT_SINK_LIMITS: SinkLimits = {
   retryMaxMs: 30_000,
 }
 
-/** Exactly-once: every request is one Kafka transaction that also writes the progress record. */
+/**
+ * Exactly-once: every request is one Kafka transaction that also writes the progress record: the source
+ * transactions it completes and, when it ends inside one, how many of that transaction's messages are in.
+ */
 export interface TransactionalProgress {
   topic: string
   key: string
-  /** The value to commit with a request whose completed batches confirm up to `lsn`. */
-  encode(lsn: bigint): string
+  encode(progress: DeliveryProgress): string
+  /** The progress committed before this sink started: what it skips instead of sending again. */
+  resume?: DeliveryProgress
 }
 
 export interface SinkEvents {
@@ -65,8 +73,14 @@ interface Entry {
   next: number // index of the first message not yet handed to a request
   commitTime: number
   commitLsn: bigint | null
+  /** The source transaction's commit LSN (from its BEGIN), on every chunk; null for backfill batches. */
+  txLsn: bigint | null
+  /** Messages of the same source transaction in earlier entries (exactly-once partial progress). */
+  txOffset: number
   prepared: boolean
 }
+
+type Part = { entry: Entry; from: number; to: number }
 
 /**
  * The Kafka sink: the only place messages leave rowcast. Batches queue in stream order; one produce
@@ -92,6 +106,10 @@ export class KafkaSink {
   #failed = false
   #degraded = false
   #wake: (() => void) | null = null
+  /** Exactly-once: what the last committed Kafka transaction recorded, and where it resumed from. */
+  #committed: DeliveryProgress
+  readonly #resume: DeliveryProgress
+  #txCursor: { txLsn: bigint; messages: number } | null = null
 
   constructor(options: { producer: Producer; admin: Admin; limits: SinkLimits; events: SinkEvents; logger: Logger; progress?: TransactionalProgress }) {
     this.#producer = options.producer
@@ -100,6 +118,8 @@ export class KafkaSink {
     this.#events = options.events
     this.#logger = options.logger
     this.#progress = options.progress ?? null
+    this.#resume = options.progress?.resume ?? NO_PROGRESS
+    this.#committed = this.#resume
   }
 
   static producerFor(kafka: Kafka, transactionalId?: string): Producer {
@@ -112,12 +132,16 @@ export class KafkaSink {
     })
   }
 
-  /** Queues a batch's messages; `ticket` identifies it to the checkpoint. Synchronous: never waits. */
-  enqueue(batch: Batch<OutgoingMessage>, ticket: number): void {
+  /**
+   * Queues a batch's messages; `ticket` identifies it to the checkpoint. Synchronous: never waits.
+   * `txLsn` (the source transaction's commit LSN, known from its BEGIN) lets exactly-once resume inside
+   * a transaction that was split across Kafka transactions.
+   */
+  enqueue(batch: Batch<OutgoingMessage>, ticket: number, txLsn: bigint | null = null): void {
     if (this.#failed) return
     if (batch.items.length === 0) return
     const bytes = totalSize(batch.items)
-    this.#queue.push({ ticket, messages: batch.items, next: 0, commitTime: batch.commitTime, commitLsn: batch.commitLsn, prepared: false })
+    this.#queue.push({ ticket, messages: batch.items, next: 0, commitTime: batch.commitTime, commitLsn: batch.commitLsn, txLsn, txOffset: 0, prepared: false })
     this.#inFlightMessages += batch.items.length
     this.#inFlightBytes += bytes
     this.#updatePressure()
@@ -155,6 +179,8 @@ export class KafkaSink {
   async #loop(): Promise<void> {
     let backoff = this.#limits.retryInitialMs
     while (this.#queue.length > 0 && !this.#stopped) {
+      // kafkajs retries a lost broker inside one call for a long time: report degraded while it does.
+      const stalled = setTimeout(() => this.#markDegraded(new RowcastError('KAFKA_UNREACHABLE', `Kafka has not acknowledged a request for ${STALLED_REQUEST_MS / 1000} s; retrying`, { retriable: true })), STALLED_REQUEST_MS)
       try {
         await this.#prepareHead()
         const request = this.#nextRequest()
@@ -168,15 +194,20 @@ export class KafkaSink {
       } catch (error) {
         const translated = error instanceof RowcastError ? error : translateKafkaError(error)
         if (!translated.retriable) throw translated
-        if (!this.#degraded) {
-          this.#degraded = true
-          this.#events.degraded(translated)
-        }
+        this.#markDegraded(translated)
         this.#logger.warn({ code: translated.code, retryInMs: backoff }, `Kafka: ${translated.message}; retrying`)
         await this.#sleep(backoff)
         backoff = Math.min(backoff * 2, this.#limits.retryMaxMs)
+      } finally {
+        clearTimeout(stalled)
       }
     }
+  }
+
+  #markDegraded(error: RowcastError): void {
+    if (this.#degraded || this.#stopped) return
+    this.#degraded = true
+    this.#events.degraded(error)
   }
 
   /**
@@ -189,36 +220,57 @@ export class KafkaSink {
       if (budget <= 0) break
       budget -= entry.messages.length - entry.next
       if (entry.prepared) continue
-      const topics = new Set(entry.messages.map((m) => m.topic))
-      await this.#metadata.require(topics)
-      const kept: OutgoingMessage[] = []
-      for (const message of entry.messages) {
-        const checked = this.#check(message)
-        if (checked !== undefined) kept.push(checked)
+      // Checked in rounds: a replacement (dead letter) may name another topic, which must exist and be
+      // known before the replacement itself is checked.
+      const checked: (OutgoingMessage | undefined)[] = [...entry.messages]
+      let pending = checked.map((_m, i) => i)
+      while (pending.length > 0) {
+        await this.#metadata.require(new Set(pending.map((i) => (checked[i] as OutgoingMessage).topic)))
+        const replaced: number[] = []
+        for (const i of pending) {
+          const message = checked[i] as OutgoingMessage
+          checked[i] = this.#check(message)
+          if (checked[i] !== undefined && checked[i] !== message) replaced.push(i)
+        }
+        pending = replaced
       }
-      // Replacements (dead letters) may name another topic: it must exist too.
-      await this.#metadata.require(new Set(kept.map((m) => m.topic)))
+      const kept = checked.filter((m): m is OutgoingMessage => m !== undefined)
       const dropped = entry.messages.length - kept.length
       const droppedBytes = totalSize(entry.messages) - totalSize(kept)
       entry.messages = kept
       entry.prepared = true
       if (dropped > 0) this.#settle(entry, dropped, droppedBytes)
+      if (this.#progress !== null) this.#skipCommitted(entry)
     }
   }
 
-  /** Resolves the partition of a message, or applies the row-error policy. */
+  /**
+   * Exactly-once resume: numbers the entry's messages within its source transaction, and settles without
+   * sending those an earlier run already committed (whole transactions up to the progress LSN, and the
+   * first messages of a transaction that was split across Kafka transactions).
+   */
+  #skipCommitted(entry: Entry): void {
+    if (entry.txLsn === null) return
+    const cursor = this.#txCursor
+    entry.txOffset = cursor !== null && cursor.txLsn === entry.txLsn ? cursor.messages : 0
+    this.#txCursor = entry.commitLsn === null ? { txLsn: entry.txLsn, messages: entry.txOffset + entry.messages.length } : null
+    const skip = skipCount(entry.txLsn, entry.txOffset, entry.messages.length, this.#resume)
+    if (skip === 0) return
+    entry.next = skip
+    this.#settle(entry, skip, totalSize(entry.messages.slice(0, skip)))
+  }
+
+  /** Resolves the partition of a message, or applies the row-error policy (a replacement is checked by the caller). */
   #check(message: OutgoingMessage): OutgoingMessage | undefined {
     const partitions = this.#metadata.partitions(message.topic)
     const reject = (code: string, reason: string, text: string) =>
       this.#events.rowError({ change: message.change, reason, error: new RowcastError(code, text) })
     if (message.partition !== null && (message.partition < 0 || message.partition >= partitions)) {
-      const fixed = reject('ROW_PARTITION_MISSING', 'partition', `partition ${message.partition} does not exist in topic "${message.topic}" (it has ${partitions})`)
-      return fixed === undefined ? undefined : this.#check(fixed)
+      return reject('ROW_PARTITION_MISSING', 'partition', `partition ${message.partition} does not exist in topic "${message.topic}" (it has ${partitions})`)
     }
     const bytes = sizeOf(message)
     if (bytes > this.#limits.maxMessageBytes && message.deadLetter === undefined) {
-      const fixed = reject('ROW_MESSAGE_TOO_LARGE', 'too-large', `message of ${bytes} bytes is over the limit of ${this.#limits.maxMessageBytes} bytes`)
-      return fixed === undefined ? undefined : this.#check(fixed)
+      return reject('ROW_MESSAGE_TOO_LARGE', 'too-large', `message of ${bytes} bytes is over the limit of ${this.#limits.maxMessageBytes} bytes`)
     }
     if (message.partition === null) {
       message.partition = message.key !== null ? partitionForKey(message.key, partitions) : this.#nextRoundRobin(message.topic, partitions)
@@ -233,8 +285,8 @@ export class KafkaSink {
   }
 
   /** Takes whole prepared batches (or part of a huge one) up to the request limits. */
-  #nextRequest(): { entry: Entry; from: number; to: number }[] {
-    const parts: { entry: Entry; from: number; to: number }[] = []
+  #nextRequest(): Part[] {
+    const parts: Part[] = []
     let count = 0
     let bytes = 0
     for (const entry of this.#queue) {
@@ -251,7 +303,7 @@ export class KafkaSink {
     return parts
   }
 
-  async #send(parts: { entry: Entry; from: number; to: number }[]): Promise<void> {
+  async #send(parts: Part[]): Promise<void> {
     const byTopic = new Map<string, Message[]>()
     for (const { entry, from, to } of parts) {
       for (let i = from; i < to; i++) {
@@ -273,14 +325,15 @@ export class KafkaSink {
     this.#events.delivered(delivered, latency)
   }
 
-  async #sendTransaction(topicMessages: { topic: string; messages: Message[] }[], parts: { entry: Entry; from: number; to: number }[]): Promise<RecordMetadata[]> {
+  async #sendTransaction(topicMessages: { topic: string; messages: Message[] }[], parts: Part[]): Promise<RecordMetadata[]> {
     const progress = this.#progress as TransactionalProgress
-    const lsn = completedLsn(parts)
+    const next = progressAfter(this.#committed, parts)
     const transaction: Transaction = await this.#producer.transaction()
     try {
-      const records = lsn === null ? topicMessages : [...topicMessages, { topic: progress.topic, messages: [{ key: progress.key, value: progress.encode(lsn) }] }]
+      const records = next === null ? topicMessages : [...topicMessages, { topic: progress.topic, messages: [{ key: progress.key, value: progress.encode(next) }] }]
       const metadata = await transaction.sendBatch({ topicMessages: records, acks: -1 })
       await transaction.commit()
+      if (next !== null) this.#committed = next
       return metadata
     } catch (error) {
       await transaction.abort().catch((abortError: unknown) => this.#logger.warn({ error: errorMessage(abortError) }, 'Kafka transaction abort failed'))
@@ -337,15 +390,40 @@ function sizeOf(message: OutgoingMessage): number {
   return bytes
 }
 
-/** The highest commit LSN among batches this request completes (the progress record of exactly-once). */
-function completedLsn(parts: { entry: Entry; from: number; to: number }[]): bigint | null {
-  let lsn: bigint | null = null
-  for (const { entry, to } of parts) if (to >= entry.messages.length && entry.commitLsn !== null) lsn = entry.commitLsn
-  return lsn
+/**
+ * The progress a request commits (null when it changes nothing, e.g. backfill batches only): the highest
+ * commit LSN among the source transactions it completes, and the transaction it stops inside, if any.
+ */
+export function progressAfter(previous: DeliveryProgress, parts: readonly { entry: Pick<Entry, 'messages' | 'commitLsn' | 'txLsn' | 'txOffset'>; to: number }[]): DeliveryProgress | null {
+  let lsn = previous.lsn
+  let partial = previous.partial
+  let changed = false
+  for (const { entry, to } of parts) {
+    if (to >= entry.messages.length && entry.commitLsn !== null) {
+      if (entry.commitLsn > lsn) lsn = entry.commitLsn
+      partial = null
+      changed = true
+    } else if (entry.txLsn !== null) {
+      partial = { txLsn: entry.txLsn, messages: entry.txOffset + to }
+      changed = true
+    }
+  }
+  return changed ? { lsn, partial } : null
+}
+
+/**
+ * How many leading messages of an entry an earlier run already committed: all of a transaction that
+ * commits before the progress LSN (its commit record starts before the end of the last one recorded),
+ * the first `partial.messages` of the transaction recorded as partial, none of any other.
+ */
+export function skipCount(txLsn: bigint, txOffset: number, messages: number, resume: DeliveryProgress): number {
+  if (txLsn < resume.lsn) return messages
+  if (resume.partial !== null && resume.partial.txLsn === txLsn) return Math.max(0, Math.min(messages, resume.partial.messages - txOffset))
+  return 0
 }
 
 /** Per-message offsets: a request's messages for one partition are consecutive from its baseOffset. */
-function offsetsOf(parts: { entry: Entry; from: number; to: number }[], metadata: RecordMetadata[]): DeliveredMessage[] {
+function offsetsOf(parts: Part[], metadata: RecordMetadata[]): DeliveredMessage[] {
   const base = new Map<string, bigint>()
   for (const r of metadata) if (r.baseOffset !== undefined) base.set(`${r.topicName}\u0000${r.partition}`, BigInt(r.baseOffset))
   const delivered: DeliveredMessage[] = []

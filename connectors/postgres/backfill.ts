@@ -1,6 +1,7 @@
 import { Observable } from 'rxjs'
 import pg from 'pg'
 import type { Batch, SourceChange } from '../../pipeline/batch.ts'
+import { RowcastError, errorMessage } from '../../pipeline/errors.ts'
 import type { ColumnInfo, Row } from '../../pipeline/model.ts'
 import { ident } from './setup.ts'
 import { parserForColumn } from './values.ts'
@@ -63,11 +64,21 @@ export function backfill(options: BackfillOptions): Observable<Batch<SourceChang
     }
     run()
       .catch((error: unknown) => {
-        if (!cancelled) subscriber.error(error)
+        if (!cancelled) subscriber.error(translateBackfillError(error, options.table))
       })
       .finally(() => void client.end().catch(() => undefined))
     return () => {
+      // Unsubscribed (stop, failure, resync): end the read now; a pending capacity wait or FETCH is abandoned.
       cancelled = true
+      void client.end().catch(() => undefined)
     }
   })
+}
+
+/** A broken connection or a lost snapshot is worth another attempt (from a new slot); an error in the query is not. */
+function translateBackfillError(error: unknown, table: string): RowcastError {
+  if (error instanceof RowcastError) return error
+  const sqlState = (error as { code?: unknown }).code
+  const inQuery = typeof sqlState === 'string' && /^(42|22|0A)/.test(sqlState)
+  return new RowcastError(inQuery ? 'PG_BACKFILL_QUERY_FAILED' : 'PG_BACKFILL_FAILED', `backfill of ${table} failed: ${errorMessage(error)}`, { retriable: !inQuery, cause: error })
 }

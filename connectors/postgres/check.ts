@@ -19,7 +19,7 @@ export async function checkPostgres(url: string, syncs: readonly SyncConfig[]): 
     return results
   }
   try {
-    const version = (await client.query<{ v: string }>('SHOW server_version')).rows[0].v
+    const version = (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0].v
     results.push({ name: 'postgres: reachable', ok: true, detail: `PostgreSQL ${version}` })
     const wal = (await client.query<{ wal_level: string }>('SHOW wal_level')).rows[0].wal_level
     results.push(wal === 'logical'

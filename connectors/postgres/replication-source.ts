@@ -25,6 +25,14 @@ export interface ReplicationSourceOptions {
   onTruncate?: (tables: string[]) => void
   /** The server's WAL end from keep-alives, for replication lag. */
   onServerPosition?: (lsn: Lsn) => void
+  /** A transaction starts: its id and the LSN of its commit record (known up front), for exactly-once. */
+  onBegin?: (txId: number, commitLsn: Lsn) => void
+  /**
+   * Whether every batch emitted so far is delivered (or dropped). When it is and no transaction is open,
+   * a keep-alive's WAL position is confirmed: nothing before it remains to deliver. Without this, a fast
+   * shutdown of PostgreSQL waits forever for the walsender, whose shutdown checkpoint is never confirmed.
+   */
+  isIdle?: () => boolean
 }
 
 /**
@@ -62,13 +70,16 @@ export class ReplicationSource {
       let commitTime = 0
       let txId = 0
       let stopping = false
+      let inTransaction = false
 
       service.on('data', (lsn: string, message: Pgoutput.Message) => {
         switch (message.tag) {
           case 'begin':
+            inTransaction = true
             items = []
             commitTime = Number((message.commitTime as bigint) / 1000n) // µs since the Unix epoch
             txId = message.xid
+            if (message.commitLsn !== null) this.#options.onBegin?.(txId, parseLsn(message.commitLsn))
             return
           case 'relation':
             this.#useOwnParsers(message)
@@ -90,6 +101,7 @@ export class ReplicationSource {
             this.#options.onTruncate?.(message.relations.map(qualified))
             return
           case 'commit': {
+            inTransaction = false
             const batch: Batch<SourceChange> = { items, commitLsn: parseLsn(message.commitEndLsn ?? lsn), commitTime, txId }
             items = []
             subscriber.next(batch)
@@ -104,8 +116,11 @@ export class ReplicationSource {
         }
       })
       service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
-        this.#options.onServerPosition?.(parseLsn(lsn))
-        if (shouldRespond) this.#sendStatus(true)
+        const position = parseLsn(lsn)
+        this.#options.onServerPosition?.(position)
+        const idle = !inTransaction && position > this.#confirmed && this.#confirmed !== 0n && (this.#options.isIdle?.() ?? false)
+        if (idle) this.#confirmed = position
+        if (shouldRespond || idle) this.#sendStatus(true)
       })
       service.on('error', (error: Error) => {
         if (stopping) return
@@ -165,7 +180,7 @@ export class ReplicationSource {
   #sendStatus(always: boolean): void {
     if (!always && this.#confirmed === this.#lastSent) return
     const connection = (this.#service as unknown as { _connection?: { sendCopyFromChunk(b: Buffer): void } } | null)?._connection
-    if (connection === undefined || this.#confirmed === 0n) return
+    if (connection === undefined || connection === null || this.#confirmed === 0n) return
     connection.sendCopyFromChunk(standbyStatus(this.#confirmed))
     this.#lastSent = this.#confirmed
   }

@@ -50,8 +50,26 @@ export async function createSlot(client: pg.ClientBase, slot: string): Promise<L
   return parseLsn(result.rows[0].lsn)
 }
 
-export async function dropSlot(client: pg.ClientBase, slot: string): Promise<void> {
-  await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot])
+/**
+ * Drops the slot (for a new backfill or resync). The walsender of the previous attempt (or daemon) may still
+ * hold it for a moment after its connection closed: wait for it to let go, up to `waitMs`.
+ */
+export async function dropSlot(client: pg.ClientBase, slot: string, waitMs = 15_000): Promise<void> {
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    const state = await readSlot(client, slot)
+    if (state === null) return
+    if (state.activePid === null) {
+      try {
+        await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot])
+        return
+      } catch (error) {
+        if (!/is active for PID/.test(errorMessage(error))) throw error
+      }
+    }
+    if (Date.now() > deadline) throw new RowcastError('PG_SLOT_ACTIVE', `replication slot "${slot}" is still in use by process ${state.activePid ?? '?'}; cannot drop it to start a backfill`, { retriable: true })
+    await new Promise((r) => setTimeout(r, 200))
+  }
 }
 
 /**

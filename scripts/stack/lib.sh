@@ -28,13 +28,39 @@ port_owner() {
   if [[ $line =~ users:\(\((.*)\)\) ]]; then echo "${BASH_REMATCH[1]}"; else echo "an unknown process"; fi
 }
 
-# Fails when a port we are about to bind is already taken by someone else.
-require_free_port() {
-  local port=$1 what=$2
-  if port_open "$port"; then
-    die "port $port ($what) is already in use by $(port_owner "$port")" \
-      "stop that process (ss -ltnp 'sport = :$port' shows it), or if it is an old stack of this checkout: bash scripts/stack.sh down"
+# The checkout whose stack listens on a port, when it is a rowcast stack of another checkout
+# (recognised by its command line: kafka.Kafka <root>/.stack/... or postgres -D <root>/.stack/pg).
+foreign_stack_root() {
+  local line pid cmd other=
+  line=$(ss -Hltnp "sport = :$1" 2>/dev/null | head -n1 || true)
+  [[ $line =~ pid=([0-9]+) ]] || return 1
+  pid=${BASH_REMATCH[1]}
+  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  if [[ $cmd =~ kafka\.Kafka\ (/.*)/\.stack/kafka-[^/]+/server\.properties ]]; then other=${BASH_REMATCH[1]}
+  elif [[ $cmd =~ postgres\ -D\ (/.*)/\.stack/pg ]]; then other=${BASH_REMATCH[1]}
   fi
+  [[ -n $other && $other != "$ROOT" && -f $other/scripts/stack.sh ]] || return 1
+  echo "$other"
+}
+
+# Fails when a port we are about to bind is already taken by someone else. A stack left
+# running by another checkout on this machine is stopped through its own script under CI
+# (CI=true) or STACK_TAKEOVER=1; otherwise the message says how.
+require_free_port() {
+  local port=$1 what=$2 other
+  port_open "$port" || return 0
+  if other=$(foreign_stack_root "$port"); then
+    if [[ ${CI:-} == true || ${STACK_TAKEOVER:-} == 1 ]]; then
+      say "port $port is held by the stack of $other; stopping it (CI=true / STACK_TAKEOVER=1)"
+      bash "$other/scripts/stack.sh" down 9>&- || true
+      local i
+      for ((i = 0; i < 40; i++)); do port_open "$port" || return 0; sleep 0.25; done
+    fi
+    die "port $port ($what) is held by the stack of another checkout, $other" \
+      "bash $other/scripts/stack.sh down   (or run with STACK_TAKEOVER=1)"
+  fi
+  die "port $port ($what) is already in use by $(port_owner "$port")" \
+    "stop that process (ss -ltnp 'sport = :$port' shows it), or if it is an old stack of this checkout: bash scripts/stack.sh down"
 }
 
 # tail_log FILE: the last lines of a server log, indented, for error messages.

@@ -34,7 +34,15 @@ export async function createTopics(env: StackEnv, topics: string[], partitions =
   const admin = kafkaClient(env).admin()
   await admin.connect()
   try {
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true })
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: false })
+    // kafkajs' waitForLeaders retries only LEADER_NOT_AVAILABLE, but a just-created topic may briefly be
+    // UNKNOWN_TOPIC_OR_PARTITION in the metadata of a busy broker: poll until every partition has a leader.
+    await eventually(
+      () => admin.fetchTopicMetadata({ topics }).then((m) => m.topics, () => []),
+      (meta) => meta.length === topics.length && meta.every((t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0)),
+      30_000,
+      `topics ${topics.join(', ')} to have leaders`,
+    )
   } finally {
     await admin.disconnect()
   }

@@ -1,5 +1,5 @@
 /**
- * The Schema Registry connection (`destination.kafka.schemaRegistry`): a Confluent-compatible REST API
+ * The Schema Registry connection (`destination.schemaRegistry`): a Confluent-compatible REST API
  * (Confluent Schema Registry, Apicurio's `/apis/ccompat/v7`, Karapace, Redpanda…).
  *
  *   schemaRegistry:
@@ -56,7 +56,7 @@ export function schemaRegistryConfigSchema(baseDir: string): z.ZodType<SchemaReg
 }
 
 /** Parses on its own (tests, `rowcast check`); throws ConfigError with every problem, paths under `pathPrefix`. */
-export function parseSchemaRegistryConfig(input: unknown, baseDir: string, pathPrefix = 'destination.kafka.schemaRegistry'): SchemaRegistryConfig {
+export function parseSchemaRegistryConfig(input: unknown, baseDir: string, pathPrefix = 'destination.schemaRegistry'): SchemaRegistryConfig {
   const result = schemaRegistryConfigSchema(baseDir).safeParse(input)
   if (result.success) return result.data
   throw new ConfigError(result.error.issues.map((issue) => ({ path: [pathPrefix, ...issue.path].join('.'), message: issue.message })))

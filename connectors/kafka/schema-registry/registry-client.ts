@@ -98,7 +98,7 @@ function httpError(status: number, data: Record<string, unknown>, config: Schema
   if (status === 409) return new RowcastError('SCHEMA_INCOMPATIBLE', message)
   if (status === 422) return new RowcastError('SCHEMA_INVALID', message)
   if (status === 404 && what.startsWith('looking up')) return new RowcastError('SCHEMA_NOT_REGISTERED', `${message} — register it, or set autoRegister: true`)
-  if (status === 401 || status === 403) return new RowcastError('REGISTRY_UNAUTHORIZED', `${message} — check destination.kafka.schemaRegistry.auth`)
+  if (status === 401 || status === 403) return new RowcastError('REGISTRY_UNAUTHORIZED', `${message} — check destination.schemaRegistry.auth`)
   if (status >= 500 || status === 429 || status === 408) return new RowcastError('REGISTRY_UNAVAILABLE', message, { retriable: true })
   return new RowcastError('REGISTRY_ERROR', message)
 }
@@ -112,7 +112,7 @@ function networkError(error: Error, config: SchemaRegistryConfig, what: string):
   const code = (error as NodeJS.ErrnoException).code ?? ''
   const message = redactSecrets(`schema registry ${config.url}, ${what}: ${error.message}`)
   if (TLS_CODES.has(code)) {
-    const hint = config.caSource === undefined ? 'set destination.kafka.schemaRegistry.ca to the CA that signed it' : `trusted CA: ${config.caSource}`
+    const hint = config.caSource === undefined ? 'set destination.schemaRegistry.ca to the CA that signed it' : `trusted CA: ${config.caSource}`
     return new RowcastError('REGISTRY_TLS_UNTRUSTED', `${message} (${code}) — ${hint}`, { cause: error })
   }
   return new RowcastError('REGISTRY_UNAVAILABLE', code === '' ? message : `${message} (${code})`, { retriable: true, cause: error })

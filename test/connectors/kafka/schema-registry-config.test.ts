@@ -49,16 +49,16 @@ describe('schemaRegistry config', () => {
   test('every problem is reported with its path', () => {
     assert.deepEqual(
       issues({ url: 'http://registry:8081', ca: './missing.pem', extra: 1 }).map((i) => i.path),
-      ['destination.kafka.schemaRegistry'], // unknown key: zod stops before the transform
+      ['destination.schemaRegistry'], // unknown key: zod stops before the transform
     )
     const caIssues = issues({ url: 'http://registry:8081', ca: './missing.pem' })
-    assert.deepEqual(caIssues.map((i) => i.path), ['destination.kafka.schemaRegistry.ca', 'destination.kafka.schemaRegistry.ca'])
+    assert.deepEqual(caIssues.map((i) => i.path), ['destination.schemaRegistry.ca', 'destination.schemaRegistry.ca'])
     assert.match(caIssues[0].message, /https/)
     assert.match(caIssues[1].message, /cannot read CA file .*missing\.pem: ENOENT/)
     assert.match(issues({ url: 'https://r:8081', ca: './not-a-cert.txt' })[0].message, /holds no PEM certificate/)
-    assert.equal(issues({ url: 'registry:8081' })[0].path, 'destination.kafka.schemaRegistry.url')
+    assert.equal(issues({ url: 'registry:8081' })[0].path, 'destination.schemaRegistry.url')
     assert.match(issues({ url: 'ftp://registry:8081' })[0].message, /http/)
     assert.match(issues({ url: 'https://user:pw@registry:8081' })[0].message, /credentials in auth/)
-    assert.equal(issues({ url: 'https://r:8081', auth: { username: 'u' } })[0].path, 'destination.kafka.schemaRegistry.auth.password')
+    assert.equal(issues({ url: 'https://r:8081', auth: { username: 'u' } })[0].path, 'destination.schemaRegistry.auth.password')
   })
 })

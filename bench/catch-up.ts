@@ -1,0 +1,215 @@
+/**
+ * Throughput: the catch-up workload is written while nothing reads it (every slot exists beforehand), then
+ * the bare ceilings and each rowcast run read all of it; a run is timed from its first message in Kafka to
+ * the last one (end offsets), so it measures rowcast, not the writer. One run pauses the broker mid-way.
+ */
+import { execFile } from 'node:child_process'
+import { readdirSync, statSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Message } from 'kafkajs'
+import { repoRoot } from '../scripts/stack-env.ts'
+import { bareKafkaProducer, bareSourceReader, producerPerformance, type RateResult, type ProducerPerformanceResult } from './ceilings.ts'
+import type { BenchContext } from './context.ts'
+import { createTopics, watchUntil } from './kafka-watch.ts'
+import { MAPPING, rowcastYaml, type MessageMode } from './rowcast-config.ts'
+import { startRowcast, type Footprint } from './rowcast-process.ts'
+import { summariseProfile, type ProfileSummary } from './profile-summary.ts'
+import { TOPIC_COUNT, createPublicationAndSlot, createTable, withClient, workloadShape, writeWorkload } from './workload.ts'
+
+export interface RunSpec {
+  key: string
+  mode: MessageMode
+  topicColumn?: boolean
+  /** Freeze the broker (SIGSTOP) for this long once a third of the messages arrived. */
+  pauseKafkaMs?: number
+  profile?: boolean
+}
+
+export interface RunResult {
+  key: string
+  messages: number
+  /** From spawn to the first message in Kafka (process start, compile, connect, first batch). */
+  startupSeconds: number
+  /** From the first message to the last one. */
+  catchUpSeconds: number
+  perSecond: number
+  peakRssMiB: number
+  /** CPU seconds of the catch-up alone (startup excluded), and per message. */
+  cpuSeconds: number
+  cpuMicrosPerMessage: number
+  rssSamples: [number, number][]
+  pause?: { fromMs: number; toMs: number; peakRssDuringMiB: number; peakRssBeforeMiB: number }
+  profile?: ProfileSummary
+  profileFile?: string
+}
+
+export interface CatchUpResult {
+  changes: number
+  transactions: number
+  writeSeconds: number
+  source: RateResult & { transactions: number }
+  sink: RateResult
+  producerPerformance: ProducerPerformanceResult | { error: string }
+  averageMessageBytes: number
+  runs: RunResult[]
+  failures: string[]
+}
+
+export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[], resultsDir: string, log: (line: string) => void): Promise<CatchUpResult> {
+  const { env, prefix, created } = ctx
+  const table = `${prefix}_users`
+  const topicPrefix = `${prefix}_t`
+  const shape = workloadShape(changes)
+  const sourceSlot = `${prefix}_src`
+  const slots = [sourceSlot, ...runs.map((r) => `${prefix}_${r.key}`)]
+
+  // Table, slots and publications first; then the workload, with nothing reading it.
+  let transactions = 0
+  let writeSeconds = 0
+  await withClient(env.ROWCAST_PG_URL, async (client) => {
+    await createTable(client, table)
+    created.tables.push(table)
+    for (const slot of slots) {
+      await createPublicationAndSlot(client, table, slot)
+      created.slots.push(slot)
+    }
+    log(`writing ${changes.toLocaleString('en-US')} changes (${shape.inserts} inserts, ${shape.updates} updates, ${shape.deletes} deletes)…`)
+    const started = performance.now()
+    transactions = await writeWorkload(client, table, shape, topicPrefix)
+    writeSeconds = (performance.now() - started) / 1000
+  })
+  log(`  written in ${writeSeconds.toFixed(1)} s, ${transactions} transactions`)
+
+  log('source ceiling: bare pg-logical-replication reader…')
+  const source = await bareSourceReader(env.ROWCAST_PG_URL, sourceSlot, `${sourceSlot}`, changes)
+  log(`  ${Math.round(source.perSecond).toLocaleString('en-US')} rows/s`)
+
+  // Sink ceilings, with messages like the mapping mode's, keyed by id, on the same topic layout.
+  const messages = sinkMessages(shape)
+  const averageMessageBytes = Math.round(messages.reduce((n, m) => n + Buffer.byteLength(m.value as string) + Buffer.byteLength(m.key as string), 0) / messages.length)
+  const sinkTopic = `${prefix}_sink`
+  const perfTopic = `${prefix}_perf`
+  await createTopics(ctx.admin, [sinkTopic, perfTopic])
+  created.topics.push(sinkTopic, perfTopic)
+  log('sink ceiling: bare kafkajs producer…')
+  const sink = await bareKafkaProducer(ctx.kafka, sinkTopic, messages)
+  log(`  ${Math.round(sink.perSecond).toLocaleString('en-US')} msg/s`)
+  log('reference: Kafka ProducerPerformance…')
+  const perf = await producerPerformance(env.KAFKA_LIB, env.KAFKA_BOOTSTRAP_PLAINTEXT, perfTopic, changes, averageMessageBytes).catch((error: unknown) => ({ error: String(error) }))
+  log(`  ${'error' in perf ? perf.error : `${Math.round(perf.perSecond).toLocaleString('en-US')} msg/s`}`)
+
+  const results: RunResult[] = []
+  const failures: string[] = []
+  for (const run of runs) {
+    log(`rowcast ${run.key}…`)
+    let result: RunResult
+    try {
+      result = await runRowcast(ctx, run, table, topicPrefix, changes, resultsDir)
+    } catch (error) {
+      log(`  failed: ${error instanceof Error ? error.message : String(error)} (log: ${join(ctx.workDir, `${prefix}_${run.key}.log`)})`)
+      failures.push(`${run.key}: ${error instanceof Error ? error.message : String(error)}`)
+      continue
+    }
+    log(`  ${Math.round(result.perSecond).toLocaleString('en-US')} msg/s, startup ${result.startupSeconds.toFixed(1)} s, peak RSS ${result.peakRssMiB.toFixed(0)} MiB, ${result.cpuMicrosPerMessage.toFixed(1)} µs CPU/msg`)
+    results.push(result)
+  }
+  return { changes, transactions, writeSeconds, source, sink, producerPerformance: perf, averageMessageBytes, runs: results, failures }
+}
+
+async function runRowcast(ctx: BenchContext, run: RunSpec, table: string, topicPrefix: string, changes: number, resultsDir: string): Promise<RunResult> {
+  const { prefix, created } = ctx
+  const slot = `${prefix}_${run.key}`
+  const topics = run.topicColumn ? Array.from({ length: TOPIC_COUNT }, (_, i) => `${topicPrefix}_${i}`) : [`${prefix}_${run.key}`]
+  await createTopics(ctx.admin, topics)
+  created.topics.push(...topics)
+  created.syncs.push(slot)
+  const profileDir = join(ctx.workDir, `prof-${run.key}`)
+  if (run.profile) mkdirSync(profileDir, { recursive: true })
+  const yaml = rowcastYaml(ctx.env, { name: slot, table, slot, topic: run.topicColumn ? { column: 'topic_name' } : topics[0], mode: run.mode })
+  const child = startRowcast({ configYaml: yaml, workDir: ctx.workDir, name: slot, ...(run.profile ? { nodeOptions: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}) })
+  created.processes.push(child)
+  const spawnedAt = performance.now()
+  let atFirst = null as Footprint | null
+  let pause: RunResult['pause'] | undefined
+  let pauseDone: Promise<void> | null = null
+  try {
+    const watched = await watchUntil(ctx.admin, topics, changes, {
+      isAlive: () => child.footprint() !== null,
+      onTick: (count, now) => {
+        if (count > 0 && atFirst === null) atFirst = child.footprint()
+        if (run.pauseKafkaMs !== undefined && pauseDone === null && count >= changes / 3) {
+          const fromMs = Math.round(now - spawnedAt)
+          const peakBefore = child.footprint()?.peakRssMiB ?? 0
+          pauseDone = freezeKafka(run.pauseKafkaMs).then(() => {
+            const toMs = Math.round(performance.now() - spawnedAt)
+            const during = child.samples.filter(([t]) => t >= fromMs && t <= toMs + 2_000).map(([, rss]) => rss)
+            pause = { fromMs, toMs, peakRssDuringMiB: Math.max(0, ...during), peakRssBeforeMiB: peakBefore }
+          })
+        }
+      },
+    })
+    await pauseDone
+    const end = child.footprint()
+    const first: Footprint | null = atFirst
+    const cpuSeconds = end === null ? NaN : end.cpuSeconds - (first?.cpuSeconds ?? 0)
+    const catchUpSeconds = (watched.doneAt - watched.firstAt) / 1000
+    const stopped = await child.stop()
+    const result: RunResult = {
+      key: run.key,
+      messages: watched.count,
+      startupSeconds: (watched.firstAt - spawnedAt) / 1000,
+      catchUpSeconds,
+      perSecond: watched.count / catchUpSeconds,
+      peakRssMiB: stopped.footprint?.peakRssMiB ?? end?.peakRssMiB ?? NaN,
+      cpuSeconds,
+      cpuMicrosPerMessage: (cpuSeconds * 1e6) / watched.count,
+      rssSamples: child.samples,
+      ...(pause === undefined ? {} : { pause }),
+    }
+    if (run.profile) {
+      const file = largestFile(profileDir)
+      if (file !== null) {
+        result.profile = summariseProfile(file, 40)
+        result.profileFile = join(resultsDir, `${slot}.cpuprofile`)
+        await new Promise<void>((r) => execFile('cp', [file, result.profileFile as string], () => r()))
+      }
+    }
+    return result
+  } finally {
+    await child.stop(10_000)
+  }
+}
+
+/** Freezes the broker with SIGSTOP for `ms`, holding the stack's fault-injection lock; always resumes it. */
+function freezeKafka(ms: number): Promise<void> {
+  const stackDir = join(repoRoot, '.stack')
+  const script = `pid=$(cat ${stackDir}/kafka.pid); trap 'kill -CONT $pid' EXIT; kill -STOP $pid; sleep ${ms / 1000}`
+  return new Promise((resolve) => {
+    execFile('flock', ['-w', '60', join(stackDir, 'stack.lock'), 'bash', '-c', script], () => resolve())
+  })
+}
+
+function largestFile(dir: string): string | null {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f))
+  files.sort((a, b) => statSync(b).size - statSync(a).size)
+  return files[0] ?? null
+}
+
+/** Messages shaped like the mapping mode's, for the sink ceilings: same fields, same sizes, keyed by id. */
+function sinkMessages(shape: { inserts: number; updates: number; deletes: number }): Message[] {
+  const total = shape.inserts + shape.updates + shape.deletes
+  const plans = ['free', 'pro', 'team', 'enterprise']
+  const messages: Message[] = new Array(total)
+  const updatedAt = new Date().toISOString().replace('Z', '000Z')
+  for (let n = 0; n < total; n++) {
+    const i = (n % shape.inserts) + 1
+    const row: Record<string, unknown> = {}
+    const values: Record<keyof typeof MAPPING, unknown> = {
+      id: i, name: `User ${i}`, age: 20 + (i % 50), email: `user${i}@example.com`,
+      phone: i % 5 === 0 ? null : `+1415${String(i % 10_000_000).padStart(7, '0')}`, plan: plans[i % 4], updated_at: updatedAt,
+    }
+    for (const field of Object.keys(MAPPING) as (keyof typeof MAPPING)[]) row[field] = values[field]
+    messages[n] = { key: String(i), value: JSON.stringify(row) }
+  }
+  return messages
+}

@@ -1,0 +1,66 @@
+/** The rowcast config files the benchmark runs: one sync on the bench table, in one of the message modes. */
+import { stringify } from 'yaml'
+import type { StackEnv } from '../scripts/stack-env.ts'
+
+export type MessageMode = 'mapping' | 'template' | 'column'
+
+/** The seed's Liquid template (Hightouch's JSON editor example). */
+export const SEED_TEMPLATE = `{
+  "name": "{{row.full_name}}",
+  "age": {{row.age}},
+  "contact_info": [
+    {
+      "type": "email",
+      "value": "{{row.email_address}}"
+    },
+    {
+      "type": "phone",
+      "value": "{{row.phone_number}}"
+    }
+  ]
+}`
+
+export const MAPPING = { id: 'id', name: 'full_name', age: 'age', email: 'email_address', phone: 'phone_number', plan: 'plan', updated_at: 'updated_at' }
+
+export function messageConfig(mode: MessageMode): Record<string, unknown> {
+  switch (mode) {
+    case 'mapping':
+      return { mapping: MAPPING }
+    case 'template':
+      return { template: SEED_TEMPLATE }
+    case 'column':
+      return { column: 'payload' }
+  }
+}
+
+export interface SyncSpec {
+  name: string
+  table: string
+  /** Slot and publication name (the same). */
+  slot: string
+  topic: string | { column: string }
+  mode: MessageMode
+  initialSync?: 'skip' | 'backfill'
+  httpPort?: number
+}
+
+export function rowcastYaml(env: StackEnv, spec: SyncSpec): string {
+  const config: Record<string, unknown> = {
+    source: { postgres: { url: env.ROWCAST_PG_URL } },
+    destination: { kafka: { clientId: `rowcast-${spec.name}`, brokers: env.KAFKA_BOOTSTRAP_PLAINTEXT } },
+    syncs: [
+      {
+        name: spec.name,
+        model: { table: `public.${spec.table}` },
+        slot: spec.slot,
+        publication: spec.slot,
+        topic: spec.topic,
+        key: 'id',
+        message: messageConfig(spec.mode),
+        initialSync: spec.initialSync ?? 'skip',
+      },
+    ],
+    ...(spec.httpPort === undefined ? {} : { http: { port: spec.httpPort } }),
+  }
+  return stringify(config)
+}

@@ -1,0 +1,77 @@
+import { before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { resolve } from 'node:path'
+import { map, pipe } from 'rxjs'
+import { mapItems, type PipelineComposer } from 'rowcast'
+import type { StackEnv } from '../../scripts/stack-env.ts'
+import { configFor, consume, createTopics, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+
+/** Users compose the daemon with their own RxJS operators: from the config, and between the built-in steps. */
+describe('custom operators', () => {
+  let env: StackEnv
+  before(async () => {
+    env = await stack()
+  })
+
+  async function setup() {
+    const table = uniqueName('custom')
+    await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, email text)`)
+    await createTopics(env, [table], 1)
+    return table
+  }
+
+  test('a module named under `operators:` runs on every batch (examples/custom-operator)', async () => {
+    const table = await setup()
+    const config = configFor(env, `
+  - name: ${table}
+    model: { table: public.${table} }
+    topic: ${table}
+    message: { mapping: { id: id, email: email } }
+    operators: [${resolve('examples/custom-operator/mask-emails.ts')}]
+`)
+    const daemon = await runDaemon(config)
+    const consumer = await consume(env, [table])
+    try {
+      await streaming(daemon)
+      await sql(env, `INSERT INTO ${table} VALUES (1, 'a@example.com'), (2, 'hidden@example.test'), (3, 'c@example.com')`)
+      const messages = await consumer.waitFor(2)
+      await new Promise((r) => setTimeout(r, 1_000))
+      assert.deepEqual(consumer.messages.map((m) => JSON.parse(m.value).id), [1, 3], 'the operator dropped the example.test row')
+      assert.ok(messages.every((m) => m.headers['rowcast-trigger'] === 'added'))
+    } finally {
+      await consumer.stop()
+      await daemon.stop()
+    }
+  })
+
+  test('a library user puts an operator between classify and composeMessage', async () => {
+    const table = await setup()
+    const config = configFor(env, `
+  - name: ${table}
+    model: { table: public.${table} }
+    topic: ${table}
+    message: { mapping: { id: id, email: email } }
+`)
+    const upperEmails: PipelineComposer = (s) =>
+      pipe(
+        s.classify,
+        s.filterTriggers,
+        map((batch) => mapItems(batch, (change) => ({ ...change, row: { ...change.row, email: String(change.row.email).toUpperCase() } }))),
+        s.composeMessage,
+        s.routeTopic,
+        s.setKeyPartitionHeaders,
+        s.handleRowErrors,
+      )
+    const daemon = await runDaemon(config, { pipelines: { [table]: upperEmails } })
+    const consumer = await consume(env, [table])
+    try {
+      await streaming(daemon)
+      await sql(env, `INSERT INTO ${table} VALUES (1, 'a@example.com')`)
+      const [message] = await consumer.waitFor(1)
+      assert.deepEqual(JSON.parse(message.value), { id: 1, email: 'A@EXAMPLE.COM' })
+    } finally {
+      await consumer.stop()
+      await daemon.stop()
+    }
+  })
+})

@@ -1,0 +1,77 @@
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import type { StackEnv } from '../../scripts/stack-env.ts'
+import { parseLsn } from '../../connectors/postgres/lsn.ts'
+import type { Daemon } from '../../pipeline/daemon.ts'
+import type { Logger } from '../../pipeline/logger.ts'
+import type { TelemetryEvents } from '../../pipeline/telemetry.ts'
+import { eventually, sql } from './harness.ts'
+
+/** Helpers of the sync-semantics tests: slot positions, telemetry recording, a log you can read. */
+
+export async function currentLsn(env: StackEnv): Promise<bigint> {
+  const { rows } = await sql(env, 'SELECT pg_current_wal_lsn()::text AS lsn')
+  return parseLsn(rows[0].lsn as string)
+}
+
+/** The slot's confirmed_flush_lsn as PostgreSQL itself reports it (0n when the slot has none yet). */
+export async function slotConfirmed(env: StackEnv, slot: string): Promise<bigint> {
+  const { rows } = await sql(env, 'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot])
+  return rows[0]?.lsn ? parseLsn(rows[0].lsn as string) : 0n
+}
+
+/**
+ * Waits until every named sync's slot is confirmed past everything written so far: every change made
+ * before this call has then been through the whole pipeline, and acknowledged by Kafka if it was sent.
+ * (The 1 s heartbeat gives each stream a transaction to confirm after the last real one.)
+ */
+export async function caughtUp(env: StackEnv, syncs: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const target = await currentLsn(env)
+  for (const sync of syncs) {
+    await eventually(() => slotConfirmed(env, `rowcast_${sync}`), (lsn) => lsn >= target, timeoutMs, `slot rowcast_${sync} confirmed past ${target}`)
+  }
+}
+
+/** Records every payload of one telemetry event from now on. */
+export function record<E extends keyof TelemetryEvents>(daemon: Daemon, event: E): TelemetryEvents[E][] {
+  const seen: TelemetryEvents[E][] = []
+  daemon.telemetry.on(event, (payload) => seen.push(payload))
+  return seen
+}
+
+/** A pino logger whose JSON lines are kept in memory (and whose level is warn, like the harness's). */
+export function memoryLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {
+  const chunks: string[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk.toString())
+      done()
+    },
+  })
+  const logger = pino({ level: 'warn' }, stream)
+  return { logger, lines: () => chunks.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/**
+ * Drops the slots and publications of finished syncs (after `daemon.stop()`): an inactive slot keeps WAL
+ * forever, and the shared stack has a fixed number of them.
+ */
+export async function dropSyncs(env: StackEnv, syncs: readonly string[]): Promise<void> {
+  const names = syncs.map((s) => `rowcast_${s}`)
+  await eventually(
+    () => sql(env, 'SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = ANY($1) AND active', [names]).then((r) => r.rows[0].n as number),
+    (n) => n === 0,
+    10_000,
+    'slots released',
+  )
+  await sql(env, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ANY($1)', [names])
+  for (const name of names) await sql(env, `DROP PUBLICATION IF EXISTS ${name}`)
+}
+
+/** Stops the daemon, then drops its syncs' slots and publications. */
+export async function finish(env: StackEnv, daemon: Daemon): Promise<void> {
+  await daemon.stop()
+  await dropSyncs(env, daemon.syncs.map((s) => s.name))
+}
