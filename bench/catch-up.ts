@@ -57,32 +57,37 @@ export interface CatchUpResult {
 
 export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[], resultsDir: string, log: (line: string) => void): Promise<CatchUpResult> {
   const { env, prefix, created } = ctx
-  const table = `${prefix}_users`
   const topicPrefix = `${prefix}_t`
   const shape = workloadShape(changes)
-  const sourceSlot = `${prefix}_src`
-  const slots = [sourceSlot, ...runs.map((r) => `${prefix}_${r.key}`)]
-
-  // Table, slots and publications first; then the workload, with nothing reading it.
   let transactions = 0
   let writeSeconds = 0
-  await withClient(env.ROWCAST_PG_URL, async (client) => {
-    await createTable(client, table)
-    created.tables.push(table)
-    for (const slot of slots) {
-      await createPublicationAndSlot(client, table, slot)
-      created.slots.push(slot)
-    }
-    log(`writing ${changes.toLocaleString('en-US')} changes (${shape.inserts} inserts, ${shape.updates} updates, ${shape.deletes} deletes)…`)
-    const started = performance.now()
-    transactions = await writeWorkload(client, table, shape, topicPrefix)
-    writeSeconds = (performance.now() - started) / 1000
-  })
-  log(`  written in ${writeSeconds.toFixed(1)} s, ${transactions} transactions`)
+  /**
+   * One table, slot and publication per reader, the workload written after the slot exists and before
+   * anything reads it; one slot at a time, as the server's slots are shared with the test suite.
+   */
+  const prepare = async (name: string): Promise<void> => {
+    await withClient(env.ROWCAST_PG_URL, async (client) => {
+      await createTable(client, name)
+      created.tables.push(name)
+      await createPublicationAndSlot(client, name, name)
+      created.slots.push(name)
+      const started = performance.now()
+      transactions = await writeWorkload(client, name, shape, topicPrefix)
+      writeSeconds = (performance.now() - started) / 1000
+    })
+    log(`  ${changes.toLocaleString('en-US')} changes written in ${writeSeconds.toFixed(1)} s (${shape.inserts} inserts, ${shape.updates} updates, ${shape.deletes} deletes; ${transactions} transactions)`)
+  }
+  const release = async (name: string): Promise<void> => {
+    await created.dropSlot(ctx, name)
+    await withClient(env.ROWCAST_PG_URL, (client) => client.query(`DROP TABLE IF EXISTS ${name}`))
+  }
 
   log('source ceiling: bare pg-logical-replication reader…')
-  const source = await bareSourceReader(env.ROWCAST_PG_URL, sourceSlot, `${sourceSlot}`, changes)
+  const sourceSlot = `${prefix}_src`
+  await prepare(sourceSlot)
+  const source = await bareSourceReader(env.ROWCAST_PG_URL, sourceSlot, sourceSlot, changes)
   log(`  ${Math.round(source.perSecond).toLocaleString('en-US')} rows/s`)
+  await release(sourceSlot)
 
   // Sink ceilings, with messages like the mapping mode's, keyed by id, on the same topic layout.
   const messages = sinkMessages(shape)
@@ -103,12 +108,16 @@ export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[
   for (const run of runs) {
     log(`rowcast ${run.key}…`)
     let result: RunResult
+    const name = `${prefix}_${run.key}`
     try {
-      result = await runRowcast(ctx, run, table, topicPrefix, changes, resultsDir)
+      await prepare(name)
+      result = await runRowcast(ctx, run, name, topicPrefix, changes, resultsDir)
     } catch (error) {
       log(`  failed: ${error instanceof Error ? error.message : String(error)} (log: ${join(ctx.workDir, `${prefix}_${run.key}.log`)})`)
       failures.push(`${run.key}: ${error instanceof Error ? error.message : String(error)}`)
       continue
+    } finally {
+      await release(name).catch(() => undefined)
     }
     log(`  ${Math.round(result.perSecond).toLocaleString('en-US')} msg/s, startup ${result.startupSeconds.toFixed(1)} s, peak RSS ${result.peakRssMiB.toFixed(0)} MiB, ${result.cpuMicrosPerMessage.toFixed(1)} µs CPU/msg`)
     results.push(result)
@@ -126,7 +135,7 @@ async function runRowcast(ctx: BenchContext, run: RunSpec, table: string, topicP
   const profileDir = join(ctx.workDir, `prof-${run.key}`)
   if (run.profile) mkdirSync(profileDir, { recursive: true })
   const yaml = rowcastYaml(ctx.env, { name: slot, table, slot, topic: run.topicColumn ? { column: 'topic_name' } : topics[0], mode: run.mode })
-  const child = startRowcast({ configYaml: yaml, workDir: ctx.workDir, name: slot, ...(run.profile ? { nodeOptions: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}) })
+  const child = startRowcast({ configYaml: yaml, workDir: ctx.workDir, name: slot, ...(run.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}) })
   created.processes.push(child)
   const spawnedAt = performance.now()
   let atFirst = null as Footprint | null

@@ -4,6 +4,7 @@
  * a forgotten slot would hold WAL forever.
  */
 import type { Admin, Kafka } from 'kafkajs'
+import type pg from 'pg'
 import type { StackEnv } from '../scripts/stack-env.ts'
 import { deleteTopics } from './kafka-watch.ts'
 import { dropPublicationAndSlot, withClient } from './workload.ts'
@@ -27,22 +28,40 @@ export class Created {
   readonly syncs: string[] = []
   readonly processes: RowcastProcess[] = []
 
+  /** Drops a slot (and its publication) once its reader let go of it. */
+  async dropSlot(ctx: BenchContext, slot: string): Promise<void> {
+    await withClient(ctx.env.ROWCAST_PG_URL, (client) => dropWhenInactive(client, slot))
+    const index = this.slots.indexOf(slot)
+    if (index !== -1) this.slots.splice(index, 1)
+  }
+
   async dropAll(ctx: BenchContext): Promise<void> {
     for (const p of this.processes) await p.stop(5_000).catch(() => undefined)
     await deleteTopics(ctx.admin, this.topics)
     await withClient(ctx.env.ROWCAST_PG_URL, async (client) => {
-      for (const slot of this.slots) {
-        for (let attempt = 0; attempt < 20; attempt++) {
-          const active = await client.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot])
-          if (active.rowCount === 0) break
-          await new Promise((r) => setTimeout(r, 500))
-        }
-        await dropPublicationAndSlot(client, slot)
-      }
+      for (const slot of this.slots) await dropWhenInactive(client, slot)
       for (const table of this.tables) await client.query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined)
       if (this.syncs.length > 0) {
         await client.query('DELETE FROM _rowcast.sync_state WHERE sync = ANY($1)', [this.syncs]).catch(() => undefined)
       }
     })
   }
+}
+
+async function dropWhenInactive(client: pg.ClientBase, slot: string): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const active = await client.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot])
+    if (active.rowCount === 0) break
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  await dropPublicationAndSlot(client, slot)
+}
+
+/** Replication slots still free on the server (leaked inactive slots of other runs count against the limit). */
+export async function freeSlots(ctx: BenchContext): Promise<{ free: number; inactive: number }> {
+  return withClient(ctx.env.ROWCAST_PG_URL, async (client) => {
+    const r = await client.query<{ free: number; inactive: number }>(
+      "SELECT current_setting('max_replication_slots')::int - count(*)::int AS free, count(*) FILTER (WHERE NOT active)::int AS inactive FROM pg_replication_slots")
+    return r.rows[0]
+  })
 }

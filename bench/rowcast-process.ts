@@ -27,13 +27,13 @@ export interface RowcastProcess {
 
 const CLOCK_TICKS = clockTicks()
 
-export function startRowcast(options: { configYaml: string; workDir: string; name: string; nodeOptions?: string; logLevel?: string }): RowcastProcess {
+export function startRowcast(options: { configYaml: string; workDir: string; name: string; nodeArgs?: string[]; logLevel?: string }): RowcastProcess {
   const configFile = join(options.workDir, `${options.name}.yaml`)
   writeFileSync(configFile, options.configYaml)
   const log = createWriteStream(join(options.workDir, `${options.name}.log`))
-  const child: ChildProcess = spawn(process.execPath, [join(repoRoot, 'bin', 'rowcast.mjs'), 'run', '--config', configFile, '--skip-checks'], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), join(repoRoot, 'bin', 'rowcast.mjs'), 'run', '--config', configFile, '--skip-checks'], {
     cwd: repoRoot,
-    env: { ...process.env, ROWCAST_LOG_LEVEL: options.logLevel ?? 'warn', NODE_OPTIONS: options.nodeOptions ?? '' },
+    env: { ...process.env, ROWCAST_LOG_LEVEL: options.logLevel ?? 'warn', NODE_OPTIONS: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   child.stdout?.pipe(log)

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { ensureStack, repoRoot } from '../scripts/stack-env.ts'
 import { backfillRun, type BackfillResult } from './backfill.ts'
 import { catchUp, type CatchUpResult, type RunSpec } from './catch-up.ts'
-import { Created, type BenchContext } from './context.ts'
+import { Created, freeSlots, type BenchContext } from './context.ts'
 import { kafkaFor } from './kafka-watch.ts'
 import { latency, type LatencyResult } from './latency.ts'
 import { formatProfile } from './profile-summary.ts'
@@ -52,6 +52,8 @@ const ctx: BenchContext = { env, kafka, admin, prefix: `bench_${randomBytes(4).t
 const loadBefore = loadavg()
 log(`rowcast bench ${quick ? '(quick) ' : ''}${JSON.stringify(params)}; names ${ctx.prefix}_*; logs in ${ctx.workDir}`)
 
+const slots = await freeSlots(ctx)
+if (slots.free < 3) log(`warning: only ${slots.free} replication slots free (${slots.inactive} inactive slots hold WAL); the bench needs 1 at a time`)
 let catchUpResult: CatchUpResult | undefined
 let latencyResult: LatencyResult | undefined
 let backfillResult: BackfillResult | undefined

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { concat, EMPTY, tap, type OperatorFunction, type Subscription } from 'rxjs'
-import type { Admin, Kafka, Producer } from 'kafkajs'
+import type { Kafka, Producer } from 'kafkajs'
 import { backfill } from '../connectors/postgres/backfill.ts'
 import { formatLsn } from '../connectors/postgres/lsn.ts'
 import { HEARTBEAT_PREFIX, ReplicationSource } from '../connectors/postgres/replication-source.ts'
@@ -13,7 +13,7 @@ import type { SchemaRegistryConfig } from '../connectors/kafka/schema-registry/c
 import type { TopicEncoders } from '../operators/encode-schema.ts'
 import { readProgress, progressRecord, type DeliveryProgress } from '../connectors/kafka/progress.ts'
 import { rowErrorResolver, rowFailure } from '../operators/handle-row-errors.ts'
-import type { Batch, OutgoingMessage, RejectedChange, SourceChange } from './batch.ts'
+import type { Batch, OutgoingMessage, RejectedChange } from './batch.ts'
 import { Checkpoint } from './checkpoint.ts'
 import type { SyncConfig } from './config.ts'
 import { RowcastError, errorMessage } from './errors.ts'
@@ -154,7 +154,7 @@ class Attempt {
   }
 
   async run(stopping: () => boolean): Promise<void> {
-    const { sync, postgres, telemetry } = this.#o
+    const { sync, postgres } = this.#o
     const control = new pg.Client({ connectionString: postgres.url, options: '-c TimeZone=UTC' })
     control.on('error', (error) => this.#fail?.(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${error.message}`, { retriable: true, cause: error })))
     try {

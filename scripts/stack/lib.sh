@@ -52,7 +52,7 @@ require_free_port() {
   if other=$(foreign_stack_root "$port"); then
     if [[ ${CI:-} == true || ${STACK_TAKEOVER:-} == 1 ]]; then
       say "port $port is held by the stack of $other; stopping it (CI=true / STACK_TAKEOVER=1)"
-      bash "$other/scripts/stack.sh" down 9>&- || true
+      STACK_REGISTRY=1 bash "$other/scripts/stack.sh" down 9>&- || true
       local i
       for ((i = 0; i < 40; i++)); do port_open "$port" || return 0; sleep 0.25; done
     fi

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, test } from 'node:test'
+import { after, describe, test } from 'node:test'
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry'
 import { rowcastAvroOptions } from '../../connectors/kafka/schema-registry/avro-types.ts'
 import { parseSchemaRegistryConfig } from '../../connectors/kafka/schema-registry/config.ts'
@@ -56,6 +56,22 @@ async function consumeRaw(topics: string[]) {
   }
 }
 
+/** Tables (= sync names) this file created: their slots, publications and tables are dropped at the end. */
+const tables: string[] = []
+function newTable(prefix: string): string {
+  const name = uniqueName(prefix)
+  tables.push(name, `${name}_v2`)
+  return name
+}
+
+async function dropSyncs(): Promise<void> {
+  for (const name of tables) {
+    await sql(env, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [`rowcast_${name}`])
+    await sql(env, `DROP PUBLICATION IF EXISTS rowcast_${name}`)
+    await sql(env, `DROP TABLE IF EXISTS ${name}`)
+  }
+}
+
 async function slotExists(name: string): Promise<boolean> {
   const result = await sql(env, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [name])
   return result.rowCount === 1
@@ -71,8 +87,10 @@ async function withDaemon(config: RowcastConfig, body: (daemon: Daemon) => Promi
 }
 
 describe('schema registry end to end: PostgreSQL -> rowcast -> Kafka -> decode', { skip }, () => {
+  after(dropSyncs)
+
   test('Avro (schema derived from the mapping): inserts, updates and a key-only delete decode back to the rows', async () => {
-    const table = uniqueName('sr_avro')
+    const table = newTable('sr_avro')
     const topic = uniqueName('sr-avro')
     // Default replica identity: a delete carries only the key, so the non-key fields are derived nullable.
     await sql(env, `CREATE TABLE ${table} (id int8 PRIMARY KEY, email text NOT NULL, score float8, active bool NOT NULL, meta jsonb, tags text[], seen timestamptz, balance numeric, blob bytea)`)
@@ -122,7 +140,7 @@ describe('schema registry end to end: PostgreSQL -> rowcast -> Kafka -> decode',
   })
 
   test('JSON Schema, per-trigger topics: each topic gets its own subject; the library validates and decodes', async () => {
-    const table = uniqueName('sr_json')
+    const table = newTable('sr_json')
     const added = uniqueName('sr-json-added')
     const changed = uniqueName('sr-json-changed')
     await sql(env, `CREATE TABLE ${table} (id int4 PRIMARY KEY, email text, big int8, seen timestamptz)`)
@@ -157,7 +175,7 @@ describe('schema registry end to end: PostgreSQL -> rowcast -> Kafka -> decode',
   })
 
   test('a template with a schema file: a row that does not fit goes to onRowError (dead letter) naming the field', async () => {
-    const table = uniqueName('sr_file')
+    const table = newTable('sr_file')
     const topic = uniqueName('sr-file')
     const dead = uniqueName('sr-dead')
     await sql(env, `CREATE TABLE ${table} (id int4 PRIMARY KEY, email text)`)
@@ -200,7 +218,7 @@ describe('schema registry end to end: PostgreSQL -> rowcast -> Kafka -> decode',
   })
 
   test('an incompatible schema for the same subject under BACKWARD fails the second sync at start-up with the registry\'s reason', async () => {
-    const table = uniqueName('sr_compat')
+    const table = newTable('sr_compat')
     const topic = uniqueName('sr-compat')
     await sql(env, `CREATE TABLE ${table} (id int4 PRIMARY KEY, email text, plan text NOT NULL DEFAULT 'free')`)
     await sql(env, `ALTER TABLE ${table} REPLICA IDENTITY FULL`)
@@ -241,7 +259,7 @@ describe('schema registry end to end: PostgreSQL -> rowcast -> Kafka -> decode',
   })
 
   test('Avro, topic read from a column: each new topic\'s schema is registered on first use', async () => {
-    const table = uniqueName('sr_col')
+    const table = newTable('sr_col')
     const orders = uniqueName('sr-col-orders')
     const refunds = uniqueName('sr-col-refunds')
     await sql(env, `CREATE TABLE ${table} (id int4 PRIMARY KEY, dest text NOT NULL, amount numeric NOT NULL)`)

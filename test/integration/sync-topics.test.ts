@@ -17,7 +17,8 @@ describe('sync semantics: triggers and topics', () => {
   test('each trigger subset sends exactly its changes; the others are not sent', async () => {
     const table = uniqueName('trig')
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, name text)`)
-    const subsets = [['added'], ['changed'], ['removed'], ['changed', 'removed'], ['added', 'removed'], ['added', 'changed', 'removed']]
+    // Each trigger is both kept by some subset and dropped by another (all seven subsets: test/operators/filter-triggers.test.ts).
+    const subsets = [['added'], ['changed'], ['changed', 'removed'], ['added', 'removed']]
     const syncs = subsets.map((triggers, i) => ({ name: `${table}_${i}`, topic: `${table}_${i}`, triggers }))
     await createTopics(env, syncs.map((s) => s.topic), 1)
     const template = `'{"type": "{{event.type}}", "id": {{row.id}}, "name": "{{row.name}}"}'`

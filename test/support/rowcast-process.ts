@@ -168,3 +168,23 @@ export function startWriter(env: StackEnv, table: string, keys: number, pauseMs 
     },
   }
 }
+
+/** Drops a test's replication slot once no one streams from it (slots left behind pin WAL and run out). */
+export async function dropSlotWhenFree(env: StackEnv, slot: string, timeoutMs = 15_000): Promise<void> {
+  const client = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
+  await client.connect()
+  try {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const { rows } = await client.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot])
+      if (rows.length === 0) return
+      if (!rows[0].active) {
+        await client.query('SELECT pg_drop_replication_slot($1)', [slot]).catch(() => undefined)
+        return
+      }
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  } finally {
+    await client.end()
+  }
+}
