@@ -51,6 +51,8 @@ function compileTopicRule(config: TopicConfig): (change: ModelChange) => string 
     return (change) => {
       const topic = textForm(change.row[column])
       if (topic === null || topic === '') return new RowcastError('ROW_TOPIC_MISSING', `topic column "${column}" is NULL or empty`)
+      // Kafka would refuse the name (INVALID_TOPIC_EXCEPTION) and fail the whole sync: it is this row's error.
+      if (!topicName.safeParse(topic).success) return new RowcastError('ROW_TOPIC_INVALID', `topic column "${column}" holds ${JSON.stringify(topic)}, which is not a valid Kafka topic name`)
       return topic
     }
   }

@@ -4,7 +4,7 @@ import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { configFor, consume, createTopics, eventually, kafkaClient, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 import { checkDelivery } from '../support/delivery-check.ts'
-import { freePort, spawnRowcast, startWriter, writeConfig, type RowcastProcess } from '../support/rowcast-process.ts'
+import { dropSlotWhenFree, freePort, spawnRowcast, startWriter, writeConfig, type RowcastProcess } from '../support/rowcast-process.ts'
 
 /**
  * delivery: exactly-once. Messages and the sync's progress record are committed in one Kafka transaction;
@@ -115,13 +115,14 @@ limits:
     } finally {
       for (const w of writers) await w.stop()
       await proc.kill('SIGKILL')
+      await dropSlotWhenFree(env, `rowcast_${table}`)
     }
   })
 
   test('the cost: throughput with and without exactly-once (printed)', { timeout: 120_000 }, async () => {
     const rows = 30_000
-    const figures: Record<string, number> = {}
-    for (const delivery of ['at-least-once', 'exactly-once'] as const) {
+    const figures: Record<string, number> = { 'at-least-once': 0, 'exactly-once': 0 }
+    for (const delivery of ['at-least-once', 'exactly-once', 'at-least-once', 'exactly-once'] as const) {
       const table = uniqueName('eos_cost')
       const topic = uniqueName('eos_cost')
       const progressTopic = uniqueName('eos_cost_progress')
@@ -150,12 +151,13 @@ limits:
         await sql(env, `DO $$ BEGIN FOR i IN 0..29 LOOP INSERT INTO ${table} SELECT g, 0 FROM generate_series(i * 1000 + 1, i * 1000 + 1000) g; COMMIT; END LOOP; END $$`)
         await eventually(() => delivered, (d) => d >= rows, 90_000, `${delivery}: ${rows} messages delivered`)
         off()
-        figures[delivery] = Math.round(rows / ((last - started) / 1000))
+        figures[delivery] = Math.max(figures[delivery], Math.round(rows / ((last - started) / 1000)))
       } finally {
         await daemon.stop()
+        await dropSlotWhenFree(env, `rowcast_${table}`)
       }
     }
-    console.log(`exactly-once cost: ${rows} messages in 30 transactions of 1,000 rows: at-least-once ${figures['at-least-once']} msg/s, exactly-once ${figures['exactly-once']} msg/s`)
+    console.log(`exactly-once cost: ${rows} messages in 30 transactions of 1,000 rows: at-least-once ${figures['at-least-once']} msg/s, exactly-once ${figures['exactly-once']} msg/s (best of 2 runs each, including PostgreSQL decoding)`)
     assert.ok(figures['exactly-once'] > 0 && figures['at-least-once'] > 0)
   })
 })

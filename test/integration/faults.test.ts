@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { consume, createTopics, eventually, sql, stack, uniqueName } from '../support/harness.ts'
 import { allArrived, checkDelivery } from '../support/delivery-check.ts'
-import { freePort, restartPostgres, spawnRowcast, stackCommand, startWriter, writeConfig, type RowcastProcess } from '../support/rowcast-process.ts'
+import { dropSlotWhenFree, freePort, restartPostgres, spawnRowcast, stackCommand, startWriter, writeConfig, type RowcastProcess } from '../support/rowcast-process.ts'
 
 /**
  * Delivery under faults, with rowcast as a real child process: Kafka stopped and started, PostgreSQL
@@ -125,6 +125,7 @@ describe('delivery under faults (rowcast as a child process)', () => {
     } finally {
       await writer?.stop()
       await proc.kill('SIGKILL')
+      await dropSlotWhenFree(env, `rowcast_${table}`)
     }
   })
 })

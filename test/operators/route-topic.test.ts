@@ -32,16 +32,17 @@ describe('routeTopic', () => {
     })
   })
 
-  test('the topic read from a column; NULL or empty is a row error; rejected items pass through untouched', () => {
+  test('the topic read from a column; NULL, empty or not a valid topic name is a row error; rejected items pass through untouched', () => {
     const earlier: RejectedChange = { change: added, reason: 'render', error: new Error('boom') }
     const empty = change('added', { id: 4, dest: '' })
+    const invalid = change('added', { id: 5, dest: 'no spaces/or slashes' })
     marbles().run(({ cold, expectObservable }) => {
-      const source = cold('a-b|', { a: batch([composed(added), composed(changed), earlier]), b: batch([composed(removed), composed(empty)], 200n) })
+      const source = cold('a-b|', { a: batch([composed(added), composed(changed), earlier]), b: batch([composed(removed), composed(empty), composed(invalid)], 200n) })
       const result = source.pipe(routeTopic(topicConfigSchema.parse({ column: 'dest' })))
       const missing = new RowcastError('ROW_TOPIC_MISSING', 'topic column "dest" is NULL or empty')
       expectObservable(result).toBe('a-b|', {
         a: batch<RoutedMessage | RejectedChange>([routed(added, 'orders'), routed(changed, 'refunds'), earlier]),
-        b: batch<RoutedMessage | RejectedChange>([{ change: removed, reason: 'topic', error: missing }, { change: empty, reason: 'topic', error: missing }], 200n),
+        b: batch<RoutedMessage | RejectedChange>([{ change: removed, reason: 'topic', error: missing }, { change: empty, reason: 'topic', error: missing }, { change: invalid, reason: 'topic', error: new RowcastError('ROW_TOPIC_INVALID', 'topic column "dest" holds "no spaces/or slashes", which is not a valid Kafka topic name') }], 200n),
       })
     })
   })
