@@ -26,6 +26,9 @@ export interface LatencyResult {
   /** From rowcast's histogram (bucket-interpolated). */
   histogramP50Ms: number
   histogramP99Ms: number
+  /** rowcast_kafka_produce_latency_seconds: one produce request, sent → acked. */
+  produceP50Ms: number
+  produceP99Ms: number
   footprint: Footprint | null
   /** Kafka's ProducerPerformance at the same rate: the produce latency floor. */
   kafkaFloor: ProducerPerformanceResult | { error: string }
@@ -87,6 +90,8 @@ export async function latency(ctx: BenchContext, rate: number, seconds: number, 
       maxMs: latencies.at(-1) ?? NaN,
       histogramP50Ms: histogramQuantile(metrics, 'rowcast_end_to_end_latency_seconds', name, 0.5) * 1000,
       histogramP99Ms: histogramQuantile(metrics, 'rowcast_end_to_end_latency_seconds', name, 0.99) * 1000,
+      produceP50Ms: histogramQuantile(metrics, 'rowcast_kafka_produce_latency_seconds', name, 0.5) * 1000,
+      produceP99Ms: histogramQuantile(metrics, 'rowcast_kafka_produce_latency_seconds', name, 0.99) * 1000,
       footprint,
       kafkaFloor,
       averageMessageBytes,

@@ -1,5 +1,5 @@
 import { map, type OperatorFunction } from 'rxjs'
-import { mapItems, type Batch, type ModelChange, type SourceChange } from '../pipeline/batch.ts'
+import type { Batch, ModelChange, SourceChange } from '../pipeline/batch.ts'
 import type { Row } from '../pipeline/model.ts'
 import { UNCHANGED_TOAST } from '../connectors/postgres/replication-source.ts'
 
@@ -14,14 +14,16 @@ export interface ModelShape {
  * Classifies each row change for the model: INSERT -> added, DELETE -> removed, UPDATE -> changed only
  * when a column of the model changed. PostgreSQL's publication row filter already turns an UPDATE that
  * enters or leaves the filter into an INSERT or DELETE, so added/removed match a diff of the model.
- * Without the old row (no REPLICA IDENTITY FULL) every UPDATE counts as changed.
+ * Without the old row (no REPLICA IDENTITY FULL) every UPDATE counts as changed. An UPDATE of the key
+ * is removed (old key) + added (new key), as a diff of the model keyed by it would say.
  */
 export function classify(model: ModelShape, onUnchanged?: (count: number) => void): OperatorFunction<Batch<SourceChange>, Batch<ModelChange>> {
   const project = projector(model.columns)
   const keyOf = keyFormatter(model.keyColumns)
+  const keyChange = keyChangeDetector(model.keyColumns, keyOf)
   return map((batch) => {
     let unchanged = 0
-    const out = mapItems(batch, (change): ModelChange | undefined => {
+    const out = flatMapItems(batch, (change): ModelChange | ModelChange[] | undefined => {
       switch (change.op) {
         case 'insert': {
           const row = project(change.row as Row)
@@ -30,6 +32,13 @@ export function classify(model: ModelShape, onUnchanged?: (count: number) => voi
         case 'update': {
           const row = project(change.row as Row)
           const previous = change.previous === null ? null : project(change.previous)
+          if (change.previous !== null && previous !== null && keyChange(change.previous, row)) {
+            // The row the model knew under the old key is gone, and one under the new key appeared.
+            return [
+              { type: 'removed', table: change.table, row: previous, previous: null, key: keyOf(previous), lsn: change.lsn },
+              { type: 'added', table: change.table, row, previous: null, key: keyOf(row), lsn: change.lsn },
+            ]
+          }
           if (change.previousIsFull && previous !== null && sameValues(previous, row, model.columns)) {
             unchanged++
             return undefined
@@ -49,6 +58,27 @@ export function classify(model: ModelShape, onUnchanged?: (count: number) => voi
     if (unchanged > 0) onUnchanged?.(unchanged)
     return out
   })
+}
+
+/** Like mapItems, but one change may become several (an UPDATE of the key: removed + added). */
+function flatMapItems<A, B>(batch: Batch<A>, fn: (item: A) => B | B[] | undefined): Batch<B> {
+  const items: B[] = []
+  for (const item of batch.items) {
+    const out = fn(item)
+    if (Array.isArray(out)) items.push(...out)
+    else if (out !== undefined) items.push(out)
+  }
+  return { items, commitLsn: batch.commitLsn, commitTime: batch.commitTime, txId: batch.txId }
+}
+
+/**
+ * Whether an UPDATE moved the row to another key. Only decidable when PostgreSQL sent the old values of
+ * every key column: the full old row (REPLICA IDENTITY FULL), or the old key (DEFAULT identity sends it
+ * exactly when the key changed).
+ */
+function keyChangeDetector(keyColumns: readonly string[], keyOf: (row: Row) => string | null): (old: Row, row: Row) => boolean {
+  if (keyColumns.length === 0) return () => false
+  return (old, row) => keyColumns.every((c) => old[c] !== undefined) && keyOf(old) !== keyOf(row)
 }
 
 /** Builds a row with exactly the model's columns, in the model's order (absent columns -> null). */

@@ -9,14 +9,24 @@ export const triggersSchema = z
   .refine((t) => new Set(t).size === t.length, 'each trigger may be listed once')
   .default(['added', 'changed', 'removed'])
 
-/** Keeps the row changes whose type is one of the sync's triggers; the others are dropped (and counted). */
-export function filterTriggers(triggers: readonly ChangeType[], onFiltered?: (count: number) => void): OperatorFunction<Batch<ModelChange>, Batch<ModelChange>> {
+/**
+ * Keeps the row changes whose type is one of the sync's triggers; the others are dropped, counted, and
+ * (when `onDropped` is given, e.g. for the live debugger) handed over.
+ */
+export function filterTriggers(
+  triggers: readonly ChangeType[],
+  onFiltered?: (count: number) => void,
+  onDropped?: (changes: readonly ModelChange[]) => void,
+): OperatorFunction<Batch<ModelChange>, Batch<ModelChange>> {
   const keep = new Set(triggers)
   if (keep.size === 3) return map((batch) => batch)
   return map((batch) => {
     const out = mapItems(batch, (change) => (keep.has(change.type) ? change : undefined))
     const dropped = batch.items.length - out.items.length
-    if (dropped > 0) onFiltered?.(dropped)
+    if (dropped > 0) {
+      onFiltered?.(dropped)
+      onDropped?.(batch.items.filter((change) => !keep.has(change.type)))
+    }
     return out
   })
 }

@@ -26,13 +26,15 @@ export type PipelineComposer = (steps: PipelineSteps) => OperatorFunction<Batch<
 export interface StepEvents extends RowErrorEvents {
   onUnchanged?: (count: number) => void
   onFiltered?: (count: number) => void
+  /** The changes the triggers dropped; only given when someone shows them (the debugger). */
+  onDropped?: (changes: readonly ModelChange[]) => void
 }
 
 export function buildSteps(resolved: ResolvedSync, events: StepEvents = {}, encoders: TopicEncoders | null = null): PipelineSteps {
   const { config } = resolved
   return {
     classify: classify(resolved.model, events.onUnchanged),
-    filterTriggers: filterTriggers(config.triggers, events.onFiltered),
+    filterTriggers: filterTriggers(config.triggers, events.onFiltered, events.onDropped),
     composeMessage: composeMessage(resolved.composer),
     routeTopic: routeTopic(config.topic),
     encodeValue: encodeValue(encoders),

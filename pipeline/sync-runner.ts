@@ -2,6 +2,7 @@ import pg from 'pg'
 import { concat, EMPTY, tap, type OperatorFunction, type Subscription } from 'rxjs'
 import type { Kafka, Producer } from 'kafkajs'
 import { backfill } from '../connectors/postgres/backfill.ts'
+import { translatePgError } from '../connectors/postgres/errors.ts'
 import { formatLsn } from '../connectors/postgres/lsn.ts'
 import { HEARTBEAT_PREFIX, ReplicationSource } from '../connectors/postgres/replication-source.ts'
 import {
@@ -13,7 +14,7 @@ import type { SchemaRegistryConfig } from '../connectors/kafka/schema-registry/c
 import type { TopicEncoders } from '../operators/encode-schema.ts'
 import { readProgress, progressRecord, type DeliveryProgress } from '../connectors/kafka/progress.ts'
 import { rowErrorResolver, rowFailure } from '../operators/handle-row-errors.ts'
-import type { Batch, OutgoingMessage, RejectedChange } from './batch.ts'
+import type { Batch, ModelChange, OutgoingMessage, RejectedChange } from './batch.ts'
 import { Checkpoint } from './checkpoint.ts'
 import type { SyncConfig } from './config.ts'
 import { RowcastError, errorMessage } from './errors.ts'
@@ -103,8 +104,9 @@ export class SyncRunner {
       try {
         await attempt.run(() => this.#stopping)
         backoff = 1_000
-      } catch (error) {
+      } catch (caught) {
         if (this.#stopping) break
+        const error = translatePgError(caught)
         const retriable = error instanceof RowcastError && error.retriable
         const message = errorMessage(error)
         if (retriable) {
@@ -328,6 +330,7 @@ class Attempt {
     const steps = buildSteps(resolved, {
       onUnchanged: (count) => telemetry.emit('filtered', { sync: name, count, reason: 'unchanged' }),
       onFiltered: (count) => telemetry.emit('filtered', { sync: name, count, reason: 'trigger' }),
+      ...(telemetry.wantsRecords ? { onDropped: (changes: readonly ModelChange[]) => this.#recordFiltered(changes) } : {}),
       ...this.#rowErrorEvents(),
     }, encoders)
     const compose = this.#o.pipeline ?? defaultPipeline
@@ -414,6 +417,18 @@ class Attempt {
     return {
       onSkipped: (rejected: RejectedChange) => this.#recordRejected(rejected, 'skipped'),
       onDeadLettered: (rejected: RejectedChange) => this.#recordRejected(rejected, 'dead-lettered'),
+    }
+  }
+
+  /** The debugger shows what the triggers dropped, too: deliberately not sent, with the reason. */
+  #recordFiltered(changes: readonly ModelChange[]): void {
+    const { telemetry, sync } = this.#o
+    const now = Date.now()
+    for (const change of changes) {
+      telemetry.emit('record', {
+        sync: sync.name, time: now, type: change.type, table: change.table, key: change.key, row: change.row,
+        message: null, status: 'filtered', error: `${change.type} is not one of the sync's triggers`, lsn: change.lsn,
+      })
     }
   }
 

@@ -84,12 +84,14 @@ limits:
     let proc = spawnRowcast(config, port)
     const writers: { stop(): Promise<unknown> }[] = []
     let kills = 0
+    let allLogs = ''
     try {
       await waitStreaming(proc, table)
       writers.push(startWriter(env, table, 20, 10), startBulkWriter(env, table, 400))
       for (let i = 0; i < 4; i++) {
         await new Promise((r) => setTimeout(r, 1_500 + i * 300))
         await proc.kill('SIGKILL')
+        allLogs += proc.logs()
         kills++
         proc = spawnRowcast(config, port)
         await waitStreaming(proc, table)
@@ -104,6 +106,7 @@ limits:
         await consumer.waitFor(expected, 90_000).catch(() => undefined)
         await new Promise((r) => setTimeout(r, 2_000)) // duplicates, if any, would arrive by now
         const report = checkDelivery(consumer.messages, finals)
+        if (process.env.EOS_DUMP) (await import('node:fs')).writeFileSync(process.env.EOS_DUMP, JSON.stringify({ messages: consumer.messages, logs: allLogs + proc.logs() }))
         console.log(`exactly-once: ${report.written} changes committed, ${report.delivered} delivered (read_committed), ${report.duplicates} duplicates, ${kills} SIGKILLs survived`)
         assert.deepEqual(report.missing.slice(0, 20), [], 'every committed change is delivered')
         assert.equal(report.duplicates, 0, 'no change is delivered twice')

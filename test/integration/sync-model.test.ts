@@ -225,6 +225,41 @@ describe('sync semantics: the model decides what changed', () => {
     }
   })
 
+  test('an UPDATE of the primary key is removed (old key) + added (new key), under DEFAULT and FULL identity', async () => {
+    const base = uniqueName('rekey')
+    const tables = [`${base}_d`, `${base}_f`]
+    for (const table of tables) {
+      await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, name text)`)
+      await createTopics(env, [table], 1)
+    }
+    await sql(env, `ALTER TABLE ${tables[1]} REPLICA IDENTITY FULL`)
+    const config = configFor(env, tables.map((table) => `
+  - name: ${table}
+    model: { table: public.${table} }
+    topic: ${table}
+    key: id
+    message: { template: '{"type": "{{event.type}}", "id": {{row.id}}, "name": "{{row.name}}"}' }`).join(''))
+    const daemon = await runDaemon(config)
+    const consumer = await consume(env, tables)
+    try {
+      await streaming(daemon)
+      for (const table of tables) {
+        await sql(env, `INSERT INTO ${table} VALUES (1, 'a')`)
+        await sql(env, `UPDATE ${table} SET id = 5 WHERE id = 1`)
+        await sql(env, `UPDATE ${table} SET name = 'b' WHERE id = 5`)
+      }
+      await consumer.waitFor(8)
+      await caughtUp(env, tables)
+      await sleep(500)
+      const on = (table: string) => consumer.messages.filter((m) => m.topic === table).map((m) => { const v = JSON.parse(m.value); return `${m.key}:${v.type}:${v.id}:${v.name}` })
+      assert.deepEqual(on(tables[0]), ['1:added:1:a', '1:removed:1:', '5:added:5:a', '5:changed:5:b'], 'DEFAULT identity: the old key only')
+      assert.deepEqual(on(tables[1]), ['1:added:1:a', '1:removed:1:a', '5:added:5:a', '5:changed:5:b'], 'FULL identity: the whole old row')
+    } finally {
+      await consumer.stop()
+      await finish(env, daemon)
+    }
+  })
+
   test('TRUNCATE is logged and counted, and emits no messages; the stream goes on', async () => {
     const table = uniqueName('trunc')
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, name text)`)

@@ -71,6 +71,35 @@ describe('classify', () => {
     })
   })
 
+  test('an UPDATE of the key is removed (old key) + added (new key), with the full old row or with the old key only', () => {
+    marbles().run(({ cold, expectObservable }) => {
+      const source = cold('a-b|', {
+        a: batch([update({ id: 1, name: 'A', email: 'e' }, { id: 5, name: 'A', email: 'e' })]),
+        b: batch([update({ id: 5 }, { id: 6, name: 'A', email: 'e' }, false)], 200n),
+      })
+      expectObservable(source.pipe(classify(model))).toBe('a-b|', {
+        a: batch<ModelChange>([
+          { type: 'removed', table: T, row: { id: 1, name: 'A', email: 'e' }, previous: null, key: '1', lsn: '0/2' },
+          { type: 'added', table: T, row: { id: 5, name: 'A', email: 'e' }, previous: null, key: '5', lsn: '0/2' },
+        ]),
+        b: batch<ModelChange>([
+          { type: 'removed', table: T, row: { id: 5, name: null, email: null }, previous: null, key: '5', lsn: '0/2' },
+          { type: 'added', table: T, row: { id: 6, name: 'A', email: 'e' }, previous: null, key: '6', lsn: '0/2' },
+        ], 200n),
+      })
+    })
+  })
+
+  test('an old row without the model\'s key columns (identity on another index) is no key change', () => {
+    const keyed: ModelShape = { table: T, columns: ['id', 'email'], keyColumns: ['id'] }
+    marbles().run(({ cold, expectObservable }) => {
+      const source = cold('a|', { a: batch([update({ email: 'old@x' }, { id: 1, email: 'new@x' }, false)]) })
+      expectObservable(source.pipe(classify(keyed))).toBe('a|', {
+        a: batch<ModelChange>([{ type: 'changed', table: T, row: { id: 1, email: 'new@x' }, previous: null, key: '1', lsn: '0/2' }]),
+      })
+    })
+  })
+
   test('key formatting: one column as text, several joined by ",", NULL -> null (or empty inside a composite)', () => {
     assert.equal(keyFormatter(['id'])({ id: 42 }), '42')
     assert.equal(keyFormatter(['id'])({ id: 'abc' }), 'abc')

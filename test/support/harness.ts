@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { after } from 'node:test'
 import pg from 'pg'
 import { Kafka, logLevel, type Consumer } from 'kafkajs'
 import { ensureStack, type StackEnv } from '../../scripts/stack-env.ts'
@@ -102,7 +103,16 @@ ${extra}`
   return parseConfig(text, process.cwd())
 }
 
+/** Slots made by this test file's daemons: dropped when the file ends, so the suite never runs out of them. */
+const usedSlots = new Set<string>()
+after(async () => {
+  if (usedSlots.size === 0) return
+  const env = await stack()
+  await sql(env, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ANY($1) AND NOT active', [[...usedSlots]]).catch(() => undefined)
+})
+
 export async function runDaemon(config: RowcastConfig, options: DaemonOptions = {}): Promise<Daemon> {
+  for (const sync of config.syncs) usedSlots.add(sync.slot ?? `rowcast_${sync.name}`)
   return startDaemon(config, { logger: createLogger({ level: process.env.ROWCAST_TEST_LOG ?? 'warn' }), failedRetryMs: 1_000, ...options })
 }
 
