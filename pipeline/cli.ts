@@ -4,6 +4,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import pg from 'pg'
 import { Command, CommanderError } from 'commander'
 import { checkKafka } from '../connectors/kafka/check.ts'
+import { createRegistryClient } from '../connectors/kafka/schema-registry/registry-client.ts'
 import { checkPostgres } from '../connectors/postgres/check.ts'
 import { describeTable } from '../connectors/postgres/catalog.ts'
 import { ensureStateTable, writeBackfillState } from '../connectors/postgres/setup.ts'
@@ -168,8 +169,24 @@ async function runChecks(config: RowcastConfig): Promise<CheckResult[]> {
     for (const topic of staticTopics(sync.topic)) topics.add(topic)
     if (typeof sync.onRowError === 'object') topics.add(sync.onRowError.deadLetter.topic)
   }
-  const [postgres, kafka] = await Promise.all([checkPostgres(config.source.postgres.url, config.syncs), checkKafka(config.destination.kafka, [...topics])])
-  return [...postgres, ...kafka]
+  const [postgres, kafka, registry] = await Promise.all([
+    checkPostgres(config.source.postgres.url, config.syncs),
+    checkKafka(config.destination.kafka, [...topics]),
+    checkRegistry(config),
+  ])
+  return [...postgres, ...kafka, ...registry]
+}
+
+async function checkRegistry(config: RowcastConfig): Promise<CheckResult[]> {
+  const registry = config.destination.schemaRegistry
+  if (registry === undefined) return []
+  const name = 'schema registry'
+  try {
+    await createRegistryClient(registry).ping()
+    return [{ name, ok: true, detail: `${registry.url} reachable` }]
+  } catch (error) {
+    return [{ name, ok: false, detail: redactSecrets(errorMessage(error)), fix: 'check destination.schemaRegistry (url, auth, ca)' }]
+  }
 }
 
 /**

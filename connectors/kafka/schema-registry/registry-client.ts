@@ -28,6 +28,8 @@ export interface RegistryClient {
   lookup(subject: string, schemaType: RegistrySchemaType, schema: string): Promise<number>
   /** PUT /config/{subject} (tests and tools; rowcast itself never changes compatibility). */
   setCompatibility(subject: string, level: string): Promise<void>
+  /** GET /subjects: the registry answers, accepts our credentials and (https) is trusted — for `rowcast check`. */
+  ping(): Promise<void>
 }
 
 const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json'
@@ -41,7 +43,7 @@ export function createRegistryClient(config: SchemaRegistryConfig, timeoutMs = 1
   const call = (method: string, path: string, body: unknown, what: string): Promise<Record<string, unknown>> =>
     new Promise((resolve, reject) => {
       const url = new URL(path, base)
-      const payload = JSON.stringify(body)
+      const payload = body === undefined ? '' : JSON.stringify(body)
       const headers: Record<string, string | number> = { 'content-type': CONTENT_TYPE, accept: CONTENT_TYPE, 'content-length': Buffer.byteLength(payload) }
       if (authorization !== undefined) headers.authorization = authorization
       const send = https ? httpsRequest : httpRequest
@@ -81,6 +83,9 @@ export function createRegistryClient(config: SchemaRegistryConfig, timeoutMs = 1
     },
     async setCompatibility(subject, level) {
       await call('PUT', `config/${subjectPath(subject)}`, { compatibility: level }, `setting the compatibility of ${subject}`)
+    },
+    async ping() {
+      await call('GET', 'subjects', undefined, 'listing subjects')
     },
   }
 }
