@@ -1,7 +1,8 @@
 /**
- * Throughput: the catch-up workload is written while nothing reads it (every slot exists beforehand), then
- * the bare ceilings and each rowcast run read all of it; a run is timed from its first message in Kafka to
- * the last one (end offsets), so it measures rowcast, not the writer. One run pauses the broker mid-way.
+ * Throughput: for each reader (the bare source ceiling, then each rowcast run) a fresh table, publication and
+ * slot, then the same workload written while nothing reads it, then the reader started and timed from its
+ * first message in Kafka to the last one (end offsets), so it measures the reader, not the writer. One slot
+ * at a time: the server's slots are shared with the test suite. One run freezes the broker mid-way.
  */
 import { execFile } from 'node:child_process'
 import { readdirSync, statSync, mkdirSync } from 'node:fs'

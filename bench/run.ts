@@ -102,7 +102,9 @@ function reportRows(c: CatchUpResult | undefined, l: LatencyResult | undefined, 
     }
     for (const r of c.runs) {
       const label = r.profile !== undefined ? 'rowcast mapping, --cpu-prof' : r.pause !== undefined ? `rowcast mapping, Kafka frozen ${params.pauseKafkaMs / 1000} s` : `rowcast ${r.key.replace('_', ' ')}`
-      const pauseNote = r.pause === undefined ? '' : `; RSS peak before pause ${r.pause.peakRssBeforeMiB.toFixed(0)} MiB, during ${r.pause.peakRssDuringMiB.toFixed(0)} MiB`
+      const unpaused = c.runs.find((u) => u.key === 'mapping')?.peakRssMiB
+      const bounded = unpaused === undefined ? '' : r.pause !== undefined && r.peakRssMiB <= unpaused * 1.25 + 32 ? ' (bounded: ≤ unpaused peak +25 %)' : ' (NOT bounded: over unpaused peak +25 %)'
+      const pauseNote = r.pause === undefined ? '' : `; RSS peak before pause ${r.pause.peakRssBeforeMiB.toFixed(0)} MiB, during ${r.pause.peakRssDuringMiB.toFixed(0)} MiB${bounded}`
       rows.push({
         measure: `${label} (catch-up)`, value: r.perSecond, unit: 'msg/s', ceiling: { name: `min(source, sink) = ${pipeCeiling.name}`, value: pipeCeiling.value },
         peakRssMiB: r.peakRssMiB, cpuSeconds: r.cpuSeconds, note: `${r.cpuMicrosPerMessage.toFixed(0)} µs CPU/msg; startup ${r.startupSeconds.toFixed(1)} s${pauseNote}`,

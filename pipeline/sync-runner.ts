@@ -6,7 +6,7 @@ import { translatePgError } from '../connectors/postgres/errors.ts'
 import { formatLsn } from '../connectors/postgres/lsn.ts'
 import { HEARTBEAT_PREFIX, ReplicationSource } from '../connectors/postgres/replication-source.ts'
 import {
-  createSlot, createSlotWithSnapshot, dropSlot, emitHeartbeat, ensurePublication, ensureStateTable,
+  createSlot, createSlotWithSnapshot, dropSlot, emitHeartbeat, ensurePublication, ensureStateTable, finishBackfill,
   readBackfillState, readSlot, tryLockSync, writeBackfillState,
 } from '../connectors/postgres/setup.ts'
 import { KafkaSink, type DeliveredMessage, type SinkLimits } from '../connectors/kafka/sink.ts'
@@ -113,7 +113,7 @@ export class SyncRunner {
           this.#logger.warn({ code: (error as RowcastError).code, retryInMs: backoff }, message)
           // Reconnecting (PostgreSQL or Kafka lost): not streaming until the next attempt does.
           if ((error as RowcastError).code !== 'RESYNC_REQUESTED') this.#setState('degraded', message, (error as RowcastError).code.startsWith('KAFKA') ? 'kafka-unreachable' : undefined)
-          this.#options.telemetry.emit('reconnect', { sync: this.name, target: (error as RowcastError).code.startsWith('KAFKA') ? 'kafka' : 'postgres', error: message })
+          this.#options.telemetry.emit('reconnect', { sync: this.name, target: /^(KAFKA|REGISTRY)_/.test((error as RowcastError).code) ? 'kafka' : 'postgres', error: message })
         } else {
           this.#logger.error({ code: error instanceof RowcastError ? error.code : 'INTERNAL', err: error instanceof RowcastError ? undefined : error }, message)
           this.#setState('failed', message, 'fatal')
@@ -395,7 +395,7 @@ class Attempt {
 
   async #markBackfillDone(control: pg.Client): Promise<void> {
     try {
-      await writeBackfillState(control, this.#o.sync.name, 'done')
+      await finishBackfill(control, this.#o.sync.name)
       this.#logger.info('backfill delivered')
     } catch (error) {
       this.#logger.warn({ error: errorMessage(error) }, 'could not record the end of the backfill; it will run again on restart')

@@ -215,11 +215,15 @@ export class KafkaSink {
    * sizes under the limit. Row errors go through onRowError; a missing topic throws (retriable).
    */
   async #prepareHead(): Promise<void> {
+    // Chosen first, prepared after: preparing may settle (and shift out of the queue) an entry.
+    const unprepared: Entry[] = []
     let budget = this.#limits.maxRequestMessages
     for (const entry of this.#queue) {
       if (budget <= 0) break
       budget -= entry.messages.length - entry.next
-      if (entry.prepared) continue
+      if (!entry.prepared) unprepared.push(entry)
+    }
+    for (const entry of unprepared) {
       // Checked in rounds: a replacement (dead letter) may name another topic, which must exist and be
       // known before the replacement itself is checked.
       const checked: (OutgoingMessage | undefined)[] = [...entry.messages]

@@ -115,6 +115,11 @@ export async function writeBackfillState(client: pg.ClientBase, sync: string, st
   )
 }
 
+/** Records a delivered backfill, unless a resync was asked for meanwhile (that one must still run). */
+export async function finishBackfill(client: pg.ClientBase, sync: string): Promise<void> {
+  await client.query("UPDATE _rowcast.sync_state SET backfill = 'done', updated_at = now() WHERE sync = $1 AND backfill = 'pending'", [sync])
+}
+
 /** Session-level advisory lock: one daemon streams a sync; another waits and takes over when it dies. */
 export async function tryLockSync(client: pg.ClientBase, sync: string): Promise<boolean> {
   const result = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext('rowcast:sync:' || $1)) AS locked", [sync])

@@ -49,6 +49,7 @@ describe('initial sync', () => {
     const config = configFor(env, syncYaml(table, 'backfill'), 'limits: { maxBatchRows: 200, maxInFlightMessages: 1000, maxRequestMessages: 200 }')
 
     const writer = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
+    writer.on('error', () => undefined) // a lost connection fails the writer's next query instead
     await writer.connect()
     const consumer = await consume(env, [table])
     const progress: TelemetryEvents['backfill'][] = []

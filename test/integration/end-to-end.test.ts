@@ -64,7 +64,7 @@ x@example.com')`)
     const table = uniqueName('restart')
     const topic = uniqueName('restart')
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, name text)`)
-    await createTopics(env, [topic])
+    await createTopics(env, [topic], 1) // one partition: the test reads a single commit order
     const config = configFor(env, `
   - name: ${table}
     model: { table: public.${table} }

@@ -106,12 +106,14 @@ limits:
         await consumer.waitFor(expected, 90_000).catch(() => undefined)
         await new Promise((r) => setTimeout(r, 2_000)) // duplicates, if any, would arrive by now
         const report = checkDelivery(consumer.messages, finals)
-        if (process.env.EOS_DUMP) (await import('node:fs')).writeFileSync(process.env.EOS_DUMP, JSON.stringify({ messages: consumer.messages, logs: allLogs + proc.logs() }))
         console.log(`exactly-once: ${report.written} changes committed, ${report.delivered} delivered (read_committed), ${report.duplicates} duplicates, ${kills} SIGKILLs survived`)
         assert.deepEqual(report.missing.slice(0, 20), [], 'every committed change is delivered')
         assert.equal(report.duplicates, 0, 'no change is delivered twice')
         assert.deepEqual(report.outOfOrder, [], 'per key in commit order')
         assert.equal(report.delivered, expected)
+        const partialResumes = (allLogs.match(/"partial":\{"txLsn"/g) ?? []).length
+        console.log(`exactly-once: ${partialResumes} of ${kills} restarts resumed inside a source transaction split across Kafka transactions`)
+        assert.ok(partialResumes >= 1, 'at least one restart resumed inside a split source transaction')
       } finally {
         await consumer.stop()
       }

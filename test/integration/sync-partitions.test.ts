@@ -1,9 +1,9 @@
 import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { configFor, consume, createTopics, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 import { javaPartitions } from '../support/java-partitioner.ts'
-import { caughtUp, sleep, finish } from '../support/sync-helpers.ts'
+import { caughtUp, currentLsn, finish, record, sleep, slotConfirmed } from '../support/sync-helpers.ts'
 
 /** Sync semantics on the real stack: key, partition and headers of each message. */
 describe('sync semantics: key, partition and headers', () => {
@@ -106,6 +106,37 @@ describe('sync semantics: key, partition and headers', () => {
       assert.match(dead[0].error, new RegExp(`partition 99 does not exist in topic "${topic}" \\(it has ${partitions}\\)`))
       assert.deepEqual(dead[0].row, { id: 5, k: keys[4], p: '99', source: 'web', trace: null })
       assert.equal(dead[0].headers['rowcast-sync'], table)
+    } finally {
+      await consumer.stop()
+      await finish(env, daemon)
+    }
+  })
+
+  test('onRowError fail (the default): a partition that does not exist fails the sync, naming the row, and nothing of its transaction is confirmed', async () => {
+    const table = uniqueName('partfail')
+    await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, p int)`)
+    await createTopics(env, [table], 2)
+    const config = configFor(env, `
+  - name: ${table}
+    model: { table: public.${table} }
+    topic: ${table}
+    partition: p
+    message: { mapping: { id: id } }`)
+    const daemon = await runDaemon(config)
+    const states = record(daemon, 'state')
+    const consumer = await consume(env, [table])
+    try {
+      await streaming(daemon)
+      await sql(env, `INSERT INTO ${table} VALUES (1, 1)`)
+      await consumer.waitFor(1)
+      await sql(env, `INSERT INTO ${table} VALUES (2, 0), (3, 7)`)
+      const after = await currentLsn(env)
+      const failed = await eventually(() => states.filter((s) => s.state === 'failed'), (f) => f.length > 0, 20_000, 'a failed state')
+      assert.equal(failed[0].kind, 'fatal')
+      assert.match(failed[0].reason ?? '', new RegExp(`sync "${table}": row 3 of public\\.${table} \\(added, lsn [0-9A-F/]+\\): partition 7 does not exist in topic "${table}" \\(it has 2\\)`))
+      await sleep(2_000) // the sync retries (failedRetryMs 1 s) and fails again on the same row
+      assert.deepEqual(consumer.messages.map((m) => JSON.parse(m.value).id), [1], 'row 2 of the failing transaction is not sent either')
+      assert.ok((await slotConfirmed(env, `rowcast_${table}`)) < after, 'the slot is not confirmed past the failing transaction')
     } finally {
       await consumer.stop()
       await finish(env, daemon)
