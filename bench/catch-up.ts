@@ -5,11 +5,12 @@
  * at a time: the server's slots are shared with the test suite. One run freezes the broker mid-way.
  */
 import { execFile } from 'node:child_process'
-import { readdirSync, statSync, mkdirSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync, mkdirSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { Message } from 'kafkajs'
 import { repoRoot } from '../scripts/stack-env.ts'
-import { bareKafkaProducer, bareSourceReader, producerPerformance, type RateResult, type ProducerPerformanceResult } from './ceilings.ts'
+import { bareKafkaProducer, bareRelay, bareSourceReader, producerPerformance, type RateResult, type ProducerPerformanceResult } from './ceilings.ts'
 import type { BenchContext } from './context.ts'
 import { createTopics, watchUntil } from './kafka-watch.ts'
 import { MAPPING, rowcastYaml, type MessageMode } from './rowcast-config.ts'
@@ -42,6 +43,9 @@ export interface RunResult {
   pause?: { fromMs: number; toMs: number; peakRssDuringMiB: number; peakRssBeforeMiB: number }
   profile?: ProfileSummary
   profileFile?: string
+  /** Another engineer's fault test restarted the broker during the run: the figure is disturbed. */
+  brokerRestarted: boolean
+  loadAverage: number
 }
 
 export interface CatchUpResult {
@@ -49,6 +53,7 @@ export interface CatchUpResult {
   transactions: number
   writeSeconds: number
   source: RateResult & { transactions: number }
+  relay: RateResult
   sink: RateResult
   producerPerformance: ProducerPerformanceResult | { error: string }
   averageMessageBytes: number
@@ -90,6 +95,15 @@ export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[
   log(`  ${Math.round(source.perSecond).toLocaleString('en-US')} rows/s`)
   await release(sourceSlot)
 
+  log('source+sink ceiling: bare relay (pgoutput → kafkajs in one process)…')
+  const relaySlot = `${prefix}_relay`
+  await prepare(relaySlot)
+  await createTopics(ctx.admin, [relaySlot])
+  created.topics.push(relaySlot)
+  const relay = await bareRelay(env.ROWCAST_PG_URL, relaySlot, relaySlot, ctx.kafka, relaySlot, changes, mappingValue)
+  log(`  ${Math.round(relay.perSecond).toLocaleString('en-US')} msg/s`)
+  await release(relaySlot)
+
   // Sink ceilings, with messages like the mapping mode's, keyed by id, on the same topic layout.
   const messages = sinkMessages(shape)
   const averageMessageBytes = Math.round(messages.reduce((n, m) => n + Buffer.byteLength(m.value as string) + Buffer.byteLength(m.key as string), 0) / messages.length)
@@ -123,7 +137,7 @@ export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[
     log(`  ${Math.round(result.perSecond).toLocaleString('en-US')} msg/s, startup ${result.startupSeconds.toFixed(1)} s, peak RSS ${result.peakRssMiB.toFixed(0)} MiB, ${result.cpuMicrosPerMessage.toFixed(1)} µs CPU/msg`)
     results.push(result)
   }
-  return { changes, transactions, writeSeconds, source, sink, producerPerformance: perf, averageMessageBytes, runs: results, failures }
+  return { changes, transactions, writeSeconds, source, relay, sink, producerPerformance: perf, averageMessageBytes, runs: results, failures }
 }
 
 async function runRowcast(ctx: BenchContext, run: RunSpec, table: string, topicPrefix: string, changes: number, resultsDir: string): Promise<RunResult> {
@@ -139,6 +153,7 @@ async function runRowcast(ctx: BenchContext, run: RunSpec, table: string, topicP
   const child = startRowcast({ configYaml: yaml, workDir: ctx.workDir, name: slot, ...(run.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}) })
   created.processes.push(child)
   const spawnedAt = performance.now()
+  const brokerBefore = brokerPid()
   let atFirst = null as Footprint | null
   let pause: RunResult['pause'] | undefined
   let pauseDone: Promise<void> | null = null
@@ -174,6 +189,8 @@ async function runRowcast(ctx: BenchContext, run: RunSpec, table: string, topicP
       cpuSeconds,
       cpuMicrosPerMessage: (cpuSeconds * 1e6) / watched.count,
       rssSamples: child.samples,
+      brokerRestarted: brokerPid() !== brokerBefore,
+      loadAverage: loadavg()[0],
       ...(pause === undefined ? {} : { pause }),
     }
     if (run.profile) {
@@ -222,4 +239,20 @@ function sinkMessages(shape: { inserts: number; updates: number; deletes: number
     messages[n] = { key: String(i), value: JSON.stringify(row) }
   }
   return messages
+}
+
+/** The mapping mode's message for a decoded row (the relay ceiling's work per row). */
+function mappingValue(row: Record<string, unknown>): string {
+  const out: Record<string, unknown> = {}
+  for (const [field, column] of Object.entries(MAPPING)) out[field] = row[column] ?? null
+  return JSON.stringify(out)
+}
+
+/** The broker's pid (it changes when a fault test of the shared stack restarts Kafka). */
+function brokerPid(): string {
+  try {
+    return readFileSync(join(repoRoot, '.stack', 'kafka.pid'), 'utf8').trim()
+  } catch {
+    return ''
+  }
 }

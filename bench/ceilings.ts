@@ -58,6 +58,66 @@ export async function bareSourceReader(url: string, slot: string, publication: s
   }
 }
 
+/**
+ * The two bare halves in one process, as the fairest ceiling for rowcast on one event loop: decode pgoutput,
+ * turn each row into the mapping mode's JSON (keyed by id), send 5,000 messages per request with one request
+ * in flight (acks=all), and acknowledge each commit once everything before it is acked. No backpressure,
+ * no checks, no metrics: what is left is the cost of the two libraries.
+ */
+export async function bareRelay(url: string, slot: string, publication: string, kafka: Kafka, topic: string, expected: number, toValue: (row: Record<string, unknown>) => string): Promise<RateResult> {
+  const service = new LogicalReplicationService({ connectionString: url }, { acknowledge: { auto: false, timeoutSeconds: 0 } })
+  const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [publication] })
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  const started = performance.now()
+  let pending: Message[] = []
+  let pendingLsn: string | null = null
+  let sending = false
+  let acked = 0
+  try {
+    return await new Promise<RateResult>((resolve, reject) => {
+      const flush = () => {
+        if (sending || pending.length === 0) return
+        const batch = pending.slice(0, 5_000)
+        pending = pending.slice(batch.length)
+        const lsn = pending.length === 0 ? pendingLsn : null
+        sending = true
+        producer.sendBatch({ topicMessages: [{ topic, messages: batch }], acks: -1 }).then(() => {
+          sending = false
+          acked += batch.length
+          if (lsn !== null) void service.acknowledge(lsn)
+          if (acked >= expected) resolve(rate(acked, (performance.now() - started) / 1000))
+          else flush()
+        }, reject)
+      }
+      service.on('data', (lsn: string, message: Pgoutput.Message) => {
+        switch (message.tag) {
+          case 'insert':
+          case 'update':
+            pending.push({ key: String(message.new.id), value: toValue(message.new) })
+            return
+          case 'delete': {
+            const row: Record<string, unknown> = message.old ?? message.key ?? {}
+            pending.push({ key: String(row.id), value: toValue(row) })
+            return
+          }
+          case 'commit':
+            pendingLsn = message.commitEndLsn ?? lsn
+            flush()
+            return
+          default:
+            return
+        }
+      })
+      service.on('error', (error: Error) => reject(error))
+      service.subscribe(plugin, slot).catch(reject)
+    })
+  } finally {
+    await service.destroy().catch(() => undefined)
+    await producer.disconnect().catch(() => undefined)
+  }
+}
+
 /** Sends `messages` with kafkajs sendBatch in chunks of `chunk`, acks=all, one request at a time. */
 export async function bareKafkaProducer(kafka: Kafka, topic: string, messages: readonly Message[], chunk = 10_000): Promise<RateResult> {
   const producer = kafka.producer({ allowAutoTopicCreation: false })

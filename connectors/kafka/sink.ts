@@ -20,6 +20,9 @@ export interface SinkLimits {
   retryMaxMs: number
 }
 
+/** Exactly-once: a failed Kafka transaction ends the sink (retriable: the sync restarts from the committed progress). */
+const TRANSACTION_FAILED = 'KAFKA_TRANSACTION_FAILED'
+
 /** A request (with its metadata checks) unanswered this long makes the sync report itself degraded. */
 const STALLED_REQUEST_MS = 5_000
 
@@ -193,7 +196,7 @@ export class KafkaSink {
         }
       } catch (error) {
         const translated = error instanceof RowcastError ? error : translateKafkaError(error)
-        if (!translated.retriable) throw translated
+        if (!translated.retriable || translated.code === TRANSACTION_FAILED) throw translated
         this.#markDegraded(translated)
         this.#logger.warn({ code: translated.code, retryInMs: backoff }, `Kafka: ${translated.message}; retrying`)
         await this.#sleep(backoff)
@@ -332,16 +335,21 @@ export class KafkaSink {
   async #sendTransaction(topicMessages: { topic: string; messages: Message[] }[], parts: Part[]): Promise<RecordMetadata[]> {
     const progress = this.#progress as TransactionalProgress
     const next = progressAfter(this.#committed, parts)
-    const transaction: Transaction = await this.#producer.transaction()
+    let transaction: Transaction | null = null
     try {
+      transaction = await this.#producer.transaction()
       const records = next === null ? topicMessages : [...topicMessages, { topic: progress.topic, messages: [{ key: progress.key, value: progress.encode(next) }] }]
       const metadata = await transaction.sendBatch({ topicMessages: records, acks: -1 })
       await transaction.commit()
       if (next !== null) this.#committed = next
       return metadata
     } catch (error) {
-      await transaction.abort().catch((abortError: unknown) => this.#logger.warn({ error: errorMessage(abortError) }, 'Kafka transaction abort failed'))
-      throw error
+      await transaction?.abort().catch((abortError: unknown) => this.#logger.warn({ error: errorMessage(abortError) }, 'Kafka transaction abort failed'))
+      // Whether a failed commit landed is unknown, and kafkajs's transaction state may be stuck: never retry
+      // here. The sync restarts: a new producer fences this one, and the committed progress says where to go on.
+      const translated = translateKafkaError(error)
+      if (!translated.retriable) throw translated
+      throw new RowcastError(TRANSACTION_FAILED, `Kafka transaction failed (${translated.message}); restarting from the committed progress`, { retriable: true, cause: error })
     }
   }
 

@@ -40,7 +40,7 @@ describe('initial sync', () => {
     return last
   }
 
-  test('every row arrives as added, then changes made during the backfill stream with nothing lost at the boundary', async () => {
+  test('every row arrives as added, then changes made during the backfill stream with nothing lost at the boundary', async (t) => {
     const table = uniqueName('backfill')
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, v int NOT NULL)`)
     await sql(env, `ALTER TABLE ${table} REPLICA IDENTITY FULL`)
@@ -85,6 +85,7 @@ describe('initial sync', () => {
       await new Promise((r) => setTimeout(r, 500)) // keep writing a little after the boundary
       writing = false
       await writerLoop
+      t.diagnostic(`${writes} writer transactions, ${writesDuringBackfill} of them during the backfill`)
       assert.ok(writesDuringBackfill > 20, `the writer changed rows during the backfill (${writesDuringBackfill} of ${writes} writes)`)
 
       const final = new Map<string, number>()
@@ -144,6 +145,14 @@ describe('initial sync', () => {
     }
 
     const consumer = await consume(env, [table])
+    try {
+      await restartAndFinish(config, table, consumer)
+    } finally {
+      await consumer.stop()
+    }
+  })
+
+  async function restartAndFinish(config: ReturnType<typeof configFor>, table: string, consumer: Awaited<ReturnType<typeof consume>>): Promise<void> {
     const second = await runDaemon(config)
     const secondProgress: TelemetryEvents['backfill'][] = []
     second.telemetry.on('backfill', (event) => secondProgress.push(event))
@@ -155,10 +164,25 @@ describe('initial sync', () => {
       await sql(env, `UPDATE ${table} SET v = 5 WHERE id = 7`)
       await eventually(() => consumer.messages.filter((m) => m.key === '7').map((m) => JSON.parse(m.value)).at(-1), (v) => v?.v === 5 && v.type === 'changed', 20_000, 'change after the backfill')
     } finally {
-      await consumer.stop()
       await second.stop()
     }
-  })
+
+    // A finished backfill is not run again: a restart streams on from the slot.
+    const delivered = consumer.messages.length
+    const third = await runDaemon(config)
+    const thirdProgress: TelemetryEvents['backfill'][] = []
+    third.telemetry.on('backfill', (event) => thirdProgress.push(event))
+    try {
+      await streaming(third)
+      await sql(env, `UPDATE ${table} SET v = 6 WHERE id = 8`)
+      await consumer.waitFor(delivered + 1, 20_000)
+      await new Promise((r) => setTimeout(r, 500))
+      assert.deepEqual(consumer.messages.slice(delivered).map((m) => JSON.parse(m.value)), [{ id: 8, v: 6, type: 'changed' }])
+      assert.equal(thirdProgress.length, 0, 'no backfill')
+    } finally {
+      await third.stop()
+    }
+  }
 
   test('`rowcast resync` while the daemon runs re-sends every row as added', async () => {
     const table = uniqueName('resync')

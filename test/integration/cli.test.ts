@@ -138,16 +138,21 @@ ${syncs}`)
     child.stdout.on('data', (d: Buffer) => (output += d.toString()))
     child.stderr.on('data', (d: Buffer) => (output += d.toString()))
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    let writing = true
+    let writer: Promise<void> = Promise.resolve()
     try {
       const slot = `rowcast_${name}`
-      await eventually(() => sql(env, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]), (r) => r.rows[0]?.active === true, 30_000, 'slot active')
+      const slotState = () => {
+        if (child.exitCode !== null) throw new Error(`rowcast run exited with ${child.exitCode}:\n${output.slice(-2_000)}`)
+        return sql(env, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot])
+      }
+      await eventually(slotState, (r) => r.rows[0]?.active === true, 30_000, 'slot active')
       await sql(env, `INSERT INTO ${name} VALUES (1, 'a@example.com')`)
       const [message] = await consumer.waitFor(1, 20_000)
       assert.deepEqual(JSON.parse(message.value), { id: 1, email: 'a@example.com' })
       // Keep writing while rowcast stops: what it delivered and what the slot still holds must add up exactly.
       let written = 1
-      let writing = true
-      const writer = (async () => {
+      writer = (async () => {
         for (let batch = 0; writing && batch < 200; batch++) {
           await sql(env, `INSERT INTO ${name} SELECT i, 'x' FROM generate_series($1::int, $2::int) i`, [written + 1, written + 100])
           written += 100
@@ -172,6 +177,8 @@ ${syncs}`)
       t.diagnostic(`written ${written}, delivered ${delivered.size}, left in the slot ${pending.length}`)
       assert.equal(delivered.size + pending.length, written, `delivered ${delivered.size} + still in the slot ${pending.length} = written ${written}`)
     } finally {
+      writing = false
+      await writer.catch(() => undefined)
       if (child.exitCode === null) child.kill('SIGKILL')
       await consumer.stop()
     }

@@ -16,6 +16,8 @@ export interface RowcastProcess {
   readonly port: number
   /** The last lines the daemon logged (pino JSON), for failure messages. */
   logs(): string
+  /** Every line (parsed) whose message is "starting replication" or about exactly-once progress, kept whole. */
+  notable(): { msg: string; from?: string; through?: string; partial?: unknown }[]
   /** Sync states from /readyz, or null while the HTTP endpoint does not answer. */
   states(): Promise<Record<string, string> | null>
   /** Peak resident set size (VmHWM) in kB, while the process lives. */
@@ -65,9 +67,16 @@ export function spawnRowcast(configFile: string, port: number): RowcastProcess {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let tail = ''
+  let partialLine = ''
+  const notable: { msg: string }[] = []
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString()).slice(-20_000)
   }
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const lines = (partialLine + chunk.toString()).split('\n')
+    partialLine = lines.pop() ?? ''
+    for (const line of lines) if (/"msg":"(starting replication|exactly-once)/.test(line)) notable.push(JSON.parse(line) as { msg: string })
+  })
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
@@ -76,6 +85,7 @@ export function spawnRowcast(configFile: string, port: number): RowcastProcess {
     pid,
     port,
     logs: () => tail,
+    notable: () => notable,
     async states() {
       try {
         const response = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) })

@@ -18,7 +18,7 @@ import { rowcastAvroOptions } from './avro-types.ts'
 import type { SchemaRegistryConfig } from './config.ts'
 import type { DerivedSchema, MessageSchemaFormat } from './derive-schema.ts'
 import { createRegistryClient } from './registry-client.ts'
-import type { RegistryClient, RegistrySchemaType } from './registry-client.ts'
+import type { RegistrySchemaType } from './registry-client.ts'
 
 export interface RegistryEncoderOptions {
   config: SchemaRegistryConfig

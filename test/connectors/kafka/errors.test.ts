@@ -7,7 +7,7 @@ import { registerSecret } from '../../../pipeline/secrets.ts'
 
 // The real kafkajs error classes and protocol error table (CommonJS; not all detectable as ESM named exports).
 const require = createRequire(import.meta.url)
-const kafkajs = require('kafkajs') as Record<string, new (...args: any[]) => Error>
+const kafkajs = require('kafkajs') as Record<string, new (...args: unknown[]) => Error>
 const { errorCodes } = require('kafkajs/src/protocol/error.js') as { errorCodes: Array<{ type: string; code: number; retriable: boolean; message: string }> }
 const protocolError = (type: string) => new kafkajs.KafkaJSProtocolError(errorCodes.find((e) => e.type === type))
 const afterRetries = (cause: Error) => new kafkajs.KafkaJSNumberOfRetriesExceeded(cause, { retryCount: 5, retryTime: 1000, cause })

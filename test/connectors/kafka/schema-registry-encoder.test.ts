@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import avro from 'avsc'
-import { RowcastError } from '../../../pipeline/errors.ts'
+import type { RowcastError } from '../../../pipeline/errors.ts'
 import { createLogger } from '../../../pipeline/logger.ts'
 import { parseIsoMicros, rowcastAvroOptions, toInt64 } from '../../../connectors/kafka/schema-registry/avro-types.ts'
 import { parseSchemaRegistryConfig } from '../../../connectors/kafka/schema-registry/config.ts'
