@@ -85,9 +85,12 @@ export async function consume(env: StackEnv, topics: string[], options: { readCo
   }
 }
 
-/** A config for one sync on the stack, from YAML-ish pieces. */
-export function configFor(env: StackEnv, syncYaml: string, extra = ''): RowcastConfig {
-  const text = `
+/**
+ * The YAML of a config on the stack (heartbeat and status every second), with the syncs given; `destination`
+ * is added under `destination:` (e.g. `progressTopic`), `root` at the top level (e.g. `http:`, `limits:`).
+ */
+export function configYaml(env: StackEnv, syncYaml: string, extra: { destination?: string; root?: string } = {}): string {
+  return `
 source:
   postgres:
     url: ${env.ROWCAST_PG_URL}
@@ -97,10 +100,16 @@ destination:
   kafka:
     clientId: rowcast-test
     brokers: "${env.KAFKA_BOOTSTRAP_PLAINTEXT}"
+${extra.destination ?? ''}
+${extra.root ?? ''}
 syncs:
 ${syncYaml}
-${extra}`
-  return parseConfig(text, process.cwd())
+`
+}
+
+/** A parsed config for syncs on the stack; `extra` is top-level YAML (limits, http, …). */
+export function configFor(env: StackEnv, syncYaml: string, extra = ''): RowcastConfig {
+  return parseConfig(configYaml(env, syncYaml, { root: extra }), process.cwd())
 }
 
 /** Slots made by this test file's daemons: dropped when the file ends, so the suite never runs out of them. */

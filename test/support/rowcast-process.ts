@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
+import { configYaml } from './harness.ts'
 
 /** rowcast as a real child process (so SIGKILL is real), plus the fault-injection commands of the stack. */
 
@@ -40,22 +41,7 @@ export async function freePort(): Promise<number> {
 export function writeConfig(env: StackEnv, syncYaml: string, port: number, extra = ''): string {
   const dir = mkdtempSync(join(tmpdir(), 'rowcast-test-'))
   const file = join(dir, 'rowcast.yaml')
-  writeFileSync(file, `
-source:
-  postgres:
-    url: ${env.ROWCAST_PG_URL}
-    heartbeatIntervalMs: 1000
-    statusIntervalMs: 1000
-destination:
-  kafka:
-    clientId: rowcast-test
-    brokers: "${env.KAFKA_BOOTSTRAP_PLAINTEXT}"
-${extra}
-http:
-  port: ${port}
-syncs:
-${syncYaml}
-`)
+  writeFileSync(file, configYaml(env, syncYaml, { destination: extra, root: `http:\n  port: ${port}` }))
   return file
 }
 
