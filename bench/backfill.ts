@@ -16,9 +16,9 @@ export interface BackfillResult {
   cursorRead: RateResult
 }
 
-export async function backfillRun(ctx: BenchContext, rows: number, log: (line: string) => void): Promise<BackfillResult> {
+export async function backfillRun(ctx: BenchContext, suffix: string, rows: number, log: (line: string) => void): Promise<BackfillResult> {
   const { env, prefix, created } = ctx
-  const name = `${prefix}_bf`
+  const name = `${prefix}_bf${suffix}`
   log(`backfill: filling a table with ${rows.toLocaleString('en-US')} rows…`)
   await withClient(env.ROWCAST_PG_URL, async (client) => {
     await createTable(client, name)
@@ -27,8 +27,8 @@ export async function backfillRun(ctx: BenchContext, rows: number, log: (line: s
   })
   const cursorRead = await bareCursorRead(env.ROWCAST_PG_URL, name)
   log(`  bare cursor read: ${Math.round(cursorRead.perSecond).toLocaleString('en-US')} rows/s`)
+  created.topics.push(name) // first: a create that times out may still have created it
   await createTopics(ctx.admin, [name])
-  created.topics.push(name)
   created.slots.push(name)
   created.syncs.push(name)
   const child = startRowcast({ configYaml: rowcastYaml(env, { name, table: name, slot: name, topic: name, mode: 'mapping', initialSync: 'backfill' }), workDir: ctx.workDir, name })

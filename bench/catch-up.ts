@@ -5,13 +5,13 @@
  * at a time: the server's slots are shared with the test suite. One run freezes the broker mid-way.
  */
 import { execFile } from 'node:child_process'
-import { readdirSync, readFileSync, statSync, mkdirSync } from 'node:fs'
+import { readdirSync, statSync, mkdirSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { Message } from 'kafkajs'
 import { repoRoot } from '../scripts/stack-env.ts'
 import { bareKafkaProducer, bareRelay, bareSourceReader, producerPerformance, type RateResult, type ProducerPerformanceResult } from './ceilings.ts'
-import type { BenchContext } from './context.ts'
+import { brokerPid, measureStable, type BenchContext } from './context.ts'
 import { createTopics, watchUntil } from './kafka-watch.ts'
 import { MAPPING, rowcastYaml, type MessageMode } from './rowcast-config.ts'
 import { startRowcast, type Footprint } from './rowcast-process.ts'
@@ -71,14 +71,14 @@ export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[
    * One table, slot and publication per reader, the workload written after the slot exists and before
    * anything reads it; one slot at a time, as the server's slots are shared with the test suite.
    */
-  const prepare = async (name: string): Promise<void> => {
+  const prepare = async (name: string, topics = topicPrefix): Promise<void> => {
     await withClient(env.ROWCAST_PG_URL, async (client) => {
       await createTable(client, name)
       created.tables.push(name)
+      created.slots.push(name) // before creating: a half-created pair (publication, no slot) is dropped too
       await createPublicationAndSlot(client, name, name)
-      created.slots.push(name)
       const started = performance.now()
-      transactions = await writeWorkload(client, name, shape, topicPrefix)
+      transactions = await writeWorkload(client, name, shape, topics)
       writeSeconds = (performance.now() - started) / 1000
     })
     log(`  ${changes.toLocaleString('en-US')} changes written in ${writeSeconds.toFixed(1)} s (${shape.inserts} inserts, ${shape.updates} updates, ${shape.deletes} deletes; ${transactions} transactions)`)
@@ -89,33 +89,49 @@ export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[
   }
 
   log('source ceiling: bare pg-logical-replication reader…')
-  const sourceSlot = `${prefix}_src`
-  await prepare(sourceSlot)
-  const source = await bareSourceReader(env.ROWCAST_PG_URL, sourceSlot, sourceSlot, changes)
+  const source = await measureStable(ctx, 'source ceiling', log, async (suffix) => {
+    const name = `${prefix}_src${suffix}`
+    try {
+      await prepare(name)
+      return await bareSourceReader(env.ROWCAST_PG_URL, name, name, changes)
+    } finally {
+      await release(name).catch(() => undefined)
+    }
+  }).then((m) => m.value)
   log(`  ${Math.round(source.perSecond).toLocaleString('en-US')} rows/s`)
-  await release(sourceSlot)
 
   log('source+sink ceiling: bare relay (pgoutput → kafkajs in one process)…')
-  const relaySlot = `${prefix}_relay`
-  await prepare(relaySlot)
-  await createTopics(ctx.admin, [relaySlot])
-  created.topics.push(relaySlot)
-  const relay = await bareRelay(env.ROWCAST_PG_URL, relaySlot, relaySlot, ctx.kafka, relaySlot, changes, mappingValue)
+  const relay = await measureStable(ctx, 'relay ceiling', log, async (suffix) => {
+    const name = `${prefix}_relay${suffix}`
+    try {
+      await prepare(name)
+      created.topics.push(name) // first: a create that times out may still have created it
+      await createTopics(ctx.admin, [name])
+      return await bareRelay(env.ROWCAST_PG_URL, name, name, ctx.kafka, name, changes, mappingValue)
+    } finally {
+      await release(name).catch(() => undefined)
+    }
+  }).then((m) => m.value)
   log(`  ${Math.round(relay.perSecond).toLocaleString('en-US')} msg/s`)
-  await release(relaySlot)
 
   // Sink ceilings, with messages like the mapping mode's, keyed by id, on the same topic layout.
   const messages = sinkMessages(shape)
   const averageMessageBytes = Math.round(messages.reduce((n, m) => n + Buffer.byteLength(m.value as string) + Buffer.byteLength(m.key as string), 0) / messages.length)
-  const sinkTopic = `${prefix}_sink`
-  const perfTopic = `${prefix}_perf`
-  await createTopics(ctx.admin, [sinkTopic, perfTopic])
-  created.topics.push(sinkTopic, perfTopic)
   log('sink ceiling: bare kafkajs producer…')
-  const sink = await bareKafkaProducer(ctx.kafka, sinkTopic, messages)
+  const sink = await measureStable(ctx, 'sink ceiling', log, async (suffix) => {
+    const topic = `${prefix}_sink${suffix}`
+    created.topics.push(topic)
+    await createTopics(ctx.admin, [topic])
+    return bareKafkaProducer(ctx.kafka, topic, messages)
+  }).then((m) => m.value)
   log(`  ${Math.round(sink.perSecond).toLocaleString('en-US')} msg/s`)
   log('reference: Kafka ProducerPerformance…')
-  const perf = await producerPerformance(env.KAFKA_LIB, env.KAFKA_BOOTSTRAP_PLAINTEXT, perfTopic, changes, averageMessageBytes).catch((error: unknown) => ({ error: String(error) }))
+  const perf = await measureStable(ctx, 'ProducerPerformance', log, async (suffix) => {
+    const topic = `${prefix}_perf${suffix}`
+    created.topics.push(topic)
+    await createTopics(ctx.admin, [topic])
+    return producerPerformance(env.KAFKA_LIB, env.KAFKA_BOOTSTRAP_PLAINTEXT, topic, changes, averageMessageBytes)
+  }).then((m) => m.value as ProducerPerformanceResult | { error: string }, (error: unknown) => ({ error: String(error) }))
   log(`  ${'error' in perf ? perf.error : `${Math.round(perf.perSecond).toLocaleString('en-US')} msg/s`}`)
 
   const results: RunResult[] = []
@@ -123,16 +139,20 @@ export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[
   for (const run of runs) {
     log(`rowcast ${run.key}…`)
     let result: RunResult
-    const name = `${prefix}_${run.key}`
     try {
-      await prepare(name)
-      result = await runRowcast(ctx, run, name, topicPrefix, changes, resultsDir)
+      result = await measureStable(ctx, `rowcast ${run.key}`, log, async (suffix) => {
+        const name = `${prefix}_${run.key}${suffix}`
+        try {
+          await prepare(name, `${topicPrefix}${suffix}`) // fresh topics on a retry: the counts start at 0
+          return await runRowcast(ctx, run, name, `${topicPrefix}${suffix}`, changes, resultsDir)
+        } finally {
+          await release(name).catch(() => undefined)
+        }
+      }).then((m) => m.value)
     } catch (error) {
-      log(`  failed: ${error instanceof Error ? error.message : String(error)} (log: ${join(ctx.workDir, `${prefix}_${run.key}.log`)})`)
+      log(`  failed: ${error instanceof Error ? error.message : String(error)} (logs: ${ctx.workDir})`)
       failures.push(`${run.key}: ${error instanceof Error ? error.message : String(error)}`)
       continue
-    } finally {
-      await release(name).catch(() => undefined)
     }
     log(`  ${Math.round(result.perSecond).toLocaleString('en-US')} msg/s, startup ${result.startupSeconds.toFixed(1)} s, peak RSS ${result.peakRssMiB.toFixed(0)} MiB, ${result.cpuMicrosPerMessage.toFixed(1)} µs CPU/msg`)
     results.push(result)
@@ -141,11 +161,11 @@ export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[
 }
 
 async function runRowcast(ctx: BenchContext, run: RunSpec, table: string, topicPrefix: string, changes: number, resultsDir: string): Promise<RunResult> {
-  const { prefix, created } = ctx
-  const slot = `${prefix}_${run.key}`
-  const topics = run.topicColumn ? Array.from({ length: TOPIC_COUNT }, (_, i) => `${topicPrefix}_${i}`) : [`${prefix}_${run.key}`]
-  await createTopics(ctx.admin, topics)
+  const { created } = ctx
+  const slot = table
+  const topics = run.topicColumn ? Array.from({ length: TOPIC_COUNT }, (_, i) => `${topicPrefix}_${i}`) : [table]
   created.topics.push(...topics)
+  await createTopics(ctx.admin, topics)
   created.syncs.push(slot)
   const profileDir = join(ctx.workDir, `prof-${run.key}`)
   if (run.profile) mkdirSync(profileDir, { recursive: true })
@@ -248,11 +268,3 @@ function mappingValue(row: Record<string, unknown>): string {
   return JSON.stringify(out)
 }
 
-/** The broker's pid (it changes when a fault test of the shared stack restarts Kafka). */
-function brokerPid(): string {
-  try {
-    return readFileSync(join(repoRoot, '.stack', 'kafka.pid'), 'utf8').trim()
-  } catch {
-    return ''
-  }
-}

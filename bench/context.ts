@@ -5,6 +5,9 @@
  */
 import type { Admin, Kafka } from 'kafkajs'
 import type pg from 'pg'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { repoRoot } from '../scripts/stack-env.ts'
 import type { StackEnv } from '../scripts/stack-env.ts'
 import { deleteTopics } from './kafka-watch.ts'
 import { dropPublicationAndSlot, withClient } from './workload.ts'
@@ -64,4 +67,46 @@ export async function freeSlots(ctx: BenchContext): Promise<{ free: number; inac
       "SELECT current_setting('max_replication_slots')::int - count(*)::int AS free, count(*) FILTER (WHERE NOT active)::int AS inactive FROM pg_replication_slots")
     return r.rows[0]
   })
+}
+
+/** The broker's pid (it changes when a fault test of the shared stack restarts Kafka). */
+export function brokerPid(): string {
+  try {
+    return readFileSync(join(repoRoot, '.stack', 'kafka.pid'), 'utf8').trim()
+  } catch {
+    return ''
+  }
+}
+
+/** Waits until the broker answers (another engineer's fault test may have stopped it for a while). */
+export async function waitForBroker(ctx: BenchContext, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ok = await ctx.admin.describeCluster().then(() => true, () => false)
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`Kafka at ${ctx.env.KAFKA_BOOTSTRAP_PLAINTEXT} did not answer for ${timeoutMs / 1000} s`)
+    await new Promise((r) => setTimeout(r, 1_000))
+  }
+}
+
+/**
+ * Runs a measurement up to `attempts` times: again when it fails or when the shared broker was restarted
+ * during it (the figure would be the fault test's, not ours). `measure(suffix)` gets '' then '_r2', '_r3'
+ * for fresh names. The last attempt's figure is kept even if disturbed, flagged by `disturbed`.
+ */
+export async function measureStable<T>(ctx: BenchContext, label: string, log: (line: string) => void, measure: (suffix: string) => Promise<T>, attempts = 3): Promise<{ value: T; disturbed: boolean }> {
+  for (let attempt = 1; ; attempt++) {
+    if (attempt > 1) await new Promise((r) => setTimeout(r, 10_000)) // let a restarted broker settle
+    await waitForBroker(ctx)
+    const before = brokerPid()
+    try {
+      const value = await measure(attempt === 1 ? '' : `_r${attempt}`)
+      const disturbed = brokerPid() !== before
+      if (!disturbed || attempt >= attempts) return { value, disturbed }
+      log(`  ${label}: the broker was restarted by another test during the measurement; measuring again`)
+    } catch (error) {
+      if (attempt >= attempts) throw error
+      log(`  ${label} failed (${error instanceof Error ? error.message : String(error)}); measuring again`)
+    }
+  }
 }

@@ -35,15 +35,15 @@ export interface LatencyResult {
   averageMessageBytes: number
 }
 
-export async function latency(ctx: BenchContext, rate: number, seconds: number, log: (line: string) => void): Promise<LatencyResult> {
+export async function latency(ctx: BenchContext, suffix: string, rate: number, seconds: number, log: (line: string) => void): Promise<LatencyResult> {
   const { env, prefix, created } = ctx
-  const name = `${prefix}_lat`
+  const name = `${prefix}_lat${suffix}`
   await withClient(env.ROWCAST_PG_URL, (client) => createTable(client, name))
   created.tables.push(name)
   created.slots.push(name)
   created.syncs.push(name)
+  created.topics.push(name) // first: a create that times out may still have created it
   await createTopics(ctx.admin, [name], [{ name: 'message.timestamp.type', value: 'LogAppendTime' }])
-  created.topics.push(name)
 
   const port = await freePort()
   const child = startRowcast({ configYaml: rowcastYaml(env, { name, table: name, slot: name, topic: name, mode: 'mapping', httpPort: port }), workDir: ctx.workDir, name })
@@ -74,9 +74,9 @@ export async function latency(ctx: BenchContext, rate: number, seconds: number, 
     await child.stop()
     const averageMessageBytes = Math.round(bytes / Math.max(1, pending.length))
     log(`  p50 ${quantile(latencies, 0.5)} ms, p99 ${quantile(latencies, 0.99)} ms, max ${latencies.at(-1)} ms; Kafka floor at the same rate…`)
-    const floorTopic = `${prefix}_latfloor`
-    await createTopics(ctx.admin, [floorTopic])
+    const floorTopic = `${prefix}_latfloor${suffix}`
     created.topics.push(floorTopic)
+    await createTopics(ctx.admin, [floorTopic])
     const kafkaFloor = await producerPerformance(env.KAFKA_LIB, env.KAFKA_BOOTSTRAP_PLAINTEXT, floorTopic, rate * Math.min(seconds, 20), averageMessageBytes, rate).catch((error: unknown) => ({ error: String(error) }))
     return {
       targetRate: rate,

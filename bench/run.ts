@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { ensureStack, repoRoot } from '../scripts/stack-env.ts'
 import { backfillRun, type BackfillResult } from './backfill.ts'
 import { catchUp, type CatchUpResult, type RunSpec } from './catch-up.ts'
-import { Created, freeSlots, type BenchContext } from './context.ts'
+import { Created, freeSlots, measureStable, type BenchContext } from './context.ts'
 import { kafkaFor } from './kafka-watch.ts'
 import { latency, type LatencyResult } from './latency.ts'
 import { formatProfile } from './profile-summary.ts'
@@ -65,8 +65,8 @@ try {
     catchUpResult = await catchUp(ctx, params.changes, runs, resultsDir, log)
     if (catchUpResult.failures.length > 0) failure = new Error(catchUpResult.failures.join('; '))
   }
-  if (only.includes('latency')) latencyResult = await latency(ctx, params.latencyRate, params.latencySeconds, log)
-  if (only.includes('backfill')) backfillResult = await backfillRun(ctx, params.backfillRows, log)
+  if (only.includes('latency')) latencyResult = (await measureStable(ctx, 'latency', log, (suffix) => latency(ctx, suffix, params.latencyRate, params.latencySeconds, log))).value
+  if (only.includes('backfill')) backfillResult = (await measureStable(ctx, 'backfill', log, (suffix) => backfillRun(ctx, suffix, params.backfillRows, log))).value
 } catch (error) {
   failure = error
   log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
