@@ -61,6 +61,8 @@ export function rowcastYaml(env: StackEnv, spec: SyncSpec): string {
       },
     ],
     ...(spec.httpPort === undefined ? {} : { http: { port: spec.httpPort } }),
+    // Experiments: ROWCAST_BENCH_LIMITS='{"maxInFlightMessages":10000}' overrides the defaults.
+    ...(process.env.ROWCAST_BENCH_LIMITS ? { limits: JSON.parse(process.env.ROWCAST_BENCH_LIMITS) as Record<string, number> } : {}),
   }
   return stringify(config)
 }

@@ -33,7 +33,7 @@ export function startRowcast(options: { configYaml: string; workDir: string; nam
   const log = createWriteStream(join(options.workDir, `${options.name}.log`))
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), join(repoRoot, 'bin', 'rowcast.mjs'), 'run', '--config', configFile, '--skip-checks'], {
     cwd: repoRoot,
-    env: { ...process.env, ROWCAST_LOG_LEVEL: options.logLevel ?? 'warn', NODE_OPTIONS: '' },
+    env: { ...process.env, ROWCAST_LOG_LEVEL: options.logLevel ?? 'warn', NODE_OPTIONS: process.env.ROWCAST_BENCH_NODE_OPTIONS ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   child.stdout?.pipe(log)

@@ -115,9 +115,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .option('--yes', 'run the statements instead of printing them')
     .action(async (opts: { config: string; yes?: boolean }) => {
       const config = loadConfig(opts.config)
-      const client = new pg.Client({ connectionString: config.source.postgres.url })
-      await client.connect()
-      try {
+      await withPostgres(config.source.postgres.url, async (client) => {
         for (const sync of config.syncs) {
           const table = await describeTable(client, sync.model.table)
           if (table === null || table.replicaIdentity === 'full') continue
@@ -125,9 +123,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
           if (opts.yes) await client.query(statement)
           print(opts.yes ? `done: ${statement}` : `${statement};`)
         }
-      } finally {
-        await client.end()
-      }
+      })
     })
 
   program
@@ -138,14 +134,10 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .action(async (opts: { config: string; sync: string }) => {
       const config = loadConfig(opts.config)
       if (!config.syncs.some((s) => s.name === opts.sync)) throw new ConfigError([{ path: '--sync', message: `no sync named "${opts.sync}" in ${opts.config}` }])
-      const client = new pg.Client({ connectionString: config.source.postgres.url })
-      await client.connect()
-      try {
+      await withPostgres(config.source.postgres.url, async (client) => {
         await ensureStateTable(client)
         await writeBackfillState(client, opts.sync, 'resync')
-      } finally {
-        await client.end()
-      }
+      })
       print(`resync of "${opts.sync}" requested: every row of the model will be sent again as added`)
     })
 
@@ -161,6 +153,16 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     return 1
   }
   return code
+}
+
+async function withPostgres<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await work(client)
+  } finally {
+    await client.end()
+  }
 }
 
 async function runChecks(config: RowcastConfig): Promise<CheckResult[]> {
