@@ -27,8 +27,8 @@ const TRANSACTION_FAILED = 'KAFKA_TRANSACTION_FAILED'
 const STALLED_REQUEST_MS = 5_000
 
 export const DEFAULT_SINK_LIMITS: SinkLimits = {
-  maxInFlightMessages: 20_000,
-  maxInFlightBytes: 32 * 1024 * 1024,
+  maxInFlightMessages: 10_000,
+  maxInFlightBytes: 16 * 1024 * 1024,
   maxRequestMessages: 5_000,
   maxRequestBytes: 4 * 1024 * 1024,
   maxMessageBytes: 1_000_000,
