@@ -92,8 +92,18 @@ up() {
     set_env_lines
     return 0
   fi
+  if answers && [[ ${CI:-} == true || ${STACK_TAKEOVER:-} == 1 ]]; then
+    # A registry left running by another checkout on this machine: stop it, as stack.sh does for its servers.
+    local foreign
+    foreign=$(ss -ltnpH "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)
+    if [[ -n $foreign ]] && tr '\0' ' ' <"/proc/$foreign/cmdline" 2>/dev/null | grep -q apicurio; then
+      log "port $PORT is held by another checkout's registry (pid $foreign); stopping it (CI=true / STACK_TAKEOVER=1)"
+      kill "$foreign" 2>/dev/null || true
+      for _ in $(seq 1 50); do answers || break; sleep 0.2; done
+    fi
+  fi
   if answers; then
-    log "port $PORT already answers, but not from a registry this script started; set REGISTRY_PORT"; exit 1
+    log "port $PORT already answers, but not from a registry this script started; set REGISTRY_PORT (or STACK_TAKEOVER=1 to stop another checkout's registry)"; exit 1
   fi
   fetch
   local started=$SECONDS

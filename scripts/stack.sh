@@ -64,7 +64,8 @@ cmd_up() {
 }
 
 cmd_down() {
-  if [[ ${STACK_REGISTRY:-} == 1 && -f $ROOT/scripts/registry.sh ]]; then bash "$ROOT/scripts/registry.sh" down 9>&- || true; fi
+  # The registry is stopped whenever this checkout started one, whatever STACK_REGISTRY says now.
+  if [[ -f $STACK/registry.pid && -f $ROOT/scripts/registry.sh ]]; then bash "$ROOT/scripts/registry.sh" down 9>&- || true; fi
   kafka_stop TERM
   pg_stop
 }
