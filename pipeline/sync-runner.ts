@@ -48,6 +48,8 @@ export interface SyncRunnerOptions {
 type SetState = (state: SyncState, reason?: string, kind?: 'fatal' | 'kafka-unreachable') => void
 
 const LOCK_POLL_MS = 2_000
+/** Debugger records per failed request: enough to see what waits, not a flood during an outage. */
+const RETRYING_RECORDS = 20
 const RESYNC_POLL_MS = 5_000
 
 /**
@@ -307,6 +309,7 @@ class Attempt {
           if (error === null) this.#setState('streaming')
           else this.#setState('degraded', error.message, error.code === 'KAFKA_TOPIC_MISSING' ? undefined : 'kafka-unreachable')
         },
+        ...(telemetry.wantsRecords ? { retrying: (messages: readonly OutgoingMessage[], error: RowcastError) => this.#recordRetrying(messages, error) } : {}),
         fatal: (error) => this.#fail?.(error),
       },
     })
@@ -417,6 +420,20 @@ class Attempt {
     return {
       onSkipped: (rejected: RejectedChange) => this.#recordRejected(rejected, 'skipped'),
       onDeadLettered: (rejected: RejectedChange) => this.#recordRejected(rejected, 'dead-lettered'),
+    }
+  }
+
+  /** The debugger shows messages waiting on a failed request (a sample: the first of each retry). */
+  #recordRetrying(messages: readonly OutgoingMessage[], error: RowcastError): void {
+    const { telemetry, sync } = this.#o
+    const now = Date.now()
+    for (const m of messages.slice(0, RETRYING_RECORDS)) {
+      telemetry.emit('record', {
+        sync: sync.name, time: now, type: m.change.type, table: m.change.table, key: m.change.key, row: m.change.row,
+        message: typeof m.value === 'string' ? m.value : `(${m.value.length} bytes)`, topic: m.topic,
+        ...(m.partition === null ? {} : { partition: m.partition }), ...(m.headers === null ? {} : { headers: m.headers }),
+        status: 'retrying', error: error.message, lsn: m.change.lsn,
+      })
     }
   }
 

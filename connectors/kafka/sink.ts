@@ -1,4 +1,4 @@
-import type { Kafka, Producer, Admin, Message, RecordMetadata, Transaction } from 'kafkajs'
+import { Partitioners, type Kafka, type Producer, type Admin, type Message, type RecordMetadata, type Transaction } from 'kafkajs'
 import type { Batch, OutgoingMessage, RejectedChange } from '../../pipeline/batch.ts'
 import { RowcastError, errorMessage } from '../../pipeline/errors.ts'
 import type { Logger } from '../../pipeline/logger.ts'
@@ -58,6 +58,8 @@ export interface SinkEvents {
   delivered(messages: readonly DeliveredMessage[], produceLatencyMs: number): void
   /** Retrying after a Kafka failure (first failure and recovery only, not every retry). */
   degraded(error: RowcastError | null): void
+  /** A request failed and will be retried (for the live debugger; optional). */
+  retrying?(messages: readonly OutgoingMessage[], error: RowcastError): void
   /** A non-retriable failure: the sync must stop without confirming anything further. */
   fatal(error: Error): void
 }
@@ -130,6 +132,9 @@ export class KafkaSink {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+      // Every message carries its partition (computed here, Java-compatible); naming the partitioner
+      // also silences kafkajs' warning about its v2 default.
+      createPartitioner: Partitioners.DefaultPartitioner,
       retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 5_000 },
       ...(transactionalId === undefined ? {} : { transactionalId, transactionTimeout: 60_000 }),
     })
@@ -184,9 +189,10 @@ export class KafkaSink {
     while (this.#queue.length > 0 && !this.#stopped) {
       // kafkajs retries a lost broker inside one call for a long time: report degraded while it does.
       const stalled = setTimeout(() => this.#markDegraded(new RowcastError('KAFKA_UNREACHABLE', `Kafka has not acknowledged a request for ${STALLED_REQUEST_MS / 1000} s; retrying`, { retriable: true })), STALLED_REQUEST_MS)
+      let request: Part[] = []
       try {
         await this.#prepareHead()
-        const request = this.#nextRequest()
+        request = this.#nextRequest()
         if (request.length === 0) continue
         await this.#send(request)
         backoff = this.#limits.retryInitialMs
@@ -198,6 +204,9 @@ export class KafkaSink {
         const translated = error instanceof RowcastError ? error : translateKafkaError(error)
         if (!translated.retriable || translated.code === TRANSACTION_FAILED) throw translated
         this.#markDegraded(translated)
+        if (this.#events.retrying !== undefined && request.length > 0) {
+          this.#events.retrying(request.flatMap(({ entry, from, to }) => entry.messages.slice(from, to)), translated)
+        }
         this.#logger.warn({ code: translated.code, retryInMs: backoff }, `Kafka: ${translated.message}; retrying`)
         await this.#sleep(backoff)
         backoff = Math.min(backoff * 2, this.#limits.retryMaxMs)

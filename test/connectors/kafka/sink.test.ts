@@ -6,7 +6,7 @@ import { decodeProgress, encodeProgress, progressRecord, readProgress } from '..
 import type { Batch, OutgoingMessage } from '../../../pipeline/batch.ts'
 import { createLogger } from '../../../pipeline/logger.ts'
 import type { StackEnv } from '../../../scripts/stack-env.ts'
-import { consume, createTopics, kafkaClient, stack, uniqueName } from '../../support/harness.ts'
+import { consume, createTopics, eventually, kafkaClient, stack, uniqueName } from '../../support/harness.ts'
 
 /** The sink's ordering, backpressure and exactly-once bookkeeping: pure parts alone, the rest against the real Kafka. */
 
@@ -177,5 +177,32 @@ describe('KafkaSink against the real Kafka', () => {
     const started = Date.now()
     assert.deepEqual(await readProgress(kafka, progressTopic, 'sync_a'), { lsn: 700n, partial: null }, 'the last transaction committed its end')
     assert.ok(Date.now() - started < 5_000, `readProgress took ${Date.now() - started} ms: it must not wait for a timeout`)
+  })
+
+  test('a request that fails is retried, its messages reported as retrying, and nothing is lost', { timeout: 90_000 }, async () => {
+    const topic = uniqueName('sink_retry')
+    await createTopics(env, [topic], 1)
+    const r = recorder()
+    const retrying: { count: number; code: string }[] = []
+    const events: SinkEvents = { ...r.events, retrying: (messages, error) => void retrying.push({ count: messages.length, code: error.code }) }
+    await withSink({ retryInitialMs: 500 }, events, async (sink) => {
+      sink.enqueue(batch(topic, ['a'], 0, 1n), 0)
+      await sink.drain() // the topic's metadata is cached now
+      await admin.deleteTopics({ topics: [topic] })
+      sink.enqueue(batch(topic, ['a', 'b'], 1, 2n), 1)
+      await eventually(() => retrying.length, (n) => n > 0, 60_000, 'a failed request')
+      await createTopics(env, [topic], 1)
+      await sink.drain()
+    })
+    assert.deepEqual(r.fatal, [])
+    assert.ok(retrying.every((x) => x.count === 2 && x.code === 'KAFKA_TOPIC_MISSING'), JSON.stringify(retrying))
+    assert.deepEqual(r.acks, [[0, 1], [1, 2]])
+    const consumer = await consume(env, [topic])
+    try {
+      const messages = await consumer.waitFor(2)
+      assert.deepEqual(messages.map((m) => JSON.parse(m.value).seq), [1, 2], 'the recreated topic holds the retried messages')
+    } finally {
+      await consumer.stop()
+    }
   })
 })
