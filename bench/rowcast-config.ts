@@ -1,24 +1,12 @@
 /** The rowcast config files the benchmark runs: one sync on the bench table, in one of the message modes. */
 import { stringify } from 'yaml'
 import type { StackEnv } from '../scripts/stack-env.ts'
+import { SEED_TEMPLATE } from '../test/support/seed-examples.ts'
+
+export { SEED_TEMPLATE }
 
 export type MessageMode = 'mapping' | 'template' | 'column'
 
-/** The seed's Liquid template (Hightouch's JSON editor example). */
-export const SEED_TEMPLATE = `{
-  "name": "{{row.full_name}}",
-  "age": {{row.age}},
-  "contact_info": [
-    {
-      "type": "email",
-      "value": "{{row.email_address}}"
-    },
-    {
-      "type": "phone",
-      "value": "{{row.phone_number}}"
-    }
-  ]
-}`
 
 export const MAPPING = { id: 'id', name: 'full_name', age: 'age', email: 'email_address', phone: 'phone_number', plan: 'plan', updated_at: 'updated_at' }
 

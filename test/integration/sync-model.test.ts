@@ -7,33 +7,10 @@ import { ConfigError } from '../../pipeline/errors.ts'
 import { resolveSync } from '../../pipeline/resolve-sync.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName, type Received } from '../support/harness.ts'
 import { caughtUp, memoryLogger, record, sleep, finish } from '../support/sync-helpers.ts'
+import { SEED_MAPPING_MESSAGE, SEED_TEMPLATE, SEED_TEMPLATE_MESSAGE } from '../support/seed-examples.ts'
 
 /** Sync semantics on the real stack: what a message says, and which row changes of the model become one. */
 
-// The examples of Hightouch's Kafka destination docs (/work/shared/seed/000_d06ba6c9f6473f12.txt), verbatim.
-const SEED_TEMPLATE = `{
-"name": "{{row.full_name}}",
-"age": {{row.age}},
-"contact_info": [
-{
-"type": "email",
-"value": "{{row.email_address}}"
-},
-{
-"type": "phone",
-"value": "{{row.phone_number}}"
-}
-]
-}`
-const SEED_TEMPLATE_MESSAGE = {
-  name: 'John Doe',
-  age: 30,
-  contact_info: [
-    { type: 'email', value: 'john@example.com' },
-    { type: 'phone', value: '+14158675309' },
-  ],
-}
-const SEED_MAPPING_MESSAGE = { customer_first_name: 'Alice', customer_last_name: 'Doe', customer_email: 'alice.doe@example.com' }
 
 /** Values that break naive JSON building (PostgreSQL text cannot hold U+0000, so no NUL here). */
 const HOSTILE = ['quote " inside', 'back\\slash', 'trailing \\', 'new\nline\r\n', 'tab\there', 'emoji 🎉👩‍👩‍👧 ünïcödé 中文', 'seps \u2028 \u2029', '"},{"injected": true', '{{ row.id }} {% if %}', '</script>', '', null]

@@ -5,6 +5,7 @@ import type { Composer } from '../../operators/compose-message.ts'
 import { ConfigError, RowcastError } from '../../pipeline/errors.ts'
 import type { ColumnInfo } from '../../pipeline/model.ts'
 import { HOSTILE_STRINGS, columns, context } from './message-fixtures.ts'
+import { SEED_TEMPLATE, SEED_TEMPLATE_MESSAGE } from '../support/seed-examples.ts'
 
 const PATH = 'syncs[0].message'
 
@@ -33,29 +34,6 @@ function rowError(fn: () => unknown): RowcastError {
   assert.fail('expected a row error')
 }
 
-// The examples of the Hightouch Kafka destination docs (/work/shared/seed/000_d06ba6c9f6473f12.txt).
-const SEED_TEMPLATE = `{
-"name": "{{row.full_name}}",
-"age": {{row.age}},
-"contact_info": [
-{
-"type": "email",
-"value": "{{row.email_address}}"
-},
-{
-"type": "phone",
-"value": "{{row.phone_number}}"
-}
-]
-}`
-const SEED_TEMPLATE_MESSAGE = {
-  name: 'John Doe',
-  age: 30,
-  contact_info: [
-    { type: 'email', value: 'john@example.com' },
-    { type: 'phone', value: '+14158675309' },
-  ],
-}
 const USERS = columns('full_name:text', 'age:int4', 'email_address:text', 'phone_number:text')
 const JOHN = { full_name: 'John Doe', age: 30, email_address: 'john@example.com', phone_number: '+14158675309' }
 
