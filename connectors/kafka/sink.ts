@@ -404,10 +404,13 @@ function totalSize(messages: readonly OutgoingMessage[]): number {
   return bytes
 }
 
+/** A message's size in bytes (value, key, headers), measured once: the sink asks for it several times. */
 function sizeOf(message: OutgoingMessage): number {
+  if (message.bytes !== undefined) return message.bytes
   let bytes = typeof message.value === 'string' ? Buffer.byteLength(message.value) : message.value.length
   if (message.key !== null) bytes += Buffer.byteLength(message.key)
   if (message.headers !== null) for (const [k, v] of Object.entries(message.headers)) bytes += k.length + Buffer.byteLength(v)
+  message.bytes = bytes
   return bytes
 }
 
