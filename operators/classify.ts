@@ -1,7 +1,6 @@
 import { map, type OperatorFunction } from 'rxjs'
-import type { Batch, ModelChange, SourceChange } from '../pipeline/batch.ts'
+import { UNCHANGED_TOAST, type Batch, type ModelChange, type SourceChange } from '../pipeline/batch.ts'
 import type { Row } from '../pipeline/model.ts'
-import { UNCHANGED_TOAST } from '../connectors/postgres/replication-source.ts'
 
 /** The model as the pipeline applies it: which columns it has and which identify a row. */
 export interface ModelShape {

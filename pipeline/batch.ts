@@ -14,6 +14,12 @@ export interface Batch<T> {
   txId: number
 }
 
+/**
+ * Stands for a large (TOASTed) value PostgreSQL did not resend with an UPDATE and no old row supplied:
+ * the source puts it in the row, the classifier turns it into a row error. Never sent as data.
+ */
+export const UNCHANGED_TOAST: unique symbol = Symbol('unchanged TOAST value')
+
 /** A row change as the source decodes it, before the model is applied. */
 export interface SourceChange {
   op: 'insert' | 'update' | 'delete'

@@ -1,7 +1,7 @@
 import { Observable } from 'rxjs'
 import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication'
 import type { Pgoutput } from 'pg-logical-replication'
-import type { Batch, SourceChange } from '../../pipeline/batch.ts'
+import { UNCHANGED_TOAST, type Batch, type SourceChange } from '../../pipeline/batch.ts'
 import { RowcastError, errorMessage } from '../../pipeline/errors.ts'
 import type { Logger } from '../../pipeline/logger.ts'
 import type { ColumnInfo, Row } from '../../pipeline/model.ts'
@@ -203,9 +203,6 @@ export class ReplicationSource {
     }
   }
 }
-
-/** Marks a large value PostgreSQL did not resend; the classifier turns rows holding it into row errors. */
-export const UNCHANGED_TOAST: unique symbol = Symbol('unchanged TOAST value')
 
 function qualified(relation: Pgoutput.MessageRelation): string {
   return `${relation.schema}.${relation.name}`

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { classify, keyFormatter, type ModelShape } from '../../operators/classify.ts'
-import { UNCHANGED_TOAST } from '../../connectors/postgres/replication-source.ts'
+import { UNCHANGED_TOAST } from '../../pipeline/batch.ts'
 import type { ModelChange, SourceChange } from '../../pipeline/batch.ts'
 import { batch, marbles } from './marbles.ts'
 
