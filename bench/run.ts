@@ -19,6 +19,7 @@ import { formatTable, type ReportRow } from './report.ts'
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const profile = args.includes('--profile')
+const keepLogs = args.includes('--keep-logs')
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? ['catch-up', 'latency', 'backfill']
 const numberArg = (name: string, fallback: number) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
 const params = {
@@ -85,7 +86,7 @@ console.log(table)
 const profiled = catchUpResult?.runs.find((r) => r.profile !== undefined)
 if (profiled?.profile !== undefined) console.log(`\n${formatProfile(profiled.profile)}\n(profile: ${profiled.profileFile})`)
 console.log(`\nresults: ${file}`)
-if (failure === undefined) rmSync(ctx.workDir, { recursive: true, force: true })
+if (failure === undefined && !keepLogs) rmSync(ctx.workDir, { recursive: true, force: true })
 else log(`rowcast configs and logs kept in ${ctx.workDir}`)
 if (failure !== undefined) process.exitCode = 1
 

@@ -44,6 +44,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         }
       }
       const logger = createLogger()
+      logger.info({ code: import.meta.url.endsWith('.ts') ? 'TypeScript sources (tsx)' : 'dist/rowcast.mjs', node: process.version }, 'starting rowcast')
       const daemon = await startDaemon(config, { logger, baseDir: dirname(resolve(opts.config)) })
       await new Promise<void>((done) => {
         const stop = (signal: string) => {

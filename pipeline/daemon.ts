@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { Kafka } from 'kafkajs'
+import { Kafka } from '../connectors/kafka/kafkajs.ts'
 import type { OperatorFunction } from 'rxjs'
 import { kafkaLogCreator, toKafkaJsConfig } from '../connectors/kafka/client-options.ts'
 import { createAlerts } from './alerts/notifier.ts'
@@ -83,6 +83,15 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
   }
 }
 
+let typeScriptLoader = false
+/** From the bundle (plain node) a TypeScript operator needs tsx's loader; from the sources tsx is already on. */
+async function typeScriptLoaderFor(file: string): Promise<void> {
+  if (typeScriptLoader || !/\.[cm]?ts$/.test(file) || import.meta.url.endsWith('.ts')) return
+  const { register } = await import('tsx/esm/api')
+  register()
+  typeScriptLoader = true
+}
+
 type MessageOperator = OperatorFunction<Batch<OutgoingMessage>, Batch<OutgoingMessage>>
 
 /** Imports each `operators:` module; its default export (or `operator`) must be an OperatorFunction. */
@@ -92,6 +101,7 @@ async function loadOperators(paths: readonly string[], baseDir: string, index: n
     const file = isAbsolute(path) ? path : resolve(baseDir, path)
     let loaded: Record<string, unknown>
     try {
+      await typeScriptLoaderFor(file)
       loaded = (await import(pathToFileURL(file).href)) as Record<string, unknown>
     } catch (error) {
       throw new ConfigError([{ path: `syncs[${index}].operators[${i}]`, message: `cannot load ${file}: ${(error as Error).message}` }])

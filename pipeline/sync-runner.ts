@@ -222,7 +222,7 @@ class Attempt {
       connectionString: postgres.url,
       slot: resolved.slot,
       publication: resolved.publication.name,
-      columns: resolved.table.columns,
+      columns: resolved.columns,
       maxBatchRows: limits.maxBatchRows,
       statusIntervalMs: postgres.statusIntervalMs,
       logger: this.#logger,

@@ -23,6 +23,7 @@ step() {
 mapfile -t files < <(find test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 if ((${#files[@]} == 0)); then echo "no test files under test/" >&2; exit 1; fi
 
+step build npm run --silent build
 step lint npx eslint .
 step typecheck npx tsc --noEmit -p .
 step tests node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

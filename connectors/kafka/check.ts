@@ -6,7 +6,8 @@
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import { Kafka, type Admin } from 'kafkajs'
+import type { Admin } from 'kafkajs'
+import { Kafka } from './kafkajs.ts'
 import type { CheckResult } from '../../pipeline/check-result.ts'
 import { redactSecrets } from '../../pipeline/secrets.ts'
 import { tlsOptions, toKafkaJsConfig } from './client-options.ts'

@@ -4,7 +4,8 @@
  */
 import { connect as netConnect, isIP } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import { logLevel, type ISocketFactory, type KafkaConfig, type logCreator, type SASLOptions } from 'kafkajs'
+import type { ISocketFactory, KafkaConfig, logCreator, SASLOptions } from 'kafkajs'
+import { logLevel } from './kafkajs.ts'
 import type { Logger } from '../../pipeline/logger.ts'
 import { redactSecrets } from '../../pipeline/secrets.ts'
 import { awsIamSasl } from './auth/aws-iam.ts'

@@ -1,4 +1,5 @@
-import { Partitioners, type Kafka, type Producer, type Admin, type Message, type RecordMetadata, type Transaction } from 'kafkajs'
+import type { Kafka, Producer, Admin, Message, RecordMetadata, Transaction } from 'kafkajs'
+import { Partitioners } from './kafkajs.ts'
 import type { Batch, OutgoingMessage, RejectedChange } from '../../pipeline/batch.ts'
 import { RowcastError, errorMessage } from '../../pipeline/errors.ts'
 import type { Logger } from '../../pipeline/logger.ts'

@@ -1,11 +1,11 @@
 import { Observable } from 'rxjs'
-import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication'
-import type { Pgoutput } from 'pg-logical-replication'
-import { UNCHANGED_TOAST, type Batch, type SourceChange } from '../../pipeline/batch.ts'
+import { LogicalReplicationService } from 'pg-logical-replication'
+import type { Batch, SourceChange } from '../../pipeline/batch.ts'
 import { RowcastError, errorMessage } from '../../pipeline/errors.ts'
 import type { Logger } from '../../pipeline/logger.ts'
-import type { ColumnInfo, Row } from '../../pipeline/model.ts'
+import type { ColumnInfo } from '../../pipeline/model.ts'
 import { formatLsn, parseLsn, type Lsn } from './lsn.ts'
+import { PgoutputDecoder, type PgoutputMessage } from './pgoutput.ts'
 import { standbyStatus } from './standby-status.ts'
 import { parserForColumn, type ValueParser } from './values.ts'
 
@@ -15,7 +15,7 @@ export interface ReplicationSourceOptions {
   connectionString: string
   slot: string
   publication: string
-  /** The model table's columns, so values are decoded by their real types (arrays, domains, int8…). */
+  /** The model's columns, decoded by their real types (arrays, domains, int8…); other columns are skipped. */
   columns: readonly ColumnInfo[]
   /** A transaction larger than this is emitted in chunks (only the last one carries the commit LSN). */
   maxBatchRows: number
@@ -64,7 +64,7 @@ export class ReplicationSource {
         { acknowledge: { auto: false, timeoutSeconds: 0 } },
       )
       this.#service = service
-      const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [this.#options.publication], messages: true })
+      const decoder = new PgoutputDecoder({ publication: this.#options.publication, parsers: this.#parsers })
 
       let items: SourceChange[] = []
       let commitTime = 0
@@ -72,43 +72,36 @@ export class ReplicationSource {
       let stopping = false
       let inTransaction = false
 
-      service.on('data', (lsn: string, message: Pgoutput.Message) => {
+      service.on('data', (lsn: string, message: PgoutputMessage) => {
         switch (message.tag) {
           case 'begin':
             inTransaction = true
             items = []
-            commitTime = Number((message.commitTime as bigint) / 1000n) // µs since the Unix epoch
+            commitTime = message.commitTime
             txId = message.xid
-            if (message.commitLsn !== null) this.#options.onBegin?.(txId, parseLsn(message.commitLsn))
-            return
-          case 'relation':
-            this.#useOwnParsers(message)
+            if (message.commitLsn !== 0n) this.#options.onBegin?.(txId, message.commitLsn)
             return
           case 'insert':
-            items.push({ op: 'insert', table: qualified(message.relation), row: message.new, previous: null, previousIsFull: false, lsn })
+            items.push({ op: 'insert', table: message.relation.qualified, row: message.new, previous: null, previousIsFull: false, lsn })
             break
-          case 'update': {
-            const full = message.old !== null
-            const row = message.new
-            if (!full) this.#checkUnchangedToast(row, message.relation, lsn)
-            items.push({ op: 'update', table: qualified(message.relation), row, previous: message.old ?? message.key, previousIsFull: full, lsn })
+          case 'update':
+            items.push({ op: 'update', table: message.relation.qualified, row: message.new, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn })
             break
-          }
           case 'delete':
-            items.push({ op: 'delete', table: qualified(message.relation), row: null, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn })
+            items.push({ op: 'delete', table: message.relation.qualified, row: null, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn })
             break
           case 'truncate':
-            this.#options.onTruncate?.(message.relations.map(qualified))
+            this.#options.onTruncate?.(message.relations.map((r) => r.qualified))
             return
           case 'commit': {
             inTransaction = false
-            const batch: Batch<SourceChange> = { items, commitLsn: parseLsn(message.commitEndLsn ?? lsn), commitTime, txId }
+            const batch: Batch<SourceChange> = { items, commitLsn: message.commitEndLsn === 0n ? parseLsn(lsn) : message.commitEndLsn, commitTime, txId }
             items = []
             subscriber.next(batch)
             return
           }
           default:
-            return // origin, type, logical messages (our heartbeat's transaction still ends in a commit)
+            return // relation (kept by the decoder), origin, type, logical messages (our heartbeat's transaction still ends in a commit)
         }
         if (items.length >= maxBatchRows) {
           subscriber.next({ items, commitLsn: null, commitTime, txId })
@@ -131,7 +124,7 @@ export class ReplicationSource {
 
       logger.info({ slot: this.#options.slot, from: formatLsn(startLsn) }, 'starting replication')
       service
-        .subscribe(plugin, this.#options.slot, formatLsn(startLsn))
+        .subscribe(decoder, this.#options.slot, formatLsn(startLsn))
         .then(() => {
           if (!stopping) subscriber.error(new RowcastError('PG_REPLICATION_LOST', 'replication stream ended unexpectedly', { retriable: true }))
         })
@@ -184,28 +177,6 @@ export class ReplicationSource {
     connection.sendCopyFromChunk(standbyStatus(this.#confirmed))
     this.#lastSent = this.#confirmed
   }
-
-  /** Replace the library's pg-types parsers (ms timestamps, int8 strings) with ours, by column name. */
-  #useOwnParsers(relation: Pgoutput.MessageRelation): void {
-    for (const column of relation.columns) {
-      const own = this.#parsers.get(column.name)
-      if (own !== undefined) column.parser = own
-    }
-  }
-
-  /** A 'u' (unchanged TOAST) value without the old row arrives as undefined: never send that as data. */
-  #checkUnchangedToast(row: Row, relation: Pgoutput.MessageRelation, lsn: string): void {
-    for (const column of relation.columns) {
-      if (row[column.name] === undefined) {
-        row[column.name] = UNCHANGED_TOAST
-        this.#options.logger.debug({ column: column.name, lsn }, 'unchanged TOAST value without the old row')
-      }
-    }
-  }
-}
-
-function qualified(relation: Pgoutput.MessageRelation): string {
-  return `${relation.schema}.${relation.name}`
 }
 
 function translateStartError(error: unknown, slot: string): RowcastError {

@@ -1,10 +1,12 @@
 import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { resolve } from 'node:path'
 import { map, pipe } from 'rxjs'
 import { mapItems, type PipelineComposer } from 'rowcast'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { configFor, consume, createTopics, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../support/rowcast-process.ts'
 
 /** Users compose the daemon with their own RxJS operators: from the config, and between the built-in steps. */
 describe('custom operators', () => {
@@ -41,6 +43,33 @@ describe('custom operators', () => {
     } finally {
       await consumer.stop()
       await daemon.stop()
+    }
+  })
+
+  test('the bundled CLI (dist/rowcast.mjs, plain node) loads a TypeScript operator too', async () => {
+    execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' })
+    const table = await setup()
+    const port = await freePort()
+    const file = writeConfig(env, `
+  - name: ${table}
+    model: { table: public.${table} }
+    topic: ${table}
+    slot: ${table}
+    message: { mapping: { id: id, email: email } }
+    operators: [${resolve('examples/custom-operator/mask-emails.ts')}]
+`, port)
+    const rowcast = spawnRowcast(file, port)
+    const consumer = await consume(env, [table])
+    try {
+      await eventually(() => rowcast.states(), (s) => s?.[table] === 'streaming', 30_000, `streaming (logs: ${rowcast.logs()})`)
+      assert.match(rowcast.logs(), /"code":"dist\/rowcast.mjs"/, 'the CLI ran the bundle')
+      await sql(env, `INSERT INTO ${table} VALUES (1, 'a@example.com'), (2, 'hidden@example.test')`)
+      const [message] = await consumer.waitFor(1)
+      assert.equal(message?.headers['rowcast-trigger'], 'added')
+    } finally {
+      await consumer.stop()
+      await rowcast.kill('SIGTERM')
+      await dropSlotWhenFree(env, table)
     }
   })
 
