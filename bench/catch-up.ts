@@ -61,7 +61,8 @@ export interface CatchUpResult {
   failures: string[]
 }
 
-export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[], resultsDir: string, log: (line: string) => void): Promise<CatchUpResult> {
+/** `ceilings: false` (for A/B experiments between rowcast builds or settings) skips the four ceilings. */
+export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[], resultsDir: string, log: (line: string) => void, ceilings = true): Promise<CatchUpResult> {
   const { env, prefix, created } = ctx
   const topicPrefix = `${prefix}_t`
   const shape = workloadShape(changes)
@@ -88,51 +89,58 @@ export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[
     await withClient(env.ROWCAST_PG_URL, (client) => client.query(`DROP TABLE IF EXISTS ${name}`))
   }
 
-  log('source ceiling: bare pg-logical-replication reader…')
-  const source = await measureStable(ctx, 'source ceiling', log, async (suffix) => {
-    const name = `${prefix}_src${suffix}`
-    try {
-      await prepare(name)
-      return await bareSourceReader(env.ROWCAST_PG_URL, name, name, changes)
-    } finally {
-      await release(name).catch(() => undefined)
-    }
-  }).then((m) => m.value)
-  log(`  ${Math.round(source.perSecond).toLocaleString('en-US')} rows/s`)
-
-  log('source+sink ceiling: bare relay (pgoutput → kafkajs in one process)…')
-  const relay = await measureStable(ctx, 'relay ceiling', log, async (suffix) => {
-    const name = `${prefix}_relay${suffix}`
-    try {
-      await prepare(name)
-      created.topics.push(name) // first: a create that times out may still have created it
-      await createTopics(ctx.admin, [name])
-      return await bareRelay(env.ROWCAST_PG_URL, name, name, ctx.kafka, name, changes, mappingValue)
-    } finally {
-      await release(name).catch(() => undefined)
-    }
-  }).then((m) => m.value)
-  log(`  ${Math.round(relay.perSecond).toLocaleString('en-US')} msg/s`)
-
-  // Sink ceilings, with messages like the mapping mode's, keyed by id, on the same topic layout.
+  const none: RateResult = { count: 0, seconds: 0, perSecond: NaN }
+  let source: RateResult & { transactions: number } = { ...none, transactions: 0 }
+  let relay: RateResult = none
+  let sink: RateResult = none
+  let perf: ProducerPerformanceResult | { error: string } = { error: 'not measured' }
   const messages = sinkMessages(shape)
   const averageMessageBytes = Math.round(messages.reduce((n, m) => n + Buffer.byteLength(m.value as string) + Buffer.byteLength(m.key as string), 0) / messages.length)
-  log('sink ceiling: bare kafkajs producer…')
-  const sink = await measureStable(ctx, 'sink ceiling', log, async (suffix) => {
-    const topic = `${prefix}_sink${suffix}`
-    created.topics.push(topic)
-    await createTopics(ctx.admin, [topic])
-    return bareKafkaProducer(ctx.kafka, topic, messages)
-  }).then((m) => m.value)
-  log(`  ${Math.round(sink.perSecond).toLocaleString('en-US')} msg/s`)
-  log('reference: Kafka ProducerPerformance…')
-  const perf = await measureStable(ctx, 'ProducerPerformance', log, async (suffix) => {
-    const topic = `${prefix}_perf${suffix}`
-    created.topics.push(topic)
-    await createTopics(ctx.admin, [topic])
-    return producerPerformance(env.KAFKA_LIB, env.KAFKA_BOOTSTRAP_PLAINTEXT, topic, changes, averageMessageBytes)
-  }).then((m) => m.value as ProducerPerformanceResult | { error: string }, (error: unknown) => ({ error: String(error) }))
-  log(`  ${'error' in perf ? perf.error : `${Math.round(perf.perSecond).toLocaleString('en-US')} msg/s`}`)
+  if (ceilings) {
+    log('source ceiling: bare pg-logical-replication reader…')
+    source = await measureStable(ctx, 'source ceiling', log, async (suffix) => {
+      const name = `${prefix}_src${suffix}`
+      try {
+        await prepare(name)
+        return await bareSourceReader(env.ROWCAST_PG_URL, name, name, changes)
+      } finally {
+        await release(name).catch(() => undefined)
+      }
+    }).then((m) => m.value)
+    log(`  ${Math.round(source.perSecond).toLocaleString('en-US')} rows/s`)
+
+    log('source+sink ceiling: bare relay (pgoutput → kafkajs in one process)…')
+    relay = await measureStable(ctx, 'relay ceiling', log, async (suffix) => {
+      const name = `${prefix}_relay${suffix}`
+      try {
+        await prepare(name)
+        created.topics.push(name) // first: a create that times out may still have created it
+        await createTopics(ctx.admin, [name])
+        return await bareRelay(env.ROWCAST_PG_URL, name, name, ctx.kafka, name, changes, mappingValue)
+      } finally {
+        await release(name).catch(() => undefined)
+      }
+    }).then((m) => m.value)
+    log(`  ${Math.round(relay.perSecond).toLocaleString('en-US')} msg/s`)
+
+    // Sink ceilings, with messages like the mapping mode's, keyed by id, on the same topic layout.
+    log('sink ceiling: bare kafkajs producer…')
+    sink = await measureStable(ctx, 'sink ceiling', log, async (suffix) => {
+      const topic = `${prefix}_sink${suffix}`
+      created.topics.push(topic)
+      await createTopics(ctx.admin, [topic])
+      return bareKafkaProducer(ctx.kafka, topic, messages)
+    }).then((m) => m.value)
+    log(`  ${Math.round(sink.perSecond).toLocaleString('en-US')} msg/s`)
+    log('reference: Kafka ProducerPerformance…')
+    perf = await measureStable(ctx, 'ProducerPerformance', log, async (suffix) => {
+      const topic = `${prefix}_perf${suffix}`
+      created.topics.push(topic)
+      await createTopics(ctx.admin, [topic])
+      return producerPerformance(env.KAFKA_LIB, env.KAFKA_BOOTSTRAP_PLAINTEXT, topic, changes, averageMessageBytes)
+    }).then((m) => m.value as ProducerPerformanceResult | { error: string }, (error: unknown) => ({ error: String(error) }))
+    log(`  ${'error' in perf ? perf.error : `${Math.round(perf.perSecond).toLocaleString('en-US')} msg/s`}`)
+  }
 
   const results: RunResult[] = []
   const failures: string[] = []

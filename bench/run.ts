@@ -20,6 +20,7 @@ const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const profile = args.includes('--profile')
 const keepLogs = args.includes('--keep-logs')
+const ceilings = !args.includes('--no-ceilings')
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? ['catch-up', 'latency', 'backfill']
 const numberArg = (name: string, fallback: number) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
 const params = {
@@ -39,7 +40,9 @@ const RUNS: RunSpec[] = [
 ]
 
 const runFilter = args.find((a) => a.startsWith('--runs='))?.slice('--runs='.length).split(',')
-const runs = runFilter === undefined ? RUNS : RUNS.filter((r) => runFilter.includes(r.key))
+const selected = runFilter === undefined ? RUNS : RUNS.filter((r) => runFilter.includes(r.key))
+/** `--repeat=N` runs each selected rowcast run N times in turn (A/B experiments on a noisy machine). */
+const runs = Array.from({ length: numberArg('repeat', 1) }, (_, i) => selected.map((r) => (i === 0 ? r : { ...r, key: `${r.key}_${i + 1}` }))).flat()
 const log = (line: string) => process.stderr.write(`${line}\n`)
 const startedAt = new Date()
 const resultsDir = join(repoRoot, 'bench', 'results')
@@ -63,7 +66,7 @@ const stopOnSignal = () => void ctx.created.dropAll(ctx).finally(() => process.e
 process.once('SIGINT', stopOnSignal)
 try {
   if (only.includes('catch-up')) {
-    catchUpResult = await catchUp(ctx, params.changes, runs, resultsDir, log)
+    catchUpResult = await catchUp(ctx, params.changes, runs, resultsDir, log, ceilings)
     if (catchUpResult.failures.length > 0) failure = new Error(catchUpResult.failures.join('; '))
   }
   if (only.includes('latency')) latencyResult = (await measureStable(ctx, 'latency', log, (suffix) => latency(ctx, suffix, params.latencyRate, params.latencySeconds, log))).value
@@ -111,6 +114,10 @@ function reportRows(c: CatchUpResult | undefined, l: LatencyResult | undefined, 
         measure: `${label} (catch-up)`, value: r.perSecond, unit: 'msg/s', ceiling: { name: 'bare relay', value: c.relay.perSecond },
         peakRssMiB: r.peakRssMiB, cpuSeconds: r.cpuSeconds, note: `${r.cpuMicrosPerMessage.toFixed(0)} µs CPU/msg; startup ${r.startupSeconds.toFixed(1)} s; load ${r.loadAverage.toFixed(1)}${r.brokerRestarted ? '; DISTURBED: broker restarted by another test' : ''}${pauseNote}`,
       })
+      // The issue's targets, each on its own line: mapping vs min(source, sink) >= 0.60, template vs mapping >= 0.80.
+      if (r.key === 'mapping') rows.push({ measure: '  target: mapping vs min(source, sink) ≥ 0.60', value: r.perSecond, unit: 'msg/s', ceiling: { name: `min(source, sink): ${pipeCeiling.name}`, value: pipeCeiling.value } })
+      const mapping = c.runs.find((u) => u.key === 'mapping')
+      if (r.key === 'template' && mapping !== undefined) rows.push({ measure: '  target: template vs mapping ≥ 0.80', value: r.perSecond, unit: 'msg/s', ceiling: { name: 'rowcast mapping', value: mapping.perSecond } })
     }
   }
   if (l !== undefined) {

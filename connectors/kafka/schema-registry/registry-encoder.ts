@@ -9,7 +9,7 @@
  * A value that does not fit: RowcastError ROW_SCHEMA_MISMATCH naming the field(s) (never their values).
  */
 import { Agent as HttpsAgent } from 'node:https'
-import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry'
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
 import avro from 'avsc'
 import type { Type } from 'avsc'
 import { RowcastError, errorMessage } from '../../../pipeline/errors.ts'
@@ -159,6 +159,8 @@ function describeValue(value: unknown): string {
  * validator and write `header + JSON text` (the caller's text itself when it gave one).
  */
 async function jsonWriter(config: SchemaRegistryConfig, schemaId: number, subject: string): Promise<(value: object | string) => Buffer> {
+  // Loaded here, not at start-up: it brings ajv, protobufjs and more (~2 MiB of heap) that only JSON Schema needs.
+  const { SchemaRegistry, SchemaType } = await import('@kafkajs/confluent-schema-registry')
   const registry = new SchemaRegistry(
     {
       host: config.url,

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import { createTransport } from 'nodemailer'
+import type { Transporter } from 'nodemailer'
 import { z } from 'zod'
 import { RowcastError } from '../../errors.ts'
 import { headline, type AlertChannel, type AlertNotice } from './channel.ts'
@@ -17,12 +17,14 @@ export type EmailChannelConfig = z.infer<typeof emailChannelSchema>
 
 /** Email over SMTP (nodemailer): a subject and a plain-text body per notice. */
 export function createEmailChannel(config: EmailChannelConfig): AlertChannel {
-  const transport = createTransport(config.smtp)
+  // nodemailer (~2 MiB of heap) is loaded with the first email, not at start-up.
+  let transport: Transporter | undefined
   const from = config.from ?? `rowcast@${hostname()}`
   return {
     type: 'email',
     async send(notice) {
       try {
+        transport ??= (await import('nodemailer')).createTransport(config.smtp)
         await transport.sendMail({ from, to: config.to, ...emailContent(notice) })
       } catch (error) {
         // nodemailer errors can quote the server's reply, never the URL; still, keep only the message
@@ -30,7 +32,7 @@ export function createEmailChannel(config: EmailChannelConfig): AlertChannel {
         throw new RowcastError('ALERT_DELIVERY_FAILED', `smtp: ${message}`, { retriable: true, cause: error })
       }
     },
-    close: () => transport.close(),
+    close: () => transport?.close(),
   }
 }
 

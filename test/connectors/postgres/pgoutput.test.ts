@@ -67,7 +67,7 @@ async function readRaw(env: StackEnv, slot: string, marker: string): Promise<Buf
       buffers.push(Buffer.from(buffer))
       if (buffer.includes(marker)) sawMarker = true
       if (sawMarker && buffer[0] === 0x43) setImmediate(() => void service.destroy().then(() => resolve(buffers)))
-      return { tag: 'raw' }
+      return { tag: 'raw' } as unknown as Pgoutput.Message
     }
     service.subscribe(recorder, slot).catch((error: unknown) => (sawMarker ? undefined : reject(error as Error)))
     setTimeout(() => reject(new Error(`no commit after "${marker}" within 20 s; got ${buffers.length} messages`)), 20_000).unref()
