@@ -174,7 +174,7 @@ export class PgoutputDecoder {
         } else if (old !== null && this.#oldEnd[i] - this.#oldStart[i] === length && sameBytes(buf, this.#oldStart[i] ?? 0, start, length) && column.name in old) {
           row[column.name] = old[column.name]
         } else {
-          row[column.name] = parser(buf.toString('utf8', start, end))
+          row[column.name] = parser((buf as unknown as Utf8Sliceable).utf8Slice(start, end))
         }
       } else if (kind === 0x6e /* n */) {
         if (remember) this.#oldEnd[i] = -1
@@ -267,6 +267,11 @@ export class PgoutputDecoder {
     this.#pos = end + 1
     return text
   }
+}
+
+/** Node's Buffer#utf8Slice: what toString('utf8', start, end) calls after checking its arguments (ours are checked). */
+interface Utf8Sliceable {
+  utf8Slice(start: number, end: number): string
 }
 
 function sameBytes(buf: Buffer, a: number, b: number, length: number): boolean {

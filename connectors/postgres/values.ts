@@ -62,11 +62,15 @@ function isInfinity(text: string): boolean {
 
 /** "2024-01-02 03:04:05.123456+00" -> "2024-01-02T03:04:05.123456Z"; other offsets become "+05:30". */
 function parseTimestamptz(text: string): string {
+  // The common case, UTC (the connection's TimeZone) without the regular expression: "… 03:04:05.123456+00".
+  if (text.length > 19 && text.charCodeAt(10) === 32 && text.endsWith('+00')) {
+    return `${text.slice(0, 10)}T${text.slice(11, -3)}Z`
+  }
   if (isInfinity(text)) return text
   const iso = text.replace(' ', 'T')
   const zone = /([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?$/.exec(iso)
   if (zone === null) return iso
   const base = iso.slice(0, zone.index)
   if (zone[2] === '00' && (zone[3] ?? '00') === '00' && zone[4] === undefined) return `${base}Z`
-  return `${base}${zone[1]}${zone[2]}:${zone[3] ?? '00'}`
+  return `${base}${zone[1]}${zone[2]}:${zone[3] ?? '00'}${zone[4] === undefined ? '' : `:${zone[4]}`}` // seconds: only historical local mean times
 }
