@@ -10,7 +10,7 @@ import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { Message } from 'kafkajs'
 import { repoRoot } from '../scripts/stack-env.ts'
-import { bareKafkaProducer, bareRelay, bareSourceReader, producerPerformance, type RateResult, type ProducerPerformanceResult } from './ceilings.ts'
+import { bestBareKafkaProducer, bareRelay, bareSourceReader, producerPerformance, type RateResult, type ProducerPerformanceResult } from './ceilings.ts'
 import { brokerPid, measureStable, type BenchContext } from './context.ts'
 import { createTopics, watchUntil } from './kafka-watch.ts'
 import { MAPPING, rowcastYaml, type MessageMode } from './rowcast-config.ts'
@@ -54,7 +54,7 @@ export interface CatchUpResult {
   writeSeconds: number
   source: RateResult & { transactions: number }
   relay: RateResult
-  sink: RateResult
+  sink: RateResult & { chunk?: number }
   producerPerformance: ProducerPerformanceResult | { error: string }
   averageMessageBytes: number
   runs: RunResult[]
@@ -92,7 +92,7 @@ export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[
   const none: RateResult = { count: 0, seconds: 0, perSecond: NaN }
   let source: RateResult & { transactions: number } = { ...none, transactions: 0 }
   let relay: RateResult = none
-  let sink: RateResult = none
+  let sink: RateResult & { chunk?: number } = none
   let perf: ProducerPerformanceResult | { error: string } = { error: 'not measured' }
   const messages = sinkMessages(shape)
   const averageMessageBytes = Math.round(messages.reduce((n, m) => n + Buffer.byteLength(m.value as string) + Buffer.byteLength(m.key as string), 0) / messages.length)
@@ -125,12 +125,14 @@ export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[
 
     // Sink ceilings, with messages like the mapping mode's, keyed by id, on the same topic layout.
     log('sink ceiling: bare kafkajs producer…')
-    sink = await measureStable(ctx, 'sink ceiling', log, async (suffix) => {
-      const topic = `${prefix}_sink${suffix}`
-      created.topics.push(topic)
-      await createTopics(ctx.admin, [topic])
-      return bareKafkaProducer(ctx.kafka, topic, messages)
-    }).then((m) => m.value)
+    sink = await measureStable(ctx, 'sink ceiling', log, async (suffix) =>
+      bestBareKafkaProducer(ctx.kafka, async (chunk) => {
+        const topic = `${prefix}_sink${chunk}${suffix}`
+        created.topics.push(topic)
+        await createTopics(ctx.admin, [topic])
+        return topic
+      }, messages),
+    ).then((m) => m.value)
     log(`  ${Math.round(sink.perSecond).toLocaleString('en-US')} msg/s`)
     log('reference: Kafka ProducerPerformance…')
     perf = await measureStable(ctx, 'ProducerPerformance', log, async (suffix) => {

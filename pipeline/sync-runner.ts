@@ -484,7 +484,7 @@ class Attempt {
       const m = d.message
       telemetry.emit('record', {
         sync: name, time: now, type: m.change.type, table: m.change.table, key: m.change.key, row: m.change.row,
-        message: typeof m.value === 'string' ? m.value : `(${m.value.length} bytes)`, topic: m.topic, partition: d.partition, offset: d.offset,
+        message: typeof m.value === 'string' ? m.value : `(${m.value.length} bytes)`, topic: m.topic, partition: d.partition, offset: d.offset < 0 ? '' : String(d.offset),
         ...(m.headers === null ? {} : { headers: m.headers }),
         status: m.deadLetter === undefined ? 'sent' : 'dead-lettered',
         ...(m.deadLetter === undefined ? {} : { error: m.deadLetter.error }),

@@ -68,7 +68,8 @@ export interface SinkEvents {
 export interface DeliveredMessage {
   message: OutgoingMessage
   partition: number
-  offset: string
+  /** Its offset in the partition; -1 when the broker did not say. A number: 2^53 offsets are out of reach. */
+  offset: number
   commitTime: number
   bytes: number
 }
@@ -449,16 +450,22 @@ export function skipCount(txLsn: bigint, txOffset: number, messages: number, res
 
 /** Per-message offsets: a request's messages for one partition are consecutive from its baseOffset. */
 function offsetsOf(parts: Part[], metadata: RecordMetadata[]): DeliveredMessage[] {
-  const base = new Map<string, bigint>()
-  for (const r of metadata) if (r.baseOffset !== undefined) base.set(`${r.topicName}\u0000${r.partition}`, BigInt(r.baseOffset))
+  const next = new Map<string, Map<number, number>>()
+  for (const r of metadata) {
+    if (r.baseOffset === undefined) continue
+    let partitions = next.get(r.topicName)
+    if (partitions === undefined) next.set(r.topicName, (partitions = new Map()))
+    partitions.set(r.partition, Number(r.baseOffset))
+  }
   const delivered: DeliveredMessage[] = []
   for (const { entry, from, to } of parts) {
     for (let i = from; i < to; i++) {
       const message = entry.messages[i]
-      const slot = `${message.topic}\u0000${message.partition}`
-      const offset = base.get(slot)
-      if (offset !== undefined) base.set(slot, offset + 1n)
-      delivered.push({ message, partition: message.partition ?? -1, offset: offset === undefined ? '' : offset.toString(), commitTime: entry.commitTime, bytes: sizeOf(message) })
+      const partition = message.partition ?? -1
+      const partitions = next.get(message.topic)
+      const offset = partitions?.get(partition)
+      if (offset !== undefined) partitions!.set(partition, offset + 1)
+      delivered.push({ message, partition, offset: offset ?? -1, commitTime: entry.commitTime, bytes: sizeOf(message) })
     }
   }
   return delivered
