@@ -18,7 +18,8 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const bundle = `${root}dist/rowcast.mjs`
 
 function newestSource(path) {
-  const stat = statSync(path)
+  const stat = statSync(path, { throwIfNoEntry: false })
+  if (stat === undefined) return 0 // a package installed without its sources: the bundle is all there is
   if (!stat.isDirectory()) return path.endsWith('.ts') ? stat.mtimeMs : 0
   let newest = 0
   for (const entry of readdirSync(path)) newest = Math.max(newest, newestSource(`${path}/${entry}`))

@@ -25,12 +25,13 @@ export function classify(model: ModelShape, onUnchanged?: (count: number) => voi
     const out = flatMapItems(batch, (change): ModelChange | ModelChange[] | undefined => {
       switch (change.op) {
         case 'insert': {
-          const row = project(change.row as Row)
+          const row = change.modelShaped === true ? (change.row as Row) : project(change.row as Row)
           return { type: 'added', table: change.table, row, previous: null, key: keyOf(row), lsn: change.lsn }
         }
         case 'update': {
-          const row = project(change.row as Row)
-          const previous = change.previous === null ? null : project(change.previous)
+          const shaped = change.modelShaped === true
+          const row = shaped ? (change.row as Row) : project(change.row as Row)
+          const previous = change.previous === null ? null : shaped ? change.previous : project(change.previous)
           if (change.previous !== null && previous !== null && keyChange(change.previous, row)) {
             // The row the model knew under the old key is gone, and one under the new key appeared.
             return [
@@ -38,7 +39,7 @@ export function classify(model: ModelShape, onUnchanged?: (count: number) => voi
               { type: 'added', table: change.table, row, previous: null, key: keyOf(row), lsn: change.lsn },
             ]
           }
-          if (change.previousIsFull && previous !== null && sameValues(previous, row, model.columns)) {
+          if (change.previousIsFull && previous !== null && (change.unchanged ?? sameValues(previous, row, model.columns))) {
             unchanged++
             return undefined
           }
@@ -49,7 +50,7 @@ export function classify(model: ModelShape, onUnchanged?: (count: number) => voi
           }
         }
         case 'delete': {
-          const row = project(change.previous ?? {})
+          const row = change.modelShaped === true && change.previous !== null ? change.previous : project(change.previous ?? {})
           return { type: 'removed', table: change.table, row, previous: null, key: keyOf(row), lsn: change.lsn }
         }
       }

@@ -31,6 +31,10 @@ export interface SourceChange {
   /** Whether `previous` holds every column (FULL) or only the key. */
   previousIsFull: boolean
   lsn: string
+  /** The source's promise that `row` and `previous` hold exactly the model's columns, in its order: classify need not copy them. */
+  modelShaped?: boolean
+  /** For an UPDATE with the full old row: the source compared every model column and none changed. */
+  unchanged?: boolean
 }
 
 /** A row change of the model: added, changed or removed. */

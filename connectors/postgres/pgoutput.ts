@@ -20,9 +20,9 @@ export type PgoutputMessage =
   | { tag: 'begin'; commitLsn: Lsn; /** ms since the Unix epoch */ commitTime: number; xid: number }
   | { tag: 'commit'; commitEndLsn: Lsn }
   | { tag: 'relation'; relation: Relation }
-  | { tag: 'insert'; relation: Relation; new: Row }
-  | { tag: 'update'; relation: Relation; old: Row | null; key: Row | null; new: Row }
-  | { tag: 'delete'; relation: Relation; old: Row | null; key: Row | null }
+  | { tag: 'insert'; relation: Relation; new: Row; modelShaped: boolean }
+  | { tag: 'update'; relation: Relation; old: Row | null; key: Row | null; new: Row; /** every model column's bytes as in `old` */ unchanged: boolean; modelShaped: boolean }
+  | { tag: 'delete'; relation: Relation; old: Row | null; key: Row | null; modelShaped: boolean }
   | { tag: 'truncate'; relations: Relation[] }
   | { tag: 'other' } // origin, type and logical messages (rowcast's heartbeat)
 
@@ -34,6 +34,8 @@ export interface Relation {
   qualified: string
   columns: RelationColumn[]
   keyColumns: string[]
+  /** The model's columns are all here, in the model's order: a complete row needs no projection. */
+  coversModel: boolean
 }
 
 interface RelationColumn {
@@ -64,6 +66,10 @@ export class PgoutputDecoder {
   /** Byte ranges of the last old tuple's values, so the new tuple can reuse equal ones. */
   #oldStart: number[] = []
   #oldEnd: number[] = []
+  /** Set by #tuple: the row holds exactly the model's columns, none undefined (see SourceChange.modelShaped). */
+  #complete = false
+  /** Set by #tuple for an UPDATE's new row: every model column's bytes equal the old row's. */
+  #same = false
 
   constructor(readonly options: PgoutputOptions) {}
 
@@ -108,7 +114,8 @@ export class PgoutputDecoder {
   #insert(): PgoutputMessage {
     const relation = this.#relationOf(this.#uint32())
     this.#pos += 1 // 'N'
-    return { tag: 'insert', relation, new: this.#tuple(relation, null, PLAIN) }
+    const row = this.#tuple(relation, null, PLAIN)
+    return { tag: 'insert', relation, new: row, modelShaped: this.#complete }
   }
 
   #update(): PgoutputMessage {
@@ -124,14 +131,19 @@ export class PgoutputDecoder {
       kind = this.#buf[this.#pos++]
     }
     if (kind !== 0x4e /* N */) throw new Error(`unknown pgoutput update part '${String.fromCharCode(kind ?? 0)}'`)
-    return { tag: 'update', relation, key, old, new: this.#tuple(relation, old, NEW) }
+    const oldComplete = old !== null && this.#complete
+    const row = this.#tuple(relation, old, NEW)
+    return { tag: 'update', relation, key, old, new: row, unchanged: old !== null && this.#same, modelShaped: this.#complete && (old === null ? key === null : oldComplete) }
   }
 
   #delete(): PgoutputMessage {
     const relation = this.#relationOf(this.#uint32())
     const kind = this.#buf[this.#pos++]
-    if (kind === 0x4b /* K */) return { tag: 'delete', relation, key: this.#keyOf(relation, this.#tuple(relation, null, PLAIN)), old: null }
-    if (kind === 0x4f /* O */) return { tag: 'delete', relation, key: null, old: this.#tuple(relation, null, PLAIN) }
+    if (kind === 0x4b /* K */) return { tag: 'delete', relation, key: this.#keyOf(relation, this.#tuple(relation, null, PLAIN)), old: null, modelShaped: false }
+    if (kind === 0x4f /* O */) {
+      const old = this.#tuple(relation, null, PLAIN)
+      return { tag: 'delete', relation, key: null, old, modelShaped: this.#complete }
+    }
     throw new Error(`unknown pgoutput delete part '${String.fromCharCode(kind ?? 0)}'`)
   }
 
@@ -153,6 +165,8 @@ export class PgoutputDecoder {
     const columns = relation.columns
     const count = this.#uint16()
     const row: Row = {}
+    let complete = relation.coversModel
+    let same = true
     for (let i = 0; i < count; i++) {
       const column = columns[i]
       if (column === undefined) throw new Error(`pgoutput tuple of ${relation.qualified} has more columns than its relation message`)
@@ -171,24 +185,32 @@ export class PgoutputDecoder {
         if (parser === null) continue
         if (kind === 0x62) {
           row[column.name] = Buffer.from(buf.subarray(start, end))
+          same = false
         } else if (old !== null && this.#oldEnd[i] - this.#oldStart[i] === length && sameBytes(buf, this.#oldStart[i] ?? 0, start, length) && column.name in old) {
           row[column.name] = old[column.name]
         } else {
           row[column.name] = parser((buf as unknown as Utf8Sliceable).utf8Slice(start, end))
+          same = false
         }
       } else if (kind === 0x6e /* n */) {
         if (remember) this.#oldEnd[i] = -1
-        if (column.parser !== null) row[column.name] = null
+        if (column.parser === null) continue
+        row[column.name] = null
+        if (old !== null && old[column.name] !== null) same = false
       } else if (kind === 0x75 /* u */) {
         if (remember) this.#oldEnd[i] = -1
         if (column.parser === null) continue
         // Unchanged TOAST: PostgreSQL did not resend it. The old row's value when there is one, else a marker.
-        const value = old?.[column.name]
-        row[column.name] = value === undefined && part === NEW ? UNCHANGED_TOAST : value
+        const fromOld = old?.[column.name]
+        const value = fromOld === undefined && part === NEW ? UNCHANGED_TOAST : fromOld
+        row[column.name] = value
+        if (value === undefined) complete = false
       } else {
         throw new Error(`unknown pgoutput value kind '${String.fromCharCode(kind ?? 0)}' in ${relation.qualified}.${column.name}`)
       }
     }
+    this.#complete = complete && count === columns.length
+    this.#same = same
     return row
   }
 
@@ -219,7 +241,10 @@ export class PgoutputDecoder {
       columns.push({ name: column, typeOid, parser: this.options.parsers.get(column) ?? null })
       if ((flags & 1) === 1) keyColumns.push(column)
     }
-    const relation: Relation = { id, schema, name, qualified: `${schema}.${name}`, columns, keyColumns }
+    const inModel = columns.filter((c) => c.parser !== null).map((c) => c.name)
+    const model = [...this.options.parsers.keys()]
+    const coversModel = inModel.length === model.length && inModel.every((c, i) => c === model[i])
+    const relation: Relation = { id, schema, name, qualified: `${schema}.${name}`, columns, keyColumns, coversModel }
     this.#relations.set(id, relation)
     return relation
   }

@@ -82,13 +82,13 @@ export class ReplicationSource {
             if (message.commitLsn !== 0n) this.#options.onBegin?.(txId, message.commitLsn)
             return
           case 'insert':
-            items.push({ op: 'insert', table: message.relation.qualified, row: message.new, previous: null, previousIsFull: false, lsn })
+            items.push({ op: 'insert', table: message.relation.qualified, row: message.new, previous: null, previousIsFull: false, lsn, modelShaped: message.modelShaped })
             break
           case 'update':
-            items.push({ op: 'update', table: message.relation.qualified, row: message.new, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn })
+            items.push({ op: 'update', table: message.relation.qualified, row: message.new, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn, modelShaped: message.modelShaped, unchanged: message.unchanged })
             break
           case 'delete':
-            items.push({ op: 'delete', table: message.relation.qualified, row: null, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn })
+            items.push({ op: 'delete', table: message.relation.qualified, row: null, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn, modelShaped: message.modelShaped })
             break
           case 'truncate':
             this.#options.onTruncate?.(message.relations.map((r) => r.qualified))

@@ -1,5 +1,6 @@
 import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
+import { isDeepStrictEqual } from 'node:util'
 import pg from 'pg'
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication'
 import { UNCHANGED_TOAST } from '../../../pipeline/batch.ts'
@@ -99,6 +100,7 @@ test('decodes the stream exactly as pg-logical-replication does (with rowcast va
   const library = new PgoutputPlugin({ protoVersion: 1, publicationNames: [slot], messages: true })
   const seen = new Map<string, number>()
   let unchangedToast = 0
+  let unchangedUpdates = 0
   for (const buffer of raw) {
     const theirs = library.parse(buffer) as Pgoutput.Message
     if (theirs.tag === 'relation') for (const c of theirs.columns) c.parser = parsers.get(c.name)!
@@ -118,9 +120,13 @@ test('decodes the stream exactly as pg-logical-replication does (with rowcast va
       case 'insert':
         assert.ok(ours.tag === 'insert')
         assert.deepEqual(ours.new, expectedRow(theirs.new))
+        assert.equal(ours.modelShaped, true)
         break
       case 'update': {
         assert.ok(ours.tag === 'update')
+        assert.equal(ours.unchanged, theirs.old !== null && isDeepStrictEqual({ ...theirs.old }, { ...theirs.new }), 'unchanged: no model column changed')
+        if (ours.unchanged) unchangedUpdates++
+        assert.equal(ours.modelShaped, theirs.key === null, 'model-shaped unless only the key came')
         assert.deepEqual(ours.old, expectedRow(theirs.old))
         assert.deepEqual(ours.key, theirs.key === null ? null : { ...theirs.key })
         assert.deepEqual(ours.new, expectedRow(theirs.new, theirs.old === null))
@@ -133,6 +139,7 @@ test('decodes the stream exactly as pg-logical-replication does (with rowcast va
       case 'delete':
         assert.ok(ours.tag === 'delete')
         assert.deepEqual([ours.old, ours.key], [expectedRow(theirs.old), theirs.key === null ? null : { ...theirs.key }])
+        assert.equal(ours.modelShaped, theirs.old !== null)
         break
       case 'truncate':
         assert.ok(ours.tag === 'truncate')
@@ -145,6 +152,7 @@ test('decodes the stream exactly as pg-logical-replication does (with rowcast va
   assert.ok((seen.get('relation') ?? 0) >= 2, 'a relation message per table (PostgreSQL may resend them)')
   assert.deepEqual(Object.fromEntries([...seen].filter(([tag]) => !['begin', 'commit', 'relation'].includes(tag))), { insert: 8, update: 8, delete: 2, truncate: 1, message: 1 })
   assert.equal(unchangedToast, 1, "one UPDATE without the old row left the TOASTed value out: it is marked, not undefined")
+  assert.equal(unchangedUpdates, 1, 'SET name = name under REPLICA IDENTITY FULL changes nothing')
 })
 
 test('columns without a parser (outside the model) are skipped unread', async () => {
