@@ -13,7 +13,9 @@ import type { ValueParser } from './values.ts'
  * - text is sliced from the buffer directly (no view and TextDecoder per value);
  * - in an UPDATE with the old row (REPLICA IDENTITY FULL), a new value whose bytes equal the old one's is
  *   the old value itself, neither decoded again nor, later, compared by content (values are never mutated);
- * - rows are plain objects with one shape per table, which the rest of the pipeline reads faster.
+ * - rows are plain objects with one shape per table, which the rest of the pipeline reads faster, and each
+ *   change says whether its rows are already the model's shape and whether an UPDATE changed no model
+ *   column, so classify neither copies nor compares them.
  * https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html
  */
 export type PgoutputMessage =
