@@ -44,7 +44,8 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         }
       }
       const logger = createLogger()
-      logger.info({ code: import.meta.url.endsWith('.ts') ? 'TypeScript sources (tsx)' : 'dist/rowcast.mjs', node: process.version }, 'starting rowcast')
+      const fromSources = import.meta.url.endsWith('.ts')
+      logger[fromSources ? 'warn' : 'info']({ code: fromSources ? 'TypeScript sources (tsx)' : 'dist/rowcast.mjs', node: process.version }, fromSources ? 'starting rowcast from its TypeScript sources (slower, more memory): dist/rowcast.mjs is missing or older than a source file; `npm run build` makes it' : 'starting rowcast')
       const daemon = await startDaemon(config, { logger, baseDir: dirname(resolve(opts.config)) })
       await new Promise<void>((done) => {
         const stop = (signal: string) => {

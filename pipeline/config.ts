@@ -63,9 +63,9 @@ const postgresSchema = z
 
 const limitsSchema = z
   .object({
-    maxInFlightMessages: z.number().int().positive().default(5_000),
-    maxInFlightBytes: z.number().int().positive().default(8 * 1024 * 1024),
-    maxRequestMessages: z.number().int().positive().default(2_500),
+    maxInFlightMessages: z.number().int().positive().default(4_000),
+    maxInFlightBytes: z.number().int().positive().default(6 * 1024 * 1024),
+    maxRequestMessages: z.number().int().positive().default(2_000),
     maxRequestBytes: z.number().int().positive().default(4 * 1024 * 1024),
     maxMessageBytes: z.number().int().positive().default(1_000_000),
     maxBatchRows: z.number().int().positive().default(1_000),

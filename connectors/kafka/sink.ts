@@ -28,9 +28,9 @@ const TRANSACTION_FAILED = 'KAFKA_TRANSACTION_FAILED'
 const STALLED_REQUEST_MS = 5_000
 
 export const DEFAULT_SINK_LIMITS: SinkLimits = {
-  maxInFlightMessages: 5_000,
-  maxInFlightBytes: 8 * 1024 * 1024,
-  maxRequestMessages: 2_500,
+  maxInFlightMessages: 4_000,
+  maxInFlightBytes: 6 * 1024 * 1024,
+  maxRequestMessages: 2_000,
   maxRequestBytes: 4 * 1024 * 1024,
   maxMessageBytes: 1_000_000,
   retryInitialMs: 200,

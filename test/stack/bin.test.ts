@@ -27,7 +27,7 @@ syncs: [{ name: s, model: { table: public.t }, topic: t, message: { column: c } 
     }, 20_000)
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString()
-      const code = /"code":"([^"]+)"[^\n]*"msg":"starting rowcast"/.exec(out)?.[1]
+      const code = /"code":"([^"]+)"[^\n]*"msg":"starting rowcast/.exec(out)?.[1]
       if (code === undefined) return
       clearTimeout(timer)
       child.kill('SIGKILL')
