@@ -281,9 +281,8 @@ function mappingValue(row: Record<string, unknown>): string {
   return JSON.stringify(out)
 }
 
-
 /** rowcast warns at start-up when it runs its TypeScript sources instead of the bundle (see bin/rowcast.mjs). */
-export function ranFromSources(logFile: string): boolean {
+function ranFromSources(logFile: string): boolean {
   try {
     return readFileSync(logFile, 'utf8').includes('"code":"TypeScript sources (tsx)"')
   } catch {

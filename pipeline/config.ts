@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { kafkaConfigSchema } from '../connectors/kafka/config.ts'
+import { DEFAULT_SINK_LIMITS } from '../connectors/kafka/sink.ts'
 import { schemaRegistryConfigSchema } from '../connectors/kafka/schema-registry/config.ts'
 import { onRowErrorSchema } from '../operators/handle-row-errors.ts'
 import { messageConfigSchema } from '../operators/compose-message.ts'
@@ -63,13 +64,14 @@ const postgresSchema = z
 
 const limitsSchema = z
   .object({
-    maxInFlightMessages: z.number().int().positive().default(4_000),
-    maxInFlightBytes: z.number().int().positive().default(6 * 1024 * 1024),
-    maxRequestMessages: z.number().int().positive().default(2_000),
-    maxRequestBytes: z.number().int().positive().default(4 * 1024 * 1024),
-    maxMessageBytes: z.number().int().positive().default(1_000_000),
+    // The sink's own defaults, so the config and a library user's KafkaSink agree.
+    maxInFlightMessages: z.number().int().positive().default(DEFAULT_SINK_LIMITS.maxInFlightMessages),
+    maxInFlightBytes: z.number().int().positive().default(DEFAULT_SINK_LIMITS.maxInFlightBytes),
+    maxRequestMessages: z.number().int().positive().default(DEFAULT_SINK_LIMITS.maxRequestMessages),
+    maxRequestBytes: z.number().int().positive().default(DEFAULT_SINK_LIMITS.maxRequestBytes),
+    maxMessageBytes: z.number().int().positive().default(DEFAULT_SINK_LIMITS.maxMessageBytes),
     maxBatchRows: z.number().int().positive().default(1_000),
-    retryMaxMs: z.number().int().positive().default(30_000),
+    retryMaxMs: z.number().int().positive().default(DEFAULT_SINK_LIMITS.retryMaxMs),
   })
   .strict()
 

@@ -29,9 +29,6 @@ export type PgoutputMessage =
   | { tag: 'other' } // origin, type and logical messages (rowcast's heartbeat)
 
 export interface Relation {
-  id: number
-  schema: string
-  name: string
   /** "schema.name" */
   qualified: string
   columns: RelationColumn[]
@@ -42,7 +39,6 @@ export interface Relation {
 
 interface RelationColumn {
   name: string
-  typeOid: number
   /** null: outside the model, skipped. */
   parser: ValueParser | null
 }
@@ -237,16 +233,15 @@ export class PgoutputDecoder {
     for (let i = 0; i < count; i++) {
       const flags = this.#buf[this.#pos++] ?? 0
       const column = this.#string()
-      const typeOid = this.#uint32()
-      this.#pos += 4 // type modifier
+      this.#pos += 4 + 4 // type oid (the model's catalog types decide the parsers), type modifier
       if (column === '__proto__') throw new Error(`column "__proto__" of ${schema}.${name} cannot be streamed`)
-      columns.push({ name: column, typeOid, parser: this.options.parsers.get(column) ?? null })
+      columns.push({ name: column, parser: this.options.parsers.get(column) ?? null })
       if ((flags & 1) === 1) keyColumns.push(column)
     }
     const inModel = columns.filter((c) => c.parser !== null).map((c) => c.name)
     const model = [...this.options.parsers.keys()]
     const coversModel = inModel.length === model.length && inModel.every((c, i) => c === model[i])
-    const relation: Relation = { id, schema, name, qualified: `${schema}.${name}`, columns, keyColumns, coversModel }
+    const relation: Relation = { qualified: `${schema}.${name}`, columns, keyColumns, coversModel }
     this.#relations.set(id, relation)
     return relation
   }
