@@ -4,7 +4,7 @@
  */
 import { compileComposer } from '../operators/compose-message.ts'
 import type { Composer } from '../operators/compose-message.ts'
-import type { ColumnInfo, ComposeContext } from '../pipeline/model.ts'
+import type { ColumnInfo, ComposeContext } from '../core/changes.ts'
 
 const COLUMNS: ColumnInfo[] = [
   ['id', 'int8'], ['full_name', 'text'], ['age', 'int4'], ['email_address', 'text'], ['phone_number', 'text'],

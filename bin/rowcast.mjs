@@ -29,7 +29,7 @@ function newestSource(path) {
 function bundleIsFresh() {
   try {
     const built = statSync(bundle).mtimeMs
-    return ['index.ts', 'pipeline', 'operators', 'connectors'].every((p) => newestSource(`${root}${p}`) <= built)
+    return ['index.ts', 'core', 'config', 'connectors', 'operators', 'pipeline', 'observability', 'daemon'].every((p) => newestSource(`${root}${p}`) <= built)
   } catch {
     return false
   }
@@ -41,6 +41,6 @@ if (bundleIsFresh()) {
 } else {
   const { register } = await import('tsx/esm/api')
   register()
-  ;({ main } = await import('../pipeline/cli.ts'))
+  ;({ main } = await import('../daemon/cli.ts'))
 }
 process.exitCode = await main(process.argv)

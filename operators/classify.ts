@@ -1,6 +1,6 @@
 import { map, type OperatorFunction } from 'rxjs'
-import { UNCHANGED_TOAST, type Batch, type ModelChange, type SourceChange } from '../pipeline/batch.ts'
-import type { Row } from '../pipeline/model.ts'
+import { UNCHANGED_TOAST, type Batch, type ModelChange, type SourceChange } from '../core/changes.ts'
+import type { Row } from '../core/changes.ts'
 
 /** The model as the pipeline applies it: which columns it has and which identify a row. */
 export interface ModelShape {

@@ -5,10 +5,10 @@
  */
 import { map, type OperatorFunction } from 'rxjs'
 import { z } from 'zod'
-import { mapItems, type Batch, type ModelChange, type RejectedChange } from '../pipeline/batch.ts'
-import { RowcastError } from '../pipeline/errors.ts'
+import { mapItems, type Batch, type ModelChange, type RejectedChange } from '../core/changes.ts'
+import { RowcastError } from '../core/errors.ts'
 import type { ComposedMessage } from './route-topic.ts'
-import type { ColumnInfo, ComposeContext } from '../pipeline/model.ts'
+import type { ColumnInfo, ComposeContext } from '../core/changes.ts'
 import { ColumnIndex } from './message/columns.ts'
 import { compileColumnMessage } from './message/column-message.ts'
 import { compileMappingMessage } from './message/mapping-message.ts'

@@ -1,7 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs'
 import { z } from 'zod'
-import { mapItems, type Batch, type ModelChange } from '../pipeline/batch.ts'
-import type { ChangeType } from '../pipeline/model.ts'
+import { mapItems, type Batch, type ModelChange } from '../core/changes.ts'
+import type { ChangeType } from '../core/changes.ts'
 
 export const triggersSchema = z
   .array(z.enum(['added', 'changed', 'removed']))

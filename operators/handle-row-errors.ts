@@ -1,7 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs'
 import { z } from 'zod'
-import { isRejected, mapItems, type Batch, type OutgoingMessage, type RejectedChange } from '../pipeline/batch.ts'
-import { RowcastError, errorMessage } from '../pipeline/errors.ts'
+import { isRejected, mapItems, type Batch, type OutgoingMessage, type RejectedChange } from '../core/changes.ts'
+import { RowcastError, errorMessage } from '../core/errors.ts'
 
 /** `fail` (default) | `skip` | `{ deadLetter: { topic } }` */
 export const onRowErrorSchema = z

@@ -1,8 +1,8 @@
 import { map, type OperatorFunction } from 'rxjs'
 import { z } from 'zod'
-import { isRejected, mapItems, type Batch, type ModelChange, type RejectedChange } from '../pipeline/batch.ts'
-import { RowcastError } from '../pipeline/errors.ts'
-import type { ChangeType } from '../pipeline/model.ts'
+import { isRejected, mapItems, type Batch, type ModelChange, type RejectedChange } from '../core/changes.ts'
+import { RowcastError } from '../core/errors.ts'
+import type { ChangeType } from '../core/changes.ts'
 import { textForm } from './classify.ts'
 
 const topicName = z.string().min(1).max(249).regex(/^[a-zA-Z0-9._-]+$/, 'a Kafka topic name has only letters, digits, ".", "_" and "-"')

@@ -1,6 +1,6 @@
 import { map, type OperatorFunction } from 'rxjs'
 import { z } from 'zod'
-import { isRejected, mapItems, type Batch, type OutgoingMessage, type RejectedChange } from '../pipeline/batch.ts'
+import { isRejected, mapItems, type Batch, type OutgoingMessage, type RejectedChange } from '../core/changes.ts'
 import { textForm } from './classify.ts'
 import type { RoutedMessage } from './route-topic.ts'
 

@@ -3,9 +3,9 @@ import { describeTable, filterColumns, type TableInfo } from '../connectors/post
 import type { PublicationSpec } from '../connectors/postgres/setup.ts'
 import type { ModelShape } from '../operators/classify.ts'
 import { compileComposer, type Composer } from '../operators/compose-message.ts'
-import type { SyncConfig } from './config.ts'
-import { ConfigError, type ConfigIssue } from './errors.ts'
-import type { ColumnInfo } from './model.ts'
+import type { SyncConfig } from '../config/load-config.ts'
+import { ConfigError, type ConfigIssue } from '../core/errors.ts'
+import type { ColumnInfo } from '../core/changes.ts'
 
 /** A sync checked against the database: everything the pipeline needs, decided once. */
 export interface ResolvedSync {

@@ -13,8 +13,8 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { z } from 'zod'
-import { ConfigError } from '../../pipeline/errors.ts'
-import { registerSecret } from '../../pipeline/secrets.ts'
+import { ConfigError } from '../../core/errors.ts'
+import { registerSecret } from '../../core/secrets.ts'
 
 export type SaslPasswordMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512'
 

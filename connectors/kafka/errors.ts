@@ -13,8 +13,8 @@
  *   KAFKA_ERROR              anything else: retriable only if a kafkajs protocol error says so
  * A RowcastError found in the chain (e.g. thrown by our own SASL token provider) is returned as it is.
  */
-import { RowcastError } from '../../pipeline/errors.ts'
-import { redactSecrets } from '../../pipeline/secrets.ts'
+import { RowcastError } from '../../core/errors.ts'
+import { redactSecrets } from '../../core/secrets.ts'
 
 export interface KafkaErrorContext {
   topic?: string

@@ -1,11 +1,11 @@
 import type { Kafka, Producer, Admin, Message, RecordMetadata, Transaction } from 'kafkajs'
-import { Partitioners } from './kafkajs.ts'
-import type { Batch, OutgoingMessage, RejectedChange } from '../../pipeline/batch.ts'
-import { RowcastError, errorMessage } from '../../pipeline/errors.ts'
-import type { Logger } from '../../pipeline/logger.ts'
+import { Partitioners } from './kafkajs/patch.ts'
+import type { Batch, OutgoingMessage, RejectedChange } from '../../core/changes.ts'
+import { RowcastError, errorMessage } from '../../core/errors.ts'
+import type { Logger } from '../../core/logger.ts'
 import { translateKafkaError } from './errors.ts'
 import { partitionForKey } from './partitioner.ts'
-import { NO_PROGRESS, type DeliveryProgress } from './progress.ts'
+import { NO_PROGRESS, type DeliveryProgress } from './exactly-once.ts'
 import { TopicMetadataCache } from './topic-metadata.ts'
 
 export interface SinkLimits {

@@ -1,5 +1,5 @@
 import type { Admin } from 'kafkajs'
-import { RowcastError } from '../../pipeline/errors.ts'
+import { RowcastError } from '../../core/errors.ts'
 import { translateKafkaError } from './errors.ts'
 
 const REFRESH_MS = 60_000

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import type { ColumnInfo } from '../../pipeline/model.ts'
+import type { ColumnInfo } from '../../core/changes.ts'
 
 /** What rowcast needs to know about a model's table, read once at start-up. */
 export interface TableInfo {

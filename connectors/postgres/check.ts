@@ -1,9 +1,9 @@
 import pg from 'pg'
-import type { CheckResult } from '../../pipeline/check-result.ts'
-import type { SyncConfig } from '../../pipeline/config.ts'
-import { ConfigError, errorMessage } from '../../pipeline/errors.ts'
+import type { CheckResult } from '../../core/check-result.ts'
+import type { SyncConfig } from '../../config/load-config.ts'
+import { ConfigError, errorMessage } from '../../core/errors.ts'
 import { resolveSync } from '../../pipeline/resolve-sync.ts'
-import { redactSecrets } from '../../pipeline/secrets.ts'
+import { redactSecrets } from '../../core/secrets.ts'
 
 /**
  * The PostgreSQL half of `rowcast check`: reachable, wal_level=logical, the user may replicate, and each

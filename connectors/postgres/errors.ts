@@ -1,4 +1,4 @@
-import { RowcastError, errorMessage } from '../../pipeline/errors.ts'
+import { RowcastError, errorMessage } from '../../core/errors.ts'
 
 /**
  * PostgreSQL errors at the connector edge: a lost or refused connection, or a server shutting down or

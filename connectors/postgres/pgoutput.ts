@@ -1,7 +1,7 @@
 import type { Client } from 'pg'
-import { UNCHANGED_TOAST } from '../../pipeline/batch.ts'
-import type { Row } from '../../pipeline/model.ts'
-import type { Lsn } from './lsn.ts'
+import { UNCHANGED_TOAST } from '../../core/changes.ts'
+import type { Row } from '../../core/changes.ts'
+import type { Lsn } from '../../core/lsn.ts'
 import type { ValueParser } from './values.ts'
 
 /**

@@ -1,6 +1,6 @@
 import pg from 'pg'
-import { RowcastError, errorMessage } from '../../pipeline/errors.ts'
-import { parseLsn, type Lsn } from './lsn.ts'
+import { RowcastError, errorMessage } from '../../core/errors.ts'
+import { parseLsn, type Lsn } from '../../core/lsn.ts'
 
 /** Publication, slot and sync-state management: everything rowcast creates in the source database. */
 

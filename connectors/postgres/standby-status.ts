@@ -1,4 +1,4 @@
-import type { Lsn } from './lsn.ts'
+import type { Lsn } from '../../core/lsn.ts'
 
 const PG_EPOCH_MS = 946_684_800_000n
 

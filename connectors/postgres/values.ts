@@ -1,5 +1,5 @@
 import { parse as parseArray } from 'postgres-array'
-import type { ColumnInfo } from '../../pipeline/model.ts'
+import type { ColumnInfo } from '../../core/changes.ts'
 
 /**
  * Turns PostgreSQL's text output of a value into the JSON value a consumer expects:

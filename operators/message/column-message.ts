@@ -1,6 +1,6 @@
 /** `column` mode: one column already holds the whole message as json/jsonb, or as text containing JSON. */
-import { ConfigError, RowcastError } from '../../pipeline/errors.ts'
-import type { ComposeContext } from '../../pipeline/model.ts'
+import { ConfigError, RowcastError } from '../../core/errors.ts'
+import type { ComposeContext } from '../../core/changes.ts'
 import type { ColumnIndex } from './columns.ts'
 import { assertJson, jsonValue } from './json-text.ts'
 

@@ -1,6 +1,6 @@
 /** Start-up checks of the columns a message config names, against the model's columns from the catalog. */
-import type { ConfigIssue } from '../../pipeline/errors.ts'
-import type { ColumnInfo } from '../../pipeline/model.ts'
+import type { ConfigIssue } from '../../core/errors.ts'
+import type { ColumnInfo } from '../../core/changes.ts'
 
 /**
  * Types emitted bare at a JSON value position even when their value arrives as a string (float NaN/Infinity

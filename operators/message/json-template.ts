@@ -2,7 +2,7 @@
  * The fast template path: a template that only interpolates plain variable paths becomes, once at start-up, a
  * concatenation of literal parts and per-slot formatters. Must render exactly what liquid-template.ts renders.
  */
-import type { ComposeContext } from '../../pipeline/model.ts'
+import type { ComposeContext } from '../../core/changes.ts'
 import { assertJson, jsonInString, jsonNumericValue, jsonValue } from './json-text.ts'
 import type { Escape, FastSlot, FastTemplate } from './template-plan.ts'
 

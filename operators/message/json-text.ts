@@ -3,7 +3,7 @@
  * Values arrive JSON-ready (see connectors/postgres/values.ts); these never throw and always return valid JSON text
  * (`jsonValue`) or valid JSON string-literal content (`jsonInString`).
  */
-import { RowcastError } from '../../pipeline/errors.ts'
+import { RowcastError } from '../../core/errors.ts'
 
 /** Characters JSON.stringify would escape (surrogates: lone ones are escaped; paired ones just take the slow path). */
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/

@@ -1,8 +1,8 @@
 /** The general template path: liquidjs, parsed once at start-up, `renderSync` per row, output checked with JSON.parse. */
 import { Liquid } from 'liquidjs'
 import type { Template } from 'liquidjs'
-import { RowcastError, errorMessage } from '../../pipeline/errors.ts'
-import type { ComposeContext } from '../../pipeline/model.ts'
+import { RowcastError, errorMessage } from '../../core/errors.ts'
+import type { ComposeContext } from '../../core/changes.ts'
 import { assertJson, jsonInString, jsonNumericValue, jsonValue } from './json-text.ts'
 import { ESCAPE_FILTERS } from './template-plan.ts'
 

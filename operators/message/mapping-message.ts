@@ -1,7 +1,7 @@
 /** `mapping` mode: a JSON object of field name → value of a column, in mapping order. */
-import { ConfigError } from '../../pipeline/errors.ts'
-import type { ConfigIssue } from '../../pipeline/errors.ts'
-import type { ComposeContext } from '../../pipeline/model.ts'
+import { ConfigError } from '../../core/errors.ts'
+import type { ConfigIssue } from '../../core/errors.ts'
+import type { ComposeContext } from '../../core/changes.ts'
 import { childPath } from './columns.ts'
 import type { ColumnIndex } from './columns.ts'
 import { jsonValue } from './json-text.ts'

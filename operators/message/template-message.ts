@@ -1,7 +1,7 @@
 /** `template` mode: validate a Liquid template against the model, then pick the fast path or liquidjs. */
-import { ConfigError, errorMessage } from '../../pipeline/errors.ts'
-import type { ConfigIssue } from '../../pipeline/errors.ts'
-import type { ComposeContext } from '../../pipeline/model.ts'
+import { ConfigError, errorMessage } from '../../core/errors.ts'
+import type { ConfigIssue } from '../../core/errors.ts'
+import type { ComposeContext } from '../../core/changes.ts'
 import type { ColumnIndex } from './columns.ts'
 import { compileJsonTemplate } from './json-template.ts'
 import { compileLiquidTemplate, templateEngine } from './liquid-template.ts'

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs'
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
-import { createLogger } from '../../pipeline/logger.ts'
-import type { ColumnInfo } from '../../pipeline/model.ts'
+import { createLogger } from '../../core/logger.ts'
+import type { ColumnInfo } from '../../core/changes.ts'
 import { parseSchemaRegistryConfig } from '../../connectors/kafka/schema-registry/config.ts'
 import { deriveSchema } from '../../connectors/kafka/schema-registry/derive-schema.ts'
 import { createRegistryEncoder } from '../../connectors/kafka/schema-registry/registry-encoder.ts'

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import type { TelemetryEvents } from '../../pipeline/telemetry.ts'
+import type { TelemetryEvents } from '../../core/telemetry.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName, type Received } from '../support/harness.ts'
 
 /** initialSync: backfill, restart during a backfill, resync from the CLI, initialSync: skip. */

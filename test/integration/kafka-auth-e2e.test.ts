@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { parseConfig } from '../../pipeline/config.ts'
+import { parseConfig } from '../../config/load-config.ts'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { consume, createTopics, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 

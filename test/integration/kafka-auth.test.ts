@@ -10,7 +10,7 @@ import { checkKafka } from '../../connectors/kafka/check.ts'
 import { toKafkaJsConfig } from '../../connectors/kafka/client-options.ts'
 import { parseKafkaConfig, type KafkaConnectionConfig } from '../../connectors/kafka/config.ts'
 import { translateKafkaError } from '../../connectors/kafka/errors.ts'
-import type { RowcastError } from '../../pipeline/errors.ts'
+import type { RowcastError } from '../../core/errors.ts'
 import { ensureStack, type StackEnv } from '../../scripts/stack-env.ts'
 
 let env: StackEnv

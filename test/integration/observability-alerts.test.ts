@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { pino } from 'pino'
-import type { Logger } from '../../pipeline/logger.ts'
+import type { Logger } from '../../core/logger.ts'
 import { SMTPServer } from 'smtp-server'
-import { alertsConfigSchema, createAlerts } from '../../pipeline/alerts/notifier.ts'
-import { registerSecret } from '../../pipeline/secrets.ts'
-import { Telemetry } from '../../pipeline/telemetry.ts'
+import { alertsConfigSchema, createAlerts } from '../../observability/alerts/notifier.ts'
+import { registerSecret } from '../../core/secrets.ts'
+import { Telemetry } from '../../core/telemetry.ts'
 
 interface Received {
   path: string

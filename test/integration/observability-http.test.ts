@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { createDebuggerFeed, type DebuggerRecord } from '../../pipeline/debugger/debugger-feed.ts'
-import { startHttpServer, httpConfigSchema, type HttpServer } from '../../pipeline/http-server.ts'
-import { createLogger } from '../../pipeline/logger.ts'
-import { createMetrics, type Metrics } from '../../pipeline/metrics.ts'
-import { Telemetry, type DeliveryRecord } from '../../pipeline/telemetry.ts'
+import { createDebuggerFeed, type DebuggerRecord } from '../../observability/debugger/debugger-feed.ts'
+import { startHttpServer, httpConfigSchema, type HttpServer } from '../../observability/http-server.ts'
+import { createLogger } from '../../core/logger.ts'
+import { createMetrics, type Metrics } from '../../observability/metrics.ts'
+import { Telemetry, type DeliveryRecord } from '../../core/telemetry.ts'
 
 const logger = createLogger({ level: 'silent' })
 const TOKEN = 'debugger-token-for-tests'

@@ -1,7 +1,7 @@
 import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import type { TelemetryEvents } from '../../pipeline/telemetry.ts'
+import type { TelemetryEvents } from '../../core/telemetry.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 
 /** onRowError: fail (default), deadLetter and skip, for rows that cannot render and messages Kafka cannot take. */

@@ -13,8 +13,8 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry'
 import { rowcastAvroOptions } from '../../connectors/kafka/schema-registry/avro-types.ts'
 import { parseSchemaRegistryConfig } from '../../connectors/kafka/schema-registry/config.ts'
 import { createRegistryClient } from '../../connectors/kafka/schema-registry/registry-client.ts'
-import { parseConfig, type RowcastConfig } from '../../pipeline/config.ts'
-import type { Daemon } from '../../pipeline/daemon.ts'
+import { parseConfig, type RowcastConfig } from '../../config/load-config.ts'
+import type { Daemon } from '../../daemon/daemon.ts'
 import { createTopics, eventually, kafkaClient, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 
 const env = await stack()

@@ -1,7 +1,7 @@
 import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { ConfigError } from '../../pipeline/errors.ts'
+import { ConfigError } from '../../core/errors.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName, type Received } from '../support/harness.ts'
 import { caughtUp, currentLsn, record, sleep, slotConfirmed, finish } from '../support/sync-helpers.ts'
 

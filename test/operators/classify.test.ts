@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { classify, keyFormatter, type ModelShape } from '../../operators/classify.ts'
-import { UNCHANGED_TOAST } from '../../pipeline/batch.ts'
-import type { ModelChange, SourceChange } from '../../pipeline/batch.ts'
+import { UNCHANGED_TOAST } from '../../core/changes.ts'
+import type { ModelChange, SourceChange } from '../../core/changes.ts'
 import { batch, marbles } from './marbles.ts'
 
 const model: ModelShape = { table: 'public.users', columns: ['id', 'name', 'email'], keyColumns: ['id'] }

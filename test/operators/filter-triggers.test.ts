@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { filterTriggers, triggersSchema } from '../../operators/filter-triggers.ts'
-import type { ModelChange } from '../../pipeline/batch.ts'
-import type { ChangeType } from '../../pipeline/model.ts'
+import type { ModelChange } from '../../core/changes.ts'
+import type { ChangeType } from '../../core/changes.ts'
 import { batch, marbles } from './marbles.ts'
 
 const change = (type: ChangeType, id: number): ModelChange => ({ type, table: 'public.t', row: { id }, previous: null, key: String(id), lsn: `0/${id}` })

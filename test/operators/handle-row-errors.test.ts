@@ -2,8 +2,8 @@ import { describe, test } from 'node:test'
 import { catchError, map, of } from 'rxjs'
 import assert from 'node:assert/strict'
 import { handleRowErrors, onRowErrorSchema } from '../../operators/handle-row-errors.ts'
-import type { Batch, ModelChange, OutgoingMessage, RejectedChange } from '../../pipeline/batch.ts'
-import { RowcastError } from '../../pipeline/errors.ts'
+import type { Batch, ModelChange, OutgoingMessage, RejectedChange } from '../../core/changes.ts'
+import { RowcastError } from '../../core/errors.ts'
 import { batch, marbles } from './marbles.ts'
 
 const change = (id: number): ModelChange => ({ type: 'changed', table: 'public.orders', row: { id, note: 'n"\n' }, previous: { id, note: 'old' }, key: String(id), lsn: `0/${id}` })

@@ -4,7 +4,7 @@ import { ColumnIndex } from '../../operators/message/columns.ts'
 import { compileJsonTemplate } from '../../operators/message/json-template.ts'
 import { compileLiquidTemplate, templateEngine } from '../../operators/message/liquid-template.ts'
 import { planTemplate } from '../../operators/message/template-plan.ts'
-import type { ComposeContext, Row } from '../../pipeline/model.ts'
+import type { ComposeContext, Row } from '../../core/changes.ts'
 import { HOSTILE_STRINGS, columns, context } from './message-fixtures.ts'
 
 const COLUMNS = new ColumnIndex(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { TestScheduler } from 'rxjs/testing'
-import type { Batch } from '../../pipeline/batch.ts'
+import type { Batch } from '../../core/changes.ts'
 
 /** A TestScheduler whose frames are compared with node's deepStrictEqual. */
 export function marbles(): TestScheduler {

@@ -1,5 +1,5 @@
 /** Shared fixtures of the message-composition tests: a model's columns and contexts of row changes. */
-import type { ColumnInfo, ComposeContext, Row } from '../../pipeline/model.ts'
+import type { ColumnInfo, ComposeContext, Row } from '../../core/changes.ts'
 
 /** `name:typname` → ColumnInfo. */
 export function columns(...specs: string[]): ColumnInfo[] {

@@ -1,9 +1,9 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { routeTopic, staticTopics, topicConfigSchema, type ComposedMessage, type RoutedMessage } from '../../operators/route-topic.ts'
-import type { ModelChange, RejectedChange } from '../../pipeline/batch.ts'
-import { RowcastError } from '../../pipeline/errors.ts'
-import type { ChangeType } from '../../pipeline/model.ts'
+import type { ModelChange, RejectedChange } from '../../core/changes.ts'
+import { RowcastError } from '../../core/errors.ts'
+import type { ChangeType } from '../../core/changes.ts'
 import { batch, marbles } from './marbles.ts'
 
 const change = (type: ChangeType, row: Record<string, unknown>): ModelChange => ({ type, table: 'public.t', row, previous: null, key: String(row.id), lsn: '0/1' })

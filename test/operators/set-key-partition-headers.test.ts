@@ -2,7 +2,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { castPartition, setKeyPartitionHeaders } from '../../operators/set-key-partition-headers.ts'
 import type { RoutedMessage } from '../../operators/route-topic.ts'
-import type { ModelChange, OutgoingMessage, RejectedChange } from '../../pipeline/batch.ts'
+import type { ModelChange, OutgoingMessage, RejectedChange } from '../../core/changes.ts'
 import { batch, marbles } from './marbles.ts'
 
 const change = (row: Record<string, unknown>): ModelChange => ({ type: 'added', table: 'public.t', row, previous: null, key: String(row.id), lsn: '0/1' })

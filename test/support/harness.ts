@@ -3,9 +3,9 @@ import { after } from 'node:test'
 import pg from 'pg'
 import { Kafka, logLevel, type Consumer } from 'kafkajs'
 import { ensureStack, type StackEnv } from '../../scripts/stack-env.ts'
-import { parseConfig, type RowcastConfig } from '../../pipeline/config.ts'
-import { startDaemon, type Daemon, type DaemonOptions } from '../../pipeline/daemon.ts'
-import { createLogger } from '../../pipeline/logger.ts'
+import { parseConfig, type RowcastConfig } from '../../config/load-config.ts'
+import { startDaemon, type Daemon, type DaemonOptions } from '../../daemon/daemon.ts'
+import { createLogger } from '../../core/logger.ts'
 
 /** Shared helpers of the integration tests: the real stack, unique names, a real consumer. */
 

@@ -1,10 +1,10 @@
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { parseLsn } from '../../connectors/postgres/lsn.ts'
-import type { Daemon } from '../../pipeline/daemon.ts'
-import type { Logger } from '../../pipeline/logger.ts'
-import type { TelemetryEvents } from '../../pipeline/telemetry.ts'
+import { parseLsn } from '../../core/lsn.ts'
+import type { Daemon } from '../../daemon/daemon.ts'
+import type { Logger } from '../../core/logger.ts'
+import type { TelemetryEvents } from '../../core/telemetry.ts'
 import { eventually, sql } from './harness.ts'
 
 /** Helpers of the sync-semantics tests: slot positions, telemetry recording, a log you can read. */

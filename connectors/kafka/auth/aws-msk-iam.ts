@@ -13,8 +13,8 @@ import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { SASLOptions } from 'kafkajs'
-import { RowcastError } from '../../../pipeline/errors.ts'
-import { registerSecret } from '../../../pipeline/secrets.ts'
+import { RowcastError } from '../../../core/errors.ts'
+import { registerSecret } from '../../../core/secrets.ts'
 import type { AwsMskIamAuth } from '../config.ts'
 
 export interface AwsCredentials {

@@ -14,8 +14,8 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { z } from 'zod'
-import { ConfigError } from '../../../pipeline/errors.ts'
-import { registerSecret } from '../../../pipeline/secrets.ts'
+import { ConfigError } from '../../../core/errors.ts'
+import { registerSecret } from '../../../core/secrets.ts'
 
 export interface SchemaRegistryConfig {
   /** Base URL of the Confluent-compatible API, without a trailing slash. */

@@ -23,8 +23,8 @@
  * No `format` keywords: ajv (which @kafkajs/confluent-schema-registry uses to validate on decode) rejects unknown
  * formats in its default strict mode, so a consumer with default options could not read the messages.
  */
-import { RowcastError } from '../../../pipeline/errors.ts'
-import type { ColumnInfo } from '../../../pipeline/model.ts'
+import { RowcastError } from '../../../core/errors.ts'
+import type { ColumnInfo } from '../../../core/changes.ts'
 
 export type MessageSchemaFormat = 'avro' | 'json-schema'
 

@@ -14,8 +14,8 @@
  */
 import { request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import { RowcastError } from '../../../pipeline/errors.ts'
-import { redactSecrets } from '../../../pipeline/secrets.ts'
+import { RowcastError } from '../../../core/errors.ts'
+import { redactSecrets } from '../../../core/secrets.ts'
 import type { SchemaRegistryConfig } from './config.ts'
 
 /** Confluent's names: AVRO is the default and is sent as no schemaType at all. */

@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { awsMskIamSasl, generateMskAuthToken, MSK_USER_AGENT, presignQuery, resolveAwsCredentials } from '../../../connectors/kafka/auth/aws-msk-iam.ts'
-import { redactSecrets } from '../../../pipeline/secrets.ts'
-import { RowcastError } from '../../../pipeline/errors.ts'
+import { redactSecrets } from '../../../core/secrets.ts'
+import { RowcastError } from '../../../core/errors.ts'
 
 const KEYS = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }
 const DATE = new Date(Date.UTC(2024, 0, 15, 12, 34, 56))

@@ -4,7 +4,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { DAEMON_RETRY, kafkaLogCreator, toKafkaJsConfig } from '../../../connectors/kafka/client-options.ts'
 import type { KafkaConnectionConfig } from '../../../connectors/kafka/config.ts'
-import { registerSecret } from '../../../pipeline/secrets.ts'
+import { registerSecret } from '../../../core/secrets.ts'
 import { pino } from 'pino'
 import { Writable } from 'node:stream'
 

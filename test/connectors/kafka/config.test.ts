@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseBrokerList, parseKafkaConfig, splitBroker } from '../../../connectors/kafka/config.ts'
-import { ConfigError } from '../../../pipeline/errors.ts'
-import { redactSecrets } from '../../../pipeline/secrets.ts'
+import { ConfigError } from '../../../core/errors.ts'
+import { redactSecrets } from '../../../core/secrets.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'rowcast-kafka-config-'))
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'

@@ -2,8 +2,8 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { translateKafkaError } from '../../../connectors/kafka/errors.ts'
-import { RowcastError } from '../../../pipeline/errors.ts'
-import { registerSecret } from '../../../pipeline/secrets.ts'
+import { RowcastError } from '../../../core/errors.ts'
+import { registerSecret } from '../../../core/secrets.ts'
 
 // The real kafkajs error classes and protocol error table (CommonJS; not all detectable as ESM named exports).
 const require = createRequire(import.meta.url)

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { parseSchemaRegistryConfig } from '../../../connectors/kafka/schema-registry/config.ts'
-import { ConfigError } from '../../../pipeline/errors.ts'
-import { redactSecrets } from '../../../pipeline/secrets.ts'
+import { ConfigError } from '../../../core/errors.ts'
+import { redactSecrets } from '../../../core/secrets.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'rowcast-sr-config-'))
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'

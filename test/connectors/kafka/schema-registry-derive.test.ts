@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import avro from 'avsc'
-import type { ColumnInfo } from '../../../pipeline/model.ts'
-import type { RowcastError } from '../../../pipeline/errors.ts'
+import type { ColumnInfo } from '../../../core/changes.ts'
+import type { RowcastError } from '../../../core/errors.ts'
 import { rowcastAvroOptions } from '../../../connectors/kafka/schema-registry/avro-types.ts'
 import { avroRecordName, deriveSchema } from '../../../connectors/kafka/schema-registry/derive-schema.ts'
 

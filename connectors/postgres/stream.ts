@@ -1,0 +1,187 @@
+import { Observable } from 'rxjs'
+import { LogicalReplicationService } from 'pg-logical-replication'
+import type { Batch, SourceChange } from '../../core/changes.ts'
+import { RowcastError, errorMessage } from '../../core/errors.ts'
+import type { Logger } from '../../core/logger.ts'
+import type { ColumnInfo } from '../../core/changes.ts'
+import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
+import { PgoutputDecoder, type PgoutputMessage } from './pgoutput.ts'
+import { standbyStatus } from './standby-status.ts'
+import { parserForColumn, type ValueParser } from './values.ts'
+
+export const HEARTBEAT_PREFIX = 'rowcast_heartbeat'
+
+export interface ReplicationSourceOptions {
+  connectionString: string
+  slot: string
+  publication: string
+  /** The model's columns, decoded by their real types (arrays, domains, int8…); other columns are skipped. */
+  columns: readonly ColumnInfo[]
+  /** A transaction larger than this is emitted in chunks (only the last one carries the commit LSN). */
+  maxBatchRows: number
+  /** How often to tell PostgreSQL our confirmed position even when nothing moves (keeps the walsender alive). */
+  statusIntervalMs: number
+  logger: Logger
+  onTruncate?: (tables: string[]) => void
+  /** The server's WAL end from keep-alives, for replication lag. */
+  onServerPosition?: (lsn: Lsn) => void
+  /** A transaction starts: its id and the LSN of its commit record (known up front), for exactly-once. */
+  onBegin?: (txId: number, commitLsn: Lsn) => void
+  /**
+   * Whether every batch emitted so far is delivered (or dropped). When it is and no transaction is open,
+   * a keep-alive's WAL position is confirmed: nothing before it remains to deliver. Without this, a fast
+   * shutdown of PostgreSQL waits forever for the walsender, whose shutdown checkpoint is never confirmed.
+   */
+  isIdle?: () => boolean
+}
+
+/**
+ * The streaming half of the PostgreSQL source: pgoutput through pg-logical-replication, with automatic
+ * acknowledgement off (it would confirm positions never delivered). The only position sent to the server
+ * is the one `confirm()` is given by the checkpoint. `pause()`/`resume()` stop reading the socket, so
+ * backpressure reaches PostgreSQL instead of growing a queue here.
+ */
+export class ReplicationSource {
+  readonly #options: ReplicationSourceOptions
+  readonly #parsers: Map<string, ValueParser>
+  #service: LogicalReplicationService | null = null
+  #confirmed: Lsn = 0n
+  #lastSent: Lsn = -1n
+  #paused = false
+
+  constructor(options: ReplicationSourceOptions) {
+    this.#options = options
+    this.#parsers = new Map(options.columns.map((c) => [c.name, parserForColumn(c)]))
+  }
+
+  /** Streams batches from `startLsn` (the slot's confirmed position: PostgreSQL resumes there itself). */
+  batches(startLsn: Lsn): Observable<Batch<SourceChange>> {
+    return new Observable<Batch<SourceChange>>((subscriber) => {
+      const { logger, maxBatchRows } = this.#options
+      this.#confirmed = startLsn
+      const service = new LogicalReplicationService(
+        { connectionString: this.#options.connectionString, options: '-c TimeZone=UTC' },
+        { acknowledge: { auto: false, timeoutSeconds: 0 } },
+      )
+      this.#service = service
+      const decoder = new PgoutputDecoder({ publication: this.#options.publication, parsers: this.#parsers })
+
+      let items: SourceChange[] = []
+      let commitTime = 0
+      let txId = 0
+      let stopping = false
+      let inTransaction = false
+
+      service.on('data', (lsn: string, message: PgoutputMessage) => {
+        switch (message.tag) {
+          case 'begin':
+            inTransaction = true
+            items = []
+            commitTime = message.commitTime
+            txId = message.xid
+            if (message.commitLsn !== 0n) this.#options.onBegin?.(txId, message.commitLsn)
+            return
+          case 'insert':
+            items.push({ op: 'insert', table: message.relation.qualified, row: message.new, previous: null, previousIsFull: false, lsn, modelShaped: message.modelShaped })
+            break
+          case 'update':
+            items.push({ op: 'update', table: message.relation.qualified, row: message.new, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn, modelShaped: message.modelShaped, unchanged: message.unchanged })
+            break
+          case 'delete':
+            items.push({ op: 'delete', table: message.relation.qualified, row: null, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn, modelShaped: message.modelShaped })
+            break
+          case 'truncate':
+            this.#options.onTruncate?.(message.relations.map((r) => r.qualified))
+            return
+          case 'commit': {
+            inTransaction = false
+            const batch: Batch<SourceChange> = { items, commitLsn: message.commitEndLsn === 0n ? parseLsn(lsn) : message.commitEndLsn, commitTime, txId }
+            items = []
+            subscriber.next(batch)
+            return
+          }
+          default:
+            return // relation (kept by the decoder), origin, type, logical messages (our heartbeat's transaction still ends in a commit)
+        }
+        if (items.length >= maxBatchRows) {
+          subscriber.next({ items, commitLsn: null, commitTime, txId })
+          items = []
+        }
+      })
+      service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
+        const position = parseLsn(lsn)
+        this.#options.onServerPosition?.(position)
+        const idle = !inTransaction && position > this.#confirmed && this.#confirmed !== 0n && (this.#options.isIdle?.() ?? false)
+        if (idle) this.#confirmed = position
+        if (shouldRespond || idle) this.#sendStatus(true)
+      })
+      service.on('error', (error: Error) => {
+        if (stopping) return
+        subscriber.error(new RowcastError('PG_REPLICATION_LOST', `replication connection to PostgreSQL failed: ${errorMessage(error)}`, { retriable: true, cause: error }))
+      })
+      const timer = setInterval(() => this.#sendStatus(true), this.#options.statusIntervalMs)
+      timer.unref()
+
+      logger.info({ slot: this.#options.slot, from: formatLsn(startLsn) }, 'starting replication')
+      service
+        .subscribe(decoder, this.#options.slot, formatLsn(startLsn))
+        .then(() => {
+          if (!stopping) subscriber.error(new RowcastError('PG_REPLICATION_LOST', 'replication stream ended unexpectedly', { retriable: true }))
+        })
+        .catch((error: unknown) => {
+          if (!stopping) subscriber.error(translateStartError(error, this.#options.slot))
+        })
+
+      return () => {
+        stopping = true
+        clearInterval(timer)
+        this.#sendStatus(false)
+        this.#service = null
+        void service.destroy().catch(() => undefined)
+      }
+    })
+  }
+
+  /** The checkpoint's word: everything up to `lsn` is delivered; PostgreSQL may recycle WAL before it. */
+  confirm(lsn: Lsn): void {
+    if (lsn <= this.#confirmed) return
+    this.#confirmed = lsn
+    this.#sendStatus(false)
+  }
+
+  get confirmed(): Lsn {
+    return this.#confirmed
+  }
+
+  pause(): void {
+    if (this.#paused) return
+    this.#paused = true
+    this.#socket()?.pause()
+  }
+
+  resume(): void {
+    if (!this.#paused) return
+    this.#paused = false
+    this.#socket()?.resume()
+  }
+
+  #socket(): { pause(): void; resume(): void } | undefined {
+    // pg-logical-replication keeps the pg connection private; its socket is the only way to stop reading.
+    return (this.#service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } } | null)?._connection?.stream
+  }
+
+  #sendStatus(always: boolean): void {
+    if (!always && this.#confirmed === this.#lastSent) return
+    const connection = (this.#service as unknown as { _connection?: { sendCopyFromChunk(b: Buffer): void } } | null)?._connection
+    if (connection === undefined || connection === null || this.#confirmed === 0n) return
+    connection.sendCopyFromChunk(standbyStatus(this.#confirmed))
+    this.#lastSent = this.#confirmed
+  }
+}
+
+function translateStartError(error: unknown, slot: string): RowcastError {
+  const message = errorMessage(error)
+  if (/is active for PID/.test(message)) return new RowcastError('PG_SLOT_ACTIVE', `replication slot "${slot}" is in use by another process`, { retriable: true, cause: error })
+  if (/does not exist/.test(message)) return new RowcastError('PG_SLOT_MISSING', `replication slot "${slot}" does not exist: ${message}`, { retriable: false, cause: error })
+  return new RowcastError('PG_REPLICATION_FAILED', `could not start replication from slot "${slot}": ${message}`, { retriable: true, cause: error })
+}

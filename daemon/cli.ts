@@ -1,0 +1,236 @@
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
+import pg from 'pg'
+import { Command, CommanderError } from 'commander'
+import { checkKafka } from '../connectors/kafka/check.ts'
+import { createRegistryClient } from '../connectors/kafka/schema-registry/registry-client.ts'
+import { checkPostgres } from '../connectors/postgres/check.ts'
+import { describeTable } from '../connectors/postgres/catalog.ts'
+import { ensureStateTable, writeBackfillState } from '../connectors/postgres/setup.ts'
+import { staticTopics } from '../operators/route-topic.ts'
+import type { CheckResult } from '../core/check-result.ts'
+import { loadConfig, parseConfig, type RowcastConfig, type SyncConfig } from '../config/load-config.ts'
+import { startDaemon } from './daemon.ts'
+import { ConfigError, RowcastError, errorMessage, type ConfigIssue } from '../core/errors.ts'
+import { createLogger } from '../core/logger.ts'
+import { resolveSync } from '../pipeline/resolve-sync.ts'
+import { redactSecrets } from '../core/secrets.ts'
+
+/** The `rowcast` command. Returns the exit code; `run` returns only after SIGTERM/SIGINT. */
+export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
+  const print = (line: string) => out(redactSecrets(line))
+  let code = 0
+  const program = new Command('rowcast')
+    .description('Streams row changes from PostgreSQL logical replication into Apache Kafka.')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out(s.trimEnd()), writeErr: (s) => out(s.trimEnd()) })
+  const configOption = ['-c, --config <file>', 'the rowcast YAML config file', 'rowcast.yaml'] as const
+
+  program
+    .command('run')
+    .description('run every sync until SIGTERM/SIGINT; then drain in-flight messages, confirm positions and exit 0')
+    .option(...configOption)
+    .option('--skip-checks', 'start without the connection checks of `rowcast check`')
+    .action(async (opts: { config: string; skipChecks?: boolean }) => {
+      const config = loadConfig(opts.config)
+      if (!opts.skipChecks) {
+        const results = await runChecks(config)
+        const failed = results.filter((r) => !r.ok)
+        if (failed.length > 0) {
+          printChecks(failed, print)
+          code = 1
+          return
+        }
+      }
+      const logger = createLogger()
+      const fromSources = import.meta.url.endsWith('.ts')
+      logger[fromSources ? 'warn' : 'info']({ code: fromSources ? 'TypeScript sources (tsx)' : 'dist/rowcast.mjs', node: process.version }, fromSources ? 'starting rowcast from its TypeScript sources (slower, more memory): dist/rowcast.mjs is missing or older than a source file; `npm run build` makes it' : 'starting rowcast')
+      const daemon = await startDaemon(config, { logger, baseDir: dirname(resolve(opts.config)) })
+      await new Promise<void>((done) => {
+        const stop = (signal: string) => {
+          logger.info({ signal }, 'stopping: draining in-flight messages')
+          void daemon.stop().then(done)
+        }
+        process.once('SIGTERM', () => stop('SIGTERM'))
+        process.once('SIGINT', () => stop('SIGINT'))
+      })
+      logger.info('stopped')
+    })
+
+  program
+    .command('validate')
+    .description('check the config file (and, when PostgreSQL is reachable, its tables and columns); print every problem with its path')
+    .option(...configOption)
+    .action(async (opts: { config: string }) => {
+      // A config with schema problems is still checked against the database, sync by sync, as far as it can be:
+      // every problem is reported in one run.
+      const issues: ConfigIssue[] = []
+      let checkable: { url: string; syncs: { sync: SyncConfig; index: number }[] } | null
+      try {
+        const config = loadConfig(opts.config)
+        checkable = { url: config.source.postgres.url, syncs: config.syncs.map((sync, index) => ({ sync, index })) }
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error
+        issues.push(...error.issues)
+        checkable = checkableParts(opts.config, error.issues)
+      }
+      if (checkable === null) throw new ConfigError(issues)
+      const client = new pg.Client({ connectionString: checkable.url, connectionTimeoutMillis: 5_000 })
+      try {
+        await client.connect()
+      } catch (error) {
+        if (issues.length > 0) throw new ConfigError(issues)
+        print(`config ok; database checks skipped: cannot connect to PostgreSQL (${errorMessage(error)})`)
+        return
+      }
+      try {
+        for (const { sync, index } of checkable.syncs) {
+          try {
+            await resolveSync(client, sync, index)
+          } catch (error) {
+            if (!(error instanceof ConfigError)) throw error
+            for (const issue of error.issues) if (!issues.some((i) => i.path === issue.path && i.message === issue.message)) issues.push(issue)
+          }
+        }
+        if (issues.length > 0) throw new ConfigError(issues)
+        print(`config ok: ${checkable.syncs.length} sync(s)`)
+      } finally {
+        await client.end()
+      }
+    })
+
+  program
+    .command('check')
+    .description('test the connections like a destination test: PostgreSQL (wal_level, replication, tables, replica identity) and Kafka (brokers, auth, TLS, topics)')
+    .option(...configOption)
+    .action(async (opts: { config: string }) => {
+      const results = await runChecks(loadConfig(opts.config))
+      printChecks(results, print)
+      if (results.some((r) => !r.ok)) code = 1
+    })
+
+  program
+    .command('setup')
+    .description('show (or with --yes, run) the ALTER TABLE … REPLICA IDENTITY FULL that exact "changed" detection and filters need')
+    .option(...configOption)
+    .option('--yes', 'run the statements instead of printing them')
+    .action(async (opts: { config: string; yes?: boolean }) => {
+      const config = loadConfig(opts.config)
+      await withPostgres(config.source.postgres.url, async (client) => {
+        for (const sync of config.syncs) {
+          const table = await describeTable(client, sync.model.table)
+          if (table === null || table.replicaIdentity === 'full') continue
+          const statement = `ALTER TABLE ${table.name} REPLICA IDENTITY FULL`
+          if (opts.yes) await client.query(statement)
+          print(opts.yes ? `done: ${statement}` : `${statement};`)
+        }
+      })
+    })
+
+  program
+    .command('resync')
+    .description('re-send the whole model of a sync (like "resync full query"): the running daemon picks it up within seconds')
+    .option(...configOption)
+    .requiredOption('-s, --sync <name>', 'the sync to resync')
+    .action(async (opts: { config: string; sync: string }) => {
+      const config = loadConfig(opts.config)
+      if (!config.syncs.some((s) => s.name === opts.sync)) throw new ConfigError([{ path: '--sync', message: `no sync named "${opts.sync}" in ${opts.config}` }])
+      await withPostgres(config.source.postgres.url, async (client) => {
+        await ensureStateTable(client)
+        await writeBackfillState(client, opts.sync, 'resync')
+      })
+      print(`resync of "${opts.sync}" requested: every row of the model will be sent again as added`)
+    })
+
+  try {
+    await program.parseAsync(argv)
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode
+    if (error instanceof ConfigError) {
+      for (const issue of error.issues) print(`${issue.path}: ${issue.message}`)
+      return 2
+    }
+    print(`error${error instanceof RowcastError ? ` ${error.code}` : ''}: ${errorMessage(error)}`)
+    return 1
+  }
+  return code
+}
+
+async function withPostgres<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await work(client)
+  } finally {
+    await client.end()
+  }
+}
+
+async function runChecks(config: RowcastConfig): Promise<CheckResult[]> {
+  const topics = new Set<string>()
+  for (const sync of config.syncs) {
+    for (const topic of staticTopics(sync.topic)) topics.add(topic)
+    if (typeof sync.onRowError === 'object') topics.add(sync.onRowError.deadLetter.topic)
+  }
+  const [postgres, kafka, registry] = await Promise.all([
+    checkPostgres(config.source.postgres.url, config.syncs),
+    checkKafka(config.destination.kafka, [...topics]),
+    checkRegistry(config),
+  ])
+  return [...postgres, ...kafka, ...registry]
+}
+
+async function checkRegistry(config: RowcastConfig): Promise<CheckResult[]> {
+  const registry = config.destination.schemaRegistry
+  if (registry === undefined) return []
+  const name = 'schema registry'
+  try {
+    await createRegistryClient(registry).ping()
+    return [{ name, ok: true, detail: `${registry.url} reachable` }]
+  } catch (error) {
+    return [{ name, ok: false, detail: redactSecrets(errorMessage(error)), fix: 'check destination.schemaRegistry (url, auth, ca)' }]
+  }
+}
+
+/**
+ * The parts of an invalid config that can still be checked against the database: the PostgreSQL source, and
+ * each sync that parses on its own once the keys with problems are set aside (they have defaults, or the sync is left out).
+ */
+function checkableParts(file: string, issues: readonly ConfigIssue[]): { url: string; syncs: { sync: SyncConfig; index: number }[] } | null {
+  let raw: { source?: unknown; syncs?: unknown }
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8')) as typeof raw
+  } catch {
+    return null
+  }
+  if (raw === null || typeof raw !== 'object' || !Array.isArray(raw.syncs)) return null
+  const alone = (sync: unknown) => parseConfig(stringifyYaml({ source: raw.source, destination: { kafka: { brokers: '127.0.0.1:9092' } }, syncs: [sync] }), dirname(resolve(file)))
+  let url: string | null = null
+  const syncs: { sync: SyncConfig; index: number }[] = []
+  raw.syncs.forEach((sync: unknown, index) => {
+    let candidate = sync
+    if (sync !== null && typeof sync === 'object') {
+      const bad = new Set<string>()
+      for (const issue of issues) {
+        const key = new RegExp(`^syncs\\[${index}\\]\\.(\\w+)`).exec(issue.path)?.[1]
+        if (key !== undefined) bad.add(key)
+        const unknown = issue.path === `syncs[${index}]` ? /^Unrecognized key\(s\) in object: (.*)$/.exec(issue.message)?.[1] : undefined
+        for (const k of unknown?.split(', ') ?? []) bad.add(k.replace(/^'|'$/g, ''))
+      }
+      candidate = Object.fromEntries(Object.entries(sync).filter(([key]) => !bad.has(key)))
+    }
+    try {
+      const config = alone(candidate)
+      url = config.source.postgres.url
+      syncs.push({ sync: config.syncs[0], index })
+    } catch {
+      // too broken to check against the database; its problems are already reported
+    }
+  })
+  return url === null ? null : { url, syncs }
+}
+
+function printChecks(results: readonly CheckResult[], print: (line: string) => void): void {
+  for (const r of results) print(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${r.detail}${!r.ok && r.fix ? ` — fix: ${r.fix}` : ''}`)
+}

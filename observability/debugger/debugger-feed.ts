@@ -1,0 +1,69 @@
+import { z } from 'zod'
+import type { DeliveryRecord, Telemetry } from '../../core/telemetry.ts'
+import { RingBuffer } from './ring-buffer.ts'
+import { redactRecord } from './redact-record.ts'
+
+export const debuggerConfigSchema = z
+  .object({
+    /** Columns masked wherever the debugger shows a row or a message. */
+    redact: z.array(z.string().min(1)).default([]),
+    /** Recent records kept per sync (the page loads them first, then streams). */
+    bufferSize: z.number().int().min(1).max(100_000).default(500),
+  })
+  .strict()
+export type DebuggerConfig = z.infer<typeof debuggerConfigSchema>
+
+/** A record as the debugger shows it: redacted, with an id unique within the process. */
+export type DebuggerRecord = DeliveryRecord & { id: number }
+
+export interface DebuggerFeed {
+  /** Buffered records of every sync, oldest first. */
+  snapshot(): DebuggerRecord[]
+  /** Live records from now on; returns the unsubscribe function. */
+  subscribe(listener: (record: DebuggerRecord) => void): () => void
+  close(): void
+}
+
+/**
+ * Keeps the last `bufferSize` delivery records of each sync, redacted, and fans new ones out to live viewers.
+ * Listening to `record` makes the core build per-row records, so create the feed only when the debugger is on.
+ */
+export function createDebuggerFeed({ config, telemetry }: { config: Partial<DebuggerConfig>; telemetry: Telemetry }): DebuggerFeed {
+  const { redact, bufferSize } = debuggerConfigSchema.parse(config)
+  const columns = new Set(redact)
+  const buffers = new Map<string, RingBuffer<Entry>>()
+  const listeners = new Set<(record: DebuggerRecord) => void>()
+  let nextId = 1
+
+  // Redaction costs (tens of µs per row); it runs only when someone looks: at snapshot, or live while subscribed.
+  const shown = (entry: Entry): DebuggerRecord => (entry.shown ??= { ...redactRecord(entry.raw, columns), id: entry.id })
+
+  const off = telemetry.on('record', (raw) => {
+    const entry: Entry = { id: nextId++, raw }
+    let buffer = buffers.get(raw.sync)
+    if (!buffer) buffers.set(raw.sync, (buffer = new RingBuffer(bufferSize)))
+    buffer.push(entry)
+    if (listeners.size === 0) return
+    const record = shown(entry)
+    for (const listener of listeners) listener(record)
+  })
+
+  return {
+    snapshot: () => [...buffers.values()].flatMap((buffer) => buffer.toArray()).sort((a, b) => a.id - b.id).map(shown),
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    close() {
+      off()
+      listeners.clear()
+      buffers.clear()
+    },
+  }
+}
+
+interface Entry {
+  id: number
+  raw: DeliveryRecord
+  shown?: DebuggerRecord
+}

@@ -1,0 +1,99 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { SyncState, Telemetry } from '../core/telemetry.ts'
+
+/**
+ * Prometheus metrics of the daemon, fed only by telemetry events. One Registry per daemon (never the global one),
+ * every name prefixed `rowcast_` and labelled by `sync`. Counters move once per telemetry event (a batch), histograms
+ * observe per message only for end-to-end latency, which the core already reports per batch as an array.
+ */
+export interface Metrics {
+  registry: Registry
+  /** The last `state` of every sync that reported one (readiness is derived from it). */
+  syncStates(): ReadonlyMap<string, SyncState>
+  close(): void
+}
+
+export const SYNC_STATES: readonly SyncState[] = ['starting', 'backfilling', 'streaming', 'degraded', 'failed', 'stopped']
+
+/** 1 ms … 60 s: the range between a quiet local stack and a badly lagging one. */
+const END_TO_END_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+const PRODUCE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+export function createMetrics(telemetry: Telemetry): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'rowcast_' })
+  const m = defineMetrics(registry)
+  const states = new Map<string, SyncState>()
+
+  const off = [
+    telemetry.on('received', ({ sync, counts }) => {
+      for (const [type, count] of Object.entries(counts)) if (count > 0) m.received.inc({ sync, type }, count)
+    }),
+    telemetry.on('filtered', ({ sync, count, reason }) => m.filtered.inc({ sync, reason }, count)),
+    telemetry.on('produced', ({ sync, topic, count, bytes, produceLatencyMs, endToEndLatenciesMs }) => {
+      m.produced.inc({ sync, topic }, count)
+      m.producedBytes.inc({ sync, topic }, bytes)
+      m.produceLatency.observe({ sync }, produceLatencyMs / 1000)
+      const endToEnd = m.endToEndLatency.labels({ sync })
+      for (const ms of endToEndLatenciesMs) endToEnd.observe(ms / 1000)
+    }),
+    telemetry.on('rejected', ({ sync, reason, count }) => m.rejected.inc({ sync, reason }, count)),
+    telemetry.on('deadLettered', ({ sync, reason, count }) => m.deadLettered.inc({ sync, reason }, count)),
+    telemetry.on('truncated', ({ sync, table }) => m.truncates.inc({ sync, table })),
+    telemetry.on('inFlight', ({ sync, messages, bytes }) => {
+      m.inFlightMessages.set({ sync }, messages)
+      m.inFlightBytes.set({ sync }, bytes)
+    }),
+    telemetry.on('paused', ({ sync, paused }) => m.paused.set({ sync }, paused ? 1 : 0)),
+    telemetry.on('checkpoint', ({ sync, lsn, lagBytes, lagSeconds }) => {
+      m.confirmedLsn.set({ sync }, Number(lsn))
+      m.lagBytes.set({ sync }, lagBytes)
+      m.lagSeconds.set({ sync }, lagSeconds)
+    }),
+    telemetry.on('backfill', ({ sync, done, total }) => {
+      m.backfillDone.set({ sync }, done)
+      m.backfillTotal.set({ sync }, total)
+    }),
+    telemetry.on('reconnect', ({ sync, target }) => m.reconnects.inc({ sync, target })),
+    telemetry.on('state', ({ sync, state }) => {
+      states.set(sync, state)
+      for (const s of SYNC_STATES) m.state.set({ sync, state: s }, s === state ? 1 : 0)
+    }),
+  ]
+
+  return {
+    registry,
+    syncStates: () => states,
+    close() {
+      for (const unsubscribe of off) unsubscribe()
+      registry.clear()
+    },
+  }
+}
+
+function defineMetrics(registry: Registry) {
+  const registers = [registry]
+  const counter = (name: string, help: string, labelNames: string[]) => new Counter({ name, help, labelNames, registers })
+  const gauge = (name: string, help: string, labelNames: string[] = ['sync']) => new Gauge({ name, help, labelNames, registers })
+  return {
+    received: counter('rowcast_row_changes_received_total', 'Row changes read from PostgreSQL for a sync, by change type (added, changed, removed).', ['sync', 'type']),
+    filtered: counter('rowcast_row_changes_filtered_total', 'Row changes dropped before Kafka, by reason (trigger: excluded by the sync triggers; unchanged: update outside the model columns).', ['sync', 'reason']),
+    produced: counter('rowcast_messages_produced_total', 'Messages acknowledged by Kafka, by topic.', ['sync', 'topic']),
+    producedBytes: counter('rowcast_produced_bytes_total', 'Bytes of the messages acknowledged by Kafka, by topic.', ['sync', 'topic']),
+    rejected: counter('rowcast_rows_rejected_total', 'Row changes that could not be delivered, by reason.', ['sync', 'reason']),
+    deadLettered: counter('rowcast_rows_dead_lettered_total', 'Row changes sent to the dead-letter topic, by reason.', ['sync', 'reason']),
+    truncates: counter('rowcast_truncates_total', 'TRUNCATE statements seen on a source table.', ['sync', 'table']),
+    produceLatency: new Histogram({ name: 'rowcast_kafka_produce_latency_seconds', help: 'Time from sending a batch to Kafka to its acknowledgement.', labelNames: ['sync'], buckets: PRODUCE_BUCKETS, registers }),
+    endToEndLatency: new Histogram({ name: 'rowcast_end_to_end_latency_seconds', help: 'Time from the PostgreSQL commit of a row change to the Kafka acknowledgement of its message.', labelNames: ['sync'], buckets: END_TO_END_BUCKETS, registers }),
+    inFlightMessages: gauge('rowcast_in_flight_messages', 'Messages sent to Kafka and not yet acknowledged.'),
+    inFlightBytes: gauge('rowcast_in_flight_bytes', 'Bytes sent to Kafka and not yet acknowledged.'),
+    paused: gauge('rowcast_paused', '1 while reading from PostgreSQL is paused by backpressure, else 0.'),
+    lagBytes: gauge('rowcast_replication_lag_bytes', 'Replication lag of the sync in bytes of WAL: server position minus confirmed slot position.'),
+    lagSeconds: gauge('rowcast_replication_lag_seconds', 'Replication lag of the sync in seconds, as of the last server keep-alive.'),
+    confirmedLsn: gauge('rowcast_confirmed_lsn', 'Last LSN confirmed to the replication slot, as a number (exact up to 2^53).'),
+    backfillDone: gauge('rowcast_backfill_rows_done', 'Rows read so far by the running or last backfill.'),
+    backfillTotal: gauge('rowcast_backfill_rows_total', 'Rows the running or last backfill has to read.'),
+    reconnects: counter('rowcast_reconnects_total', 'Reconnections after a lost connection, by target (postgres, kafka).', ['sync', 'target']),
+    state: gauge('rowcast_sync_state', 'Current state of a sync: 1 for the current state, 0 for the others.', ['sync', 'state']),
+  }
+}

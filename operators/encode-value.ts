@@ -1,0 +1,47 @@
+/**
+ * Encodes each routed message's value for a Schema Registry (Avro or JSON Schema, Confluent wire format),
+ * with the encoder of its topic (subject `<topic>-value`). For `format: json` the step is a no-op.
+ *
+ * Encoding is synchronous. Only when a batch routes to a topic whose schema is not registered yet (topics read
+ * from a column; fixed and per-trigger topics are registered at start-up) does the step wait for the registry
+ * once, before that batch: batches keep their order. A registry refusal then fails the sync.
+ * A value that does not fit the schema (ROW_SCHEMA_MISMATCH) becomes a RejectedChange for the sync's onRowError.
+ */
+import { concatMap, from, identity, of, type OperatorFunction } from 'rxjs'
+import { isRejected, mapItems, type Batch, type RejectedChange } from '../core/changes.ts'
+import type { RoutedMessage } from './route-topic.ts'
+
+/** The wire-format encoders of a sync, by topic. */
+export interface TopicEncoders {
+  /** The encode function of a topic whose schema is ready, else undefined. */
+  get(topic: string): ((value: string | Buffer) => Buffer) | undefined
+  /** Registers (or looks up) the schema of these topics; resolves once each one's encoder is ready. */
+  prepare(topics: readonly string[]): Promise<void>
+}
+
+type Item = RoutedMessage | RejectedChange
+
+export function encodeValue(encoders: TopicEncoders | null): OperatorFunction<Batch<Item>, Batch<Item>> {
+  if (encoders === null) return identity
+  const encodeBatch = (batch: Batch<Item>): Batch<Item> => mapItems(batch, (item) => (isRejected(item) ? item : encodeItem(item, encoders)))
+  return concatMap((batch) => {
+    const missing = unpreparedTopics(batch, encoders)
+    return missing.length === 0 ? of(encodeBatch(batch)) : from(encoders.prepare(missing).then(() => encodeBatch(batch)))
+  })
+}
+
+function encodeItem(item: RoutedMessage, encoders: TopicEncoders): Item {
+  const encode = encoders.get(item.topic)
+  try {
+    if (encode === undefined) throw new Error(`no schema is ready for topic ${item.topic}`) // prepare() guarantees one
+    return { ...item, value: encode(item.value) }
+  } catch (error) {
+    return { change: item.change, reason: 'schema', error: error instanceof Error ? error : new Error(String(error)) }
+  }
+}
+
+function unpreparedTopics(batch: Batch<Item>, encoders: TopicEncoders): string[] {
+  const missing = new Set<string>()
+  for (const item of batch.items) if (!isRejected(item) && encoders.get(item.topic) === undefined) missing.add(item.topic)
+  return [...missing]
+}
