@@ -1,16 +1,25 @@
+import { ERROR_CODES, type ErrorCode } from './error-codes.ts'
+
 /**
- * The one error base of rowcast. `code` is stable (documented, safe to alert on);
- * `retriable` says whether retrying the same work can succeed. Unknown errors are not retriable.
+ * The one error base of rowcast. `code` is one of core/error-codes.ts (stable, documented, safe to alert on);
+ * `retriable` says whether retrying the same work can succeed: the code's own flag, given per case only for
+ * codes whose flag `varies`. Unknown errors are not retriable.
  */
 export class RowcastError extends Error {
-  readonly code: string
+  readonly code: ErrorCode
   readonly retriable: boolean
 
-  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'RowcastError'
     this.code = code
-    this.retriable = options.retriable ?? false
+    const flag = ERROR_CODES[code].retriable
+    this.retriable = flag === 'varies' ? (options.retriable ?? false) : flag
+  }
+
+  /** What the user can do about it. */
+  get hint(): string {
+    return ERROR_CODES[this.code].hint
   }
 }
 

@@ -114,7 +114,7 @@ export class SyncRunner {
         if (retriable) {
           this.#logger.warn({ code: (error as RowcastError).code, retryInMs: backoff }, message)
           // Reconnecting (PostgreSQL or Kafka lost): not streaming until the next attempt does.
-          if ((error as RowcastError).code !== 'RESYNC_REQUESTED') this.#setState('degraded', message, (error as RowcastError).code.startsWith('KAFKA') ? 'kafka-unreachable' : undefined)
+          this.#setState('degraded', message, (error as RowcastError).code.startsWith('KAFKA') ? 'kafka-unreachable' : undefined)
           this.#options.telemetry.emit('reconnect', { sync: this.name, target: /^(KAFKA|REGISTRY)_/.test((error as RowcastError).code) ? 'kafka' : 'postgres', error: message })
         } else {
           this.#logger.error({ code: error instanceof RowcastError ? error.code : 'INTERNAL', err: error instanceof RowcastError ? undefined : error }, message)
@@ -160,11 +160,11 @@ class Attempt {
   async run(stopping: () => boolean): Promise<void> {
     const { sync, postgres } = this.#o
     const control = new pg.Client({ connectionString: postgres.url, options: '-c TimeZone=UTC' })
-    control.on('error', (error) => this.#fail?.(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${error.message}`, { retriable: true, cause: error })))
+    control.on('error', (error) => this.#fail?.(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${error.message}`, { cause: error })))
     try {
       await control.connect()
     } catch (error) {
-      throw new RowcastError('PG_UNREACHABLE', `cannot connect to PostgreSQL: ${errorMessage(error)}`, { retriable: true, cause: error })
+      throw new RowcastError('PG_UNREACHABLE', `cannot connect to PostgreSQL: ${errorMessage(error)}`, { cause: error })
     }
     this.#cleanups.push(() => control.end().catch(() => undefined))
     try {
@@ -255,7 +255,7 @@ class Attempt {
     const producer = await this.#connectProducer(kafka, exactlyOnce ? `rowcast-${name}` : undefined)
     const admin = kafka.admin()
     await admin.connect().catch((error: unknown) => {
-      throw new RowcastError('KAFKA_UNREACHABLE', `cannot connect to Kafka: ${errorMessage(error)}`, { retriable: true, cause: error })
+      throw new RowcastError('KAFKA_UNREACHABLE', `cannot connect to Kafka: ${errorMessage(error)}`, { cause: error })
     })
     this.#cleanups.push(() => admin.disconnect().catch(() => undefined))
 
@@ -410,7 +410,7 @@ class Attempt {
     try {
       await producer.connect()
     } catch (error) {
-      throw new RowcastError('KAFKA_UNREACHABLE', `cannot connect to Kafka: ${errorMessage(error)}`, { retriable: true, cause: error })
+      throw new RowcastError('KAFKA_UNREACHABLE', `cannot connect to Kafka: ${errorMessage(error)}`, { cause: error })
     }
     this.#cleanups.push(() => producer.disconnect().catch(() => undefined))
     return producer

@@ -12,7 +12,8 @@ import type { CheckResult } from '../../core/check-result.ts'
 import { redactSecrets } from '../../core/secrets.ts'
 import { tlsOptions, toKafkaJsConfig } from './client-options.ts'
 import { splitBroker, type KafkaConnectionConfig } from './config.ts'
-import { KAFKA_FIXES, translateKafkaError, type KafkaErrorContext } from './errors.ts'
+import { ERROR_CODES, type ErrorCode } from '../../core/error-codes.ts'
+import { translateKafkaError, type KafkaErrorContext } from './errors.ts'
 
 const CHECK_TIMEOUT_MS = 5_000
 const CHECK_RETRY = { retries: 1, initialRetryTime: 100, maxRetryTime: 500 }
@@ -105,9 +106,8 @@ function authDetail(config: KafkaConnectionConfig): string {
   return `${auth.mechanism} as user ${auth.username} accepted`
 }
 
-function failure(name: string, detail: string, code: string): CheckResult {
-  const fix = KAFKA_FIXES[code]
-  return { name, ok: false, detail: `${detail} [${code}]`, ...(fix ? { fix } : {}) }
+function failure(name: string, detail: string, code: ErrorCode): CheckResult {
+  return { name, ok: false, detail: `${detail} [${code}]`, fix: ERROR_CODES[code].hint }
 }
 
 /** Opens a socket, waits for `event`, closes it. Resolves with the error (code set, broker named) or undefined. */

@@ -7,13 +7,14 @@ import { connect as tlsConnect } from 'node:tls'
 import type { ISocketFactory, KafkaConfig, logCreator, SASLOptions } from 'kafkajs'
 import { logLevel } from './kafkajs/patch.ts'
 import type { Logger } from '../../core/logger.ts'
+import { KAFKA_CLIENT_BACKOFF } from '../../core/retry.ts'
 import { redactSecrets } from '../../core/secrets.ts'
 import { awsIamSasl } from './auth/aws-iam.ts'
 import { awsMskIamSasl } from './auth/aws-msk-iam.ts'
 import { splitBroker, type KafkaAuth, type KafkaConnectionConfig, type KafkaTls } from './config.ts'
 
-/** Backoff for a long-running producer: 300 ms doubling up to 30 s, 10 tries (about 2–3 minutes) per operation. */
-export const DAEMON_RETRY = { initialRetryTime: 300, maxRetryTime: 30_000, retries: 10, factor: 0.2, multiplier: 2 }
+/** Backoff for a long-running producer: core's policy (300 ms doubling up to 30 s), 10 tries (about 2–3 minutes) per operation. */
+export const DAEMON_RETRY = { initialRetryTime: KAFKA_CLIENT_BACKOFF.initialMs, maxRetryTime: KAFKA_CLIENT_BACKOFF.maxMs, retries: 10, factor: 0.2, multiplier: KAFKA_CLIENT_BACKOFF.multiplier ?? 2 }
 export const DEFAULT_CONNECTION_TIMEOUT_MS = 10_000
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 

@@ -13,6 +13,7 @@
  *   KAFKA_ERROR              anything else: retriable only if a kafkajs protocol error says so
  * A RowcastError found in the chain (e.g. thrown by our own SASL token provider) is returned as it is.
  */
+import type { ErrorCode } from '../../core/error-codes.ts'
 import { RowcastError } from '../../core/errors.ts'
 import { redactSecrets } from '../../core/secrets.ts'
 
@@ -25,18 +26,6 @@ export interface KafkaErrorContext {
   servername?: string
 }
 
-/** What to do about each code, for `rowcast check` and the docs. */
-export const KAFKA_FIXES: Readonly<Record<string, string>> = {
-  KAFKA_AUTH_FAILED: 'check the username/password/mechanism in destination.kafka.auth (and that this listener uses SASL)',
-  KAFKA_NOT_AUTHORIZED: 'grant the user ACLs for the topics (Describe, Write) and cluster (Describe)',
-  KAFKA_TLS_UNTRUSTED: 'set destination.kafka.tls.ca to the CA certificate that signed the brokers\' certificates',
-  KAFKA_TLS_HOSTNAME: 'connect with the host name the certificate was issued for, or set destination.kafka.tls.servername to it',
-  KAFKA_UNREACHABLE: 'check destination.kafka.brokers (host:port), firewalls, and whether tls must be on or off for this listener',
-  KAFKA_TOPIC_MISSING: 'create the topic (rowcast never creates topics) or fix the topic name',
-  KAFKA_PARTITION_MISSING: 'add partitions to the topic or fix the partition rule',
-  KAFKA_MESSAGE_TOO_LARGE: 'make the message smaller or raise max.message.bytes on the topic',
-}
-
 export function translateKafkaError(error: unknown, context: KafkaErrorContext = {}): RowcastError {
   const chain = causeChain(error)
   const own = chain.find((e): e is RowcastError => e instanceof RowcastError)
@@ -45,7 +34,7 @@ export function translateKafkaError(error: unknown, context: KafkaErrorContext =
   const broker = facts.find((f) => f.broker)?.broker
   const at = broker ? ` (broker ${broker})` : ''
   const detail = facts[facts.length - 1]?.message ?? String(error)
-  const make = (code: string, message: string, retriable: boolean) => new RowcastError(code, redactSecrets(message), { retriable, cause: error })
+  const make = (code: ErrorCode, message: string, retriable: boolean) => new RowcastError(code, redactSecrets(message), { retriable, cause: error })
   const has = (test: (f: Fact) => boolean) => facts.find(test)
 
   const sasl = has((f) => f.name === 'KafkaJSSASLAuthenticationError' || SASL_TYPES.has(f.type ?? ''))

@@ -53,7 +53,7 @@ export async function readProgress(kafka: Kafka, topic: string, sync: string): P
   let offsets: { partition: number; high: string; low: string }[]
   try {
     offsets = await admin.fetchTopicOffsets(topic).catch((error: unknown) => {
-      throw new RowcastError('KAFKA_TOPIC_MISSING', `exactly-once needs the progress topic "${topic}" (compacted, 1 partition): ${errorMessage(error)}`, { retriable: true, cause: error })
+      throw new RowcastError('KAFKA_TOPIC_MISSING', `exactly-once needs the progress topic "${topic}" (compacted, 1 partition): ${errorMessage(error)}`, { cause: error })
     })
   } finally {
     await admin.disconnect()
@@ -73,7 +73,7 @@ export async function readProgress(kafka: Kafka, topic: string, sync: string): P
           resolve()
         }
       }
-      const timer = setTimeout(() => reject(new RowcastError('KAFKA_PROGRESS_TIMEOUT', `could not read the progress topic "${topic}" to its end within ${READ_TIMEOUT_MS / 1000} s`, { retriable: true })), READ_TIMEOUT_MS)
+      const timer = setTimeout(() => reject(new RowcastError('KAFKA_PROGRESS_TIMEOUT', `could not read the progress topic "${topic}" to its end within ${READ_TIMEOUT_MS / 1000} s`)), READ_TIMEOUT_MS)
       consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
         if (payload.topic !== topic) return
         const last = BigInt(payload.lastOffset)

@@ -1,6 +1,7 @@
 import type { Kafka, Producer, Admin, Message, RecordMetadata, Transaction } from 'kafkajs'
 import { Partitioners } from './kafkajs/patch.ts'
 import type { Batch, OutgoingMessage, RejectedChange } from '../../core/changes.ts'
+import type { ErrorCode } from '../../core/error-codes.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { translateKafkaError } from './errors.ts'
@@ -190,7 +191,7 @@ export class KafkaSink {
     let backoff = this.#limits.retryInitialMs
     while (this.#queue.length > 0 && !this.#stopped) {
       // kafkajs retries a lost broker inside one call for a long time: report degraded while it does.
-      const stalled = setTimeout(() => this.#markDegraded(new RowcastError('KAFKA_UNREACHABLE', `Kafka has not acknowledged a request for ${STALLED_REQUEST_MS / 1000} s; retrying`, { retriable: true })), STALLED_REQUEST_MS)
+      const stalled = setTimeout(() => this.#markDegraded(new RowcastError('KAFKA_UNREACHABLE', `Kafka has not acknowledged a request for ${STALLED_REQUEST_MS / 1000} s; retrying`)), STALLED_REQUEST_MS)
       let request: Part[] = []
       try {
         await this.#prepareHead()
@@ -281,7 +282,7 @@ export class KafkaSink {
   /** Resolves the partition of a message, or applies the row-error policy (a replacement is checked by the caller). */
   #check(message: OutgoingMessage): OutgoingMessage | undefined {
     const partitions = this.#metadata.partitions(message.topic)
-    const reject = (code: string, reason: string, text: string) =>
+    const reject = (code: ErrorCode, reason: string, text: string) =>
       this.#events.rowError({ change: message.change, reason, error: new RowcastError(code, text) })
     if (message.partition !== null && (message.partition < 0 || message.partition >= partitions)) {
       return reject('ROW_PARTITION_MISSING', 'partition', `partition ${message.partition} does not exist in topic "${message.topic}" (it has ${partitions})`)

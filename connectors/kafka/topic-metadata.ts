@@ -37,7 +37,7 @@ export class TopicMetadataCache {
       }
     }
     if (missing.length > 0) {
-      throw new RowcastError('KAFKA_TOPIC_MISSING', `topic ${missing.map((t) => `"${t}"`).join(', ')} does not exist in the Kafka cluster; create it (rowcast never creates topics) — the batch is held and retried`, { retriable: true })
+      throw new RowcastError('KAFKA_TOPIC_MISSING', `topic ${missing.map((t) => `"${t}"`).join(', ')} does not exist in the Kafka cluster; create it (rowcast never creates topics) — the batch is held and retried`)
     }
   }
 

@@ -14,5 +14,5 @@ export function translatePgError(error: unknown): unknown {
   const retriable =
     (typeof code === 'string' && (RETRIABLE_SQLSTATE.test(code) || RETRIABLE_NODE.has(code))) ||
     /Connection terminated|connection (was )?closed|server closed the connection/i.test(message)
-  return retriable ? new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${message}`, { retriable: true, cause: error }) : error
+  return retriable ? new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${message}`, { cause: error }) : error
 }

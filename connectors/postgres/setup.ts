@@ -67,7 +67,7 @@ export async function dropSlot(client: pg.ClientBase, slot: string, waitMs = 15_
         if (!/is active for PID/.test(errorMessage(error))) throw error
       }
     }
-    if (Date.now() > deadline) throw new RowcastError('PG_SLOT_ACTIVE', `replication slot "${slot}" is still in use by process ${state.activePid ?? '?'}; cannot drop it to start a backfill`, { retriable: true })
+    if (Date.now() > deadline) throw new RowcastError('PG_SLOT_ACTIVE', `replication slot "${slot}" is still in use by process ${state.activePid ?? '?'}; cannot drop it to start a backfill`)
     await new Promise((r) => setTimeout(r, 200))
   }
 }

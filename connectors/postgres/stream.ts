@@ -117,7 +117,7 @@ export class ReplicationSource {
       })
       service.on('error', (error: Error) => {
         if (stopping) return
-        subscriber.error(new RowcastError('PG_REPLICATION_LOST', `replication connection to PostgreSQL failed: ${errorMessage(error)}`, { retriable: true, cause: error }))
+        subscriber.error(new RowcastError('PG_REPLICATION_LOST', `replication connection to PostgreSQL failed: ${errorMessage(error)}`, { cause: error }))
       })
       const timer = setInterval(() => this.#sendStatus(true), this.#options.statusIntervalMs)
       timer.unref()
@@ -126,7 +126,7 @@ export class ReplicationSource {
       service
         .subscribe(decoder, this.#options.slot, formatLsn(startLsn))
         .then(() => {
-          if (!stopping) subscriber.error(new RowcastError('PG_REPLICATION_LOST', 'replication stream ended unexpectedly', { retriable: true }))
+          if (!stopping) subscriber.error(new RowcastError('PG_REPLICATION_LOST', 'replication stream ended unexpectedly'))
         })
         .catch((error: unknown) => {
           if (!stopping) subscriber.error(translateStartError(error, this.#options.slot))
@@ -181,7 +181,7 @@ export class ReplicationSource {
 
 function translateStartError(error: unknown, slot: string): RowcastError {
   const message = errorMessage(error)
-  if (/is active for PID/.test(message)) return new RowcastError('PG_SLOT_ACTIVE', `replication slot "${slot}" is in use by another process`, { retriable: true, cause: error })
-  if (/does not exist/.test(message)) return new RowcastError('PG_SLOT_MISSING', `replication slot "${slot}" does not exist: ${message}`, { retriable: false, cause: error })
-  return new RowcastError('PG_REPLICATION_FAILED', `could not start replication from slot "${slot}": ${message}`, { retriable: true, cause: error })
+  if (/is active for PID/.test(message)) return new RowcastError('PG_SLOT_ACTIVE', `replication slot "${slot}" is in use by another process`, { cause: error })
+  if (/does not exist/.test(message)) return new RowcastError('PG_SLOT_MISSING', `replication slot "${slot}" does not exist: ${message}`, { cause: error })
+  return new RowcastError('PG_REPLICATION_FAILED', `could not start replication from slot "${slot}": ${message}`, { cause: error })
 }

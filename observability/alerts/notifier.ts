@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { errorMessage, isRetriable } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { redactSecrets } from '../../core/secrets.ts'
+import { delayFor } from '../../core/retry.ts'
 import type { Telemetry } from '../../core/telemetry.ts'
 import { AlertPolicy, type AlertThresholds, type AlertTransition } from './alert-policy.ts'
 import type { AlertChannel, AlertNotice } from './channels/channel.ts'
@@ -25,6 +26,8 @@ export interface RetryOptions {
 }
 
 const DEFAULT_RETRY: RetryOptions = { attempts: 4, initialDelayMs: 1000 }
+/** The longest wait between two tries of one notice. */
+const MAX_DELAY_MS = 30_000
 /** How long `close()` waits for notices still being delivered. */
 const CLOSE_GRACE_MS = 5000
 
@@ -86,7 +89,7 @@ export function createAlerts(options: {
         const fields = { sync: notice.sync, kind: notice.kind, action: notice.action, channel: channel.type, attempt, error: redactSecrets(errorMessage(error)) }
         logger.warn(fields, last ? 'alert channel failed, giving up on this notice' : 'alert channel failed, retrying')
         if (last) return
-        await sleep(retry.initialDelayMs * 2 ** (attempt - 1), undefined, { signal: closing.signal }).catch(() => undefined)
+        await sleep(delayFor({ initialMs: retry.initialDelayMs, maxMs: MAX_DELAY_MS }, attempt - 1), undefined, { signal: closing.signal }).catch(() => undefined)
       }
     }
   }

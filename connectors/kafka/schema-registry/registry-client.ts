@@ -104,7 +104,7 @@ function httpError(status: number, data: Record<string, unknown>, config: Schema
   if (status === 422) return new RowcastError('SCHEMA_INVALID', message)
   if (status === 404 && what.startsWith('looking up')) return new RowcastError('SCHEMA_NOT_REGISTERED', `${message} — register it, or set autoRegister: true`)
   if (status === 401 || status === 403) return new RowcastError('REGISTRY_UNAUTHORIZED', `${message} — check destination.schemaRegistry.auth`)
-  if (status >= 500 || status === 429 || status === 408) return new RowcastError('REGISTRY_UNAVAILABLE', message, { retriable: true })
+  if (status >= 500 || status === 429 || status === 408) return new RowcastError('REGISTRY_UNAVAILABLE', message)
   return new RowcastError('REGISTRY_ERROR', message)
 }
 
@@ -120,5 +120,5 @@ function networkError(error: Error, config: SchemaRegistryConfig, what: string):
     const hint = config.caSource === undefined ? 'set destination.schemaRegistry.ca to the CA that signed it' : `trusted CA: ${config.caSource}`
     return new RowcastError('REGISTRY_TLS_UNTRUSTED', `${message} (${code}) — ${hint}`, { cause: error })
   }
-  return new RowcastError('REGISTRY_UNAVAILABLE', code === '' ? message : `${message} (${code})`, { retriable: true, cause: error })
+  return new RowcastError('REGISTRY_UNAVAILABLE', code === '' ? message : `${message} (${code})`, { cause: error })
 }
