@@ -7,7 +7,7 @@ import { checkKafka } from '../connectors/kafka/check.ts'
 import { createRegistryClient } from '../connectors/kafka/schema-registry/registry-client.ts'
 import { checkPostgres } from '../connectors/postgres/check.ts'
 import { describeTable } from '../connectors/postgres/catalog.ts'
-import { ensureStateTable, writeBackfillState } from '../connectors/postgres/setup.ts'
+import { ensureStateTable, writeBackfillState } from '../connectors/postgres/sync-state.ts'
 import { staticTopics } from '../operators/route-topic.ts'
 import type { CheckResult } from '../core/check-result.ts'
 import { loadConfig, parseConfig, type RowcastConfig, type SyncConfig } from '../config/load-config.ts'
@@ -87,7 +87,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       try {
         for (const { sync, index } of checkable.syncs) {
           try {
-            await resolveSync(client, sync, index)
+            resolveSync(await describeTable(client, sync.model.table), sync, index)
           } catch (error) {
             if (!(error instanceof ConfigError)) throw error
             for (const issue of error.issues) if (!issues.some((i) => i.path === issue.path && i.message === issue.message)) issues.push(issue)

@@ -12,7 +12,10 @@ import { startHttpServer, type HttpServer } from '../observability/http-server.t
 import { createLogger, type Logger } from '../core/logger.ts'
 import { createMetrics } from '../observability/metrics.ts'
 import type { PipelineComposer } from '../pipeline/steps.ts'
-import { SyncRunner } from '../pipeline/attempt.ts'
+import { DeliveryRecords } from '../pipeline/delivery-records.ts'
+import { SyncSupervisor } from '../pipeline/supervisor.ts'
+import { syncEdges } from '../pipeline/sync-edges.ts'
+import { translatePgError } from '../connectors/postgres/errors.ts'
 import { Telemetry } from '../core/telemetry.ts'
 
 export interface DaemonOptions {
@@ -27,7 +30,7 @@ export interface DaemonOptions {
 
 export interface Daemon {
   telemetry: Telemetry
-  syncs: SyncRunner[]
+  syncs: SyncSupervisor[]
   /** The HTTP endpoint's base URL, when `http` is configured. */
   url: string | null
   stop(): Promise<void>
@@ -45,26 +48,35 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
   if (http !== null) logger.info({ url: http.url }, 'HTTP endpoint listening (/metrics, /healthz, /readyz' + (debuggerOn ? ', /debugger)' : ')'))
 
   const kafka = new Kafka(toKafkaJsConfig(config.destination.kafka, kafkaLogCreator(logger)))
-  const syncs: SyncRunner[] = []
+  const syncs: SyncSupervisor[] = []
   for (const [index, sync] of config.syncs.entries()) {
     const extraOperators = await loadOperators(sync.operators, options.baseDir ?? process.cwd(), index)
-    syncs.push(
-      new SyncRunner({
+    const syncLogger = logger.child({ component: 'sync', sync: sync.name })
+    const records = new DeliveryRecords(sync.name, telemetry, syncLogger)
+    const supervisor = new SyncSupervisor({
+      name: sync.name,
+      exactlyOnce: sync.delivery === 'exactly-once',
+      telemetry,
+      logger: syncLogger,
+      records,
+      translateError: translatePgError,
+      ...(options.failedRetryMs === undefined ? {} : { failedRetryMs: options.failedRetryMs }),
+      edges: syncEdges({
         sync,
         index,
         postgres: config.source.postgres,
         kafka,
         limits: { ...config.limits, retryInitialMs: 200 },
         progressTopic: config.destination.progressTopic,
-        telemetry,
-        logger,
-        extraOperators,
         baseDir: options.baseDir ?? process.cwd(),
+        extraOperators,
+        records,
+        logger: syncLogger,
         ...(config.destination.schemaRegistry === undefined ? {} : { schemaRegistry: config.destination.schemaRegistry }),
         ...(options.pipelines?.[sync.name] === undefined ? {} : { pipeline: options.pipelines[sync.name] }),
-        ...(options.failedRetryMs === undefined ? {} : { failedRetryMs: options.failedRetryMs }),
       }),
-    )
+    })
+    syncs.push(supervisor)
   }
   for (const sync of syncs) sync.start()
 

@@ -1,6 +1,5 @@
-import type pg from 'pg'
-import { describeTable, filterColumns, type TableInfo } from '../connectors/postgres/catalog.ts'
-import type { PublicationSpec } from '../connectors/postgres/setup.ts'
+import { filterColumns, type TableInfo } from '../connectors/postgres/catalog.ts'
+import type { PublicationSpec } from '../connectors/postgres/publication.ts'
 import type { ModelShape } from '../operators/classify.ts'
 import { compileComposer, type Composer } from '../operators/compose-message.ts'
 import type { SyncConfig } from '../config/load-config.ts'
@@ -29,12 +28,12 @@ export function publicationName(sync: SyncConfig): string {
 }
 
 /**
- * Checks a sync against the table it reads: the table and every named column exist, the key is known,
- * the row filter can be applied under the table's replica identity. Reports every problem at once.
+ * Checks a sync against the table it reads (as `describeTable` found it; null when it does not exist): every
+ * named column exists, the key is known, the row filter can be applied under the table's replica identity.
+ * Reports every problem at once. Pure: the caller reads the catalog.
  */
-export async function resolveSync(client: pg.ClientBase, sync: SyncConfig, index: number): Promise<ResolvedSync> {
+export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: number): ResolvedSync {
   const path = `syncs[${index}]`
-  const table = await describeTable(client, sync.model.table)
   if (table === null) throw new ConfigError([{ path: `${path}.model.table`, message: `table ${sync.model.table} does not exist` }])
   const issues: ConfigIssue[] = []
   const names = new Set(table.columns.map((c) => c.name))

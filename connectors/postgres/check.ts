@@ -3,6 +3,7 @@ import type { CheckResult } from '../../core/check-result.ts'
 import type { SyncConfig } from '../../config/load-config.ts'
 import { ConfigError, errorMessage } from '../../core/errors.ts'
 import { resolveSync } from '../../pipeline/resolve-sync.ts'
+import { describeTable } from './catalog.ts'
 import { redactSecrets } from '../../core/secrets.ts'
 
 /**
@@ -32,7 +33,7 @@ export async function checkPostgres(url: string, syncs: readonly SyncConfig[]): 
     for (const [index, sync] of syncs.entries()) {
       const name = `postgres: sync ${sync.name} (${sync.model.table})`
       try {
-        const resolved = await resolveSync(client, sync, index)
+        const resolved = resolveSync(await describeTable(client, sync.model.table), sync, index)
         results.push({ name, ok: true, detail: `table, columns and key ok (replica identity ${resolved.table.replicaIdentity})` })
         for (const warning of resolved.warnings) results.push({ name: `${name} replica identity`, ok: true, detail: `warning: ${warning}` })
       } catch (error) {

@@ -3,10 +3,10 @@ import pg from 'pg'
 import type { Batch, SourceChange } from '../../core/changes.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { ColumnInfo, Row } from '../../core/changes.ts'
-import { ident } from './setup.ts'
+import { ident } from './identifiers.ts'
 import { parserForColumn } from './values.ts'
 
-export interface BackfillOptions {
+export interface SnapshotOptions {
   connectionString: string
   table: string
   columns: readonly ColumnInfo[]
@@ -25,7 +25,7 @@ export interface BackfillOptions {
  * The snapshot half of the source: every row of the model as an `insert`, read through a cursor in the
  * slot's exported snapshot, fetched batch by batch only as fast as Kafka takes them.
  */
-export function backfill(options: BackfillOptions): Observable<Batch<SourceChange>> {
+export function snapshot(options: SnapshotOptions): Observable<Batch<SourceChange>> {
   return new Observable<Batch<SourceChange>>((subscriber) => {
     const client = new pg.Client({ connectionString: options.connectionString, options: '-c TimeZone=UTC' })
     let cancelled = false

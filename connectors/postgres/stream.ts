@@ -1,4 +1,5 @@
 import { Observable } from 'rxjs'
+import type pg from 'pg'
 import { LogicalReplicationService } from 'pg-logical-replication'
 import type { Batch, SourceChange } from '../../core/changes.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
@@ -11,7 +12,12 @@ import { parserForColumn, type ValueParser } from './values.ts'
 
 export const HEARTBEAT_PREFIX = 'rowcast_heartbeat'
 
-export interface ReplicationSourceOptions {
+/** Writes a tiny transactional WAL message: an idle or fully filtered sync still sees commits and advances. */
+export async function emitHeartbeat(client: pg.ClientBase, prefix = HEARTBEAT_PREFIX): Promise<void> {
+  await client.query("SELECT pg_logical_emit_message(true, $1, '')", [prefix])
+}
+
+export interface ReplicationStreamOptions {
   connectionString: string
   slot: string
   publication: string
@@ -36,20 +42,20 @@ export interface ReplicationSourceOptions {
 }
 
 /**
- * The streaming half of the PostgreSQL source: pgoutput through pg-logical-replication, with automatic
+ * The streaming half of the PostgreSQL source (source.ts coordinates it): pgoutput through pg-logical-replication, with automatic
  * acknowledgement off (it would confirm positions never delivered). The only position sent to the server
  * is the one `confirm()` is given by the checkpoint. `pause()`/`resume()` stop reading the socket, so
  * backpressure reaches PostgreSQL instead of growing a queue here.
  */
-export class ReplicationSource {
-  readonly #options: ReplicationSourceOptions
+export class ReplicationStream {
+  readonly #options: ReplicationStreamOptions
   readonly #parsers: Map<string, ValueParser>
   #service: LogicalReplicationService | null = null
   #confirmed: Lsn = 0n
   #lastSent: Lsn = -1n
   #paused = false
 
-  constructor(options: ReplicationSourceOptions) {
+  constructor(options: ReplicationStreamOptions) {
     this.#options = options
     this.#parsers = new Map(options.columns.map((c) => [c.name, parserForColumn(c)]))
   }

@@ -4,6 +4,7 @@ import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { parseConfig } from '../../config/load-config.ts'
 import { ConfigError } from '../../core/errors.ts'
+import { describeTable } from '../../connectors/postgres/catalog.ts'
 import { resolveSync } from '../../pipeline/resolve-sync.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName, type Received } from '../support/harness.ts'
 import { caughtUp, memoryLogger, record, sleep, finish } from '../support/sync-helpers.ts'
@@ -142,7 +143,8 @@ describe('sync semantics: the model decides what changed', () => {
     const client = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
     await client.connect()
     try {
-      await assert.rejects(resolveSync(client, config.syncs[0], 0), (error: unknown) => {
+      const table = await describeTable(client, config.syncs[0].model.table)
+      assert.throws(() => resolveSync(table, config.syncs[0], 0), (error: unknown) => {
         assert.ok(error instanceof ConfigError)
         assert.deepEqual(error.issues.map((i) => i.path), ['syncs[0].model.filter'])
         assert.match(error.issues[0].message, /"region"/)

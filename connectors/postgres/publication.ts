@@ -1,0 +1,30 @@
+import type pg from 'pg'
+import { RowcastError, errorMessage } from '../../core/errors.ts'
+import { ident } from './identifiers.ts'
+
+/** The publication of a sync: which table, columns and rows PostgreSQL sends it. */
+
+export interface PublicationSpec {
+  name: string
+  table: string
+  /** Column list, or null to publish every column (needed when it cannot cover the replica identity). */
+  columns: readonly string[] | null
+  filter: string | null
+}
+
+/** Creates the publication, or makes an existing one match the config (table, columns, row filter). */
+export async function ensurePublication(client: pg.ClientBase, spec: PublicationSpec): Promise<void> {
+  const columns = spec.columns === null ? '' : ` (${spec.columns.map(ident).join(', ')})`
+  const where = spec.filter === null ? '' : ` WHERE (${spec.filter})`
+  const target = `TABLE ${spec.table}${columns}${where}`
+  const exists = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [spec.name])
+  try {
+    if (exists.rowCount === 0) {
+      await client.query(`CREATE PUBLICATION ${ident(spec.name)} FOR ${target} WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)`)
+    } else {
+      await client.query(`ALTER PUBLICATION ${ident(spec.name)} SET ${target}`)
+    }
+  } catch (error) {
+    throw new RowcastError('PG_PUBLICATION_FAILED', `could not set up publication "${spec.name}" for ${spec.table}${where}: ${errorMessage(error)}`, { cause: error })
+  }
+}

@@ -1,0 +1,256 @@
+import pg from 'pg'
+import { concat, defer, EMPTY, finalize, merge, Subject, takeUntil, type Observable } from 'rxjs'
+import type { Batch, ColumnInfo, SourceChange } from '../../core/changes.ts'
+import type { ChangeSource, ChangeSourceEvents } from '../../core/contracts.ts'
+import { RowcastError, errorMessage } from '../../core/errors.ts'
+import type { Logger } from '../../core/logger.ts'
+import { formatLsn, type Lsn } from '../../core/lsn.ts'
+import { describeTable, type TableInfo } from './catalog.ts'
+import { ensurePublication, type PublicationSpec } from './publication.ts'
+import { createSlot, createSlotWithSnapshot, dropSlot, readSlot, type SlotState } from './slots.ts'
+import { snapshot } from './snapshot.ts'
+import { emitHeartbeat, ReplicationStream } from './stream.ts'
+import { ensureStateTable, finishBackfill, readBackfillState, tryLockSync, writeBackfillState, type BackfillState } from './sync-state.ts'
+
+export interface PostgresSourceOptions {
+  url: string
+  /** The sync this source feeds: names its lock and its row in _rowcast.sync_state. */
+  sync: string
+  initialSync: 'backfill' | 'skip'
+  heartbeatIntervalMs: number
+  statusIntervalMs: number
+  /** A transaction (or snapshot read) larger than this flows in batches of this size. */
+  maxBatchRows: number
+  logger: Logger
+  events: PostgresSourceEvents
+}
+
+export interface PostgresSourceEvents extends ChangeSourceEvents {
+  onTruncate?(tables: string[]): void
+  /** The server's WAL end from keep-alives, for replication lag. */
+  onServerPosition?(lsn: Lsn): void
+  onSnapshotProgress?(done: number, total: number): void
+}
+
+/** What the source streams, decided from the model: slot, publication, and the columns to decode. */
+export interface StreamSpec {
+  slot: string
+  publication: PublicationSpec
+  /** The model's table (schema.table). */
+  table: string
+  /** The columns the stream decodes (the model's); other columns are skipped. */
+  columns: readonly ColumnInfo[]
+  /** The columns the snapshot reads (classify projects them to the model). */
+  snapshotColumns: readonly ColumnInfo[]
+  filter: string | null
+}
+
+/** How a sync starts: from its slot, from a new slot, or from a new slot and its snapshot (backfill, resync). */
+export type StartDecision = { kind: 'resume'; from: Lsn } | { kind: 'create' } | { kind: 'snapshot'; dropSlot: boolean }
+
+/**
+ * The slot decision, from what the database holds: a resync, or a backfill not yet delivered, starts over
+ * from a new slot and its snapshot; otherwise an existing slot is resumed and a missing one created.
+ */
+export function decideStart(slot: SlotState | null, backfill: BackfillState | null, initialSync: 'backfill' | 'skip'): StartDecision {
+  const wantsSnapshot = backfill === 'resync' || (initialSync === 'backfill' && (slot === null || backfill !== 'done'))
+  if (wantsSnapshot) return { kind: 'snapshot', dropSlot: slot !== null }
+  return slot === null ? { kind: 'create' } : { kind: 'resume', from: slot.confirmedFlush }
+}
+
+const LOCK_POLL_MS = 2_000
+const RESYNC_POLL_MS = 5_000
+
+/**
+ * The PostgreSQL source of one sync, a coordinator over its connections: the control connection holds the
+ * sync's lock (one daemon streams a sync; another waits to take over), reads the catalog, sets up the
+ * publication and slot, decides between snapshot-then-stream and stream, writes heartbeats, and watches for
+ * a requested resync (which ends the batches, so the attempt drains and the next one starts over).
+ * Use: `connect` (waits for the lock), `describeTable`, `prepare`, then the ChangeSource.
+ */
+export class PostgresSource implements ChangeSource {
+  readonly #options: PostgresSourceOptions
+  readonly #control: pg.Client
+  readonly #failure = new Subject<never>()
+  readonly #end = new Subject<void>()
+  readonly #releases: (() => Promise<void> | void)[] = []
+  #stream: ReplicationStream | null = null
+  #batches: Observable<Batch<SourceChange>> = EMPTY
+  #start: Lsn = 0n
+  #snapshotPending = false
+  #paused = false
+  #capacityWaiters: (() => void)[] = []
+  #closed = false
+  #closeExport: () => Promise<void> = async () => {}
+
+  private constructor(options: PostgresSourceOptions, control: pg.Client) {
+    this.#options = options
+    this.#control = control
+    control.on('error', (error) => this.#failure.error(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${error.message}`, { cause: error })))
+    this.#releases.push(() => control.end().catch(() => undefined))
+  }
+
+  /** Connects and takes the sync's lock, waiting while another daemon holds it; null when `signal` aborts meanwhile. */
+  static async connect(options: PostgresSourceOptions, signal: AbortSignal): Promise<PostgresSource | null> {
+    const control = new pg.Client({ connectionString: options.url, options: '-c TimeZone=UTC' })
+    try {
+      await control.connect()
+    } catch (error) {
+      throw new RowcastError('PG_UNREACHABLE', `cannot connect to PostgreSQL: ${errorMessage(error)}`, { cause: error })
+    }
+    const source = new PostgresSource(options, control)
+    try {
+      let waiting = false
+      while (!(await tryLockSync(control, options.sync))) {
+        if (!waiting) options.logger.info('another rowcast streams this sync; waiting to take over')
+        waiting = true
+        if (signal.aborted) break
+        await new Promise((r) => setTimeout(r, LOCK_POLL_MS))
+      }
+      if (!signal.aborted) return source
+    } catch (error) {
+      await source.close()
+      throw error
+    }
+    await source.close()
+    return null
+  }
+
+  describeTable(table: string): Promise<TableInfo | null> {
+    return describeTable(this.#control, table)
+  }
+
+  /** Sets up publication and slot and decides where the batches start. */
+  async prepare(spec: StreamSpec): Promise<void> {
+    const { logger, sync, initialSync } = this.#options
+    await ensureStateTable(this.#control)
+    await ensurePublication(this.#control, spec.publication)
+    const decision = decideStart(await readSlot(this.#control, spec.slot), await readBackfillState(this.#control, sync), initialSync)
+    let snapshotName: string | null = null
+    if (decision.kind === 'resume') this.#start = decision.from
+    else if (decision.kind === 'create') {
+      this.#start = await createSlot(this.#control, spec.slot)
+      logger.info({ slot: spec.slot, lsn: formatLsn(this.#start) }, 'created replication slot')
+    } else {
+      // A backfill that did not finish (or a resync) starts over from a fresh slot and snapshot.
+      if (decision.dropSlot) await dropSlot(this.#control, spec.slot)
+      const created = await createSlotWithSnapshot(this.#options.url, spec.slot)
+      // The exported snapshot lives while this connection stays open: closed once the snapshot read imported it.
+      this.#closeExport = () => created.connection.end().catch(() => undefined)
+      this.#releases.push(this.#closeExport)
+      await writeBackfillState(this.#control, sync, 'pending')
+      logger.info({ slot: spec.slot, lsn: formatLsn(created.consistentPoint), snapshot: created.snapshot }, 'created replication slot with snapshot for backfill')
+      this.#start = created.consistentPoint
+      snapshotName = created.snapshot
+      this.#snapshotPending = true
+    }
+    this.#batches = this.#read(spec, snapshotName)
+  }
+
+  get batches(): Observable<Batch<SourceChange>> {
+    return this.#batches
+  }
+
+  get startPosition(): Lsn {
+    return this.#start
+  }
+
+  get snapshotFirst(): boolean {
+    return this.#snapshotPending
+  }
+
+  confirm(position: Lsn): void {
+    this.#stream?.confirm(position)
+    // Snapshot batches are opened before any streamed one: a position past the start means all were delivered.
+    if (this.#snapshotPending && position > this.#start) {
+      this.#snapshotPending = false
+      finishBackfill(this.#control, this.#options.sync).then(
+        () => this.#options.logger.info('backfill delivered'),
+        (error: unknown) => this.#options.logger.warn({ error: errorMessage(error) }, 'could not record the end of the backfill; it will run again on restart'),
+      )
+    }
+  }
+
+  pause(): void {
+    this.#paused = true
+    this.#stream?.pause()
+  }
+
+  resume(): void {
+    this.#paused = false
+    this.#stream?.resume()
+    const waiters = this.#capacityWaiters
+    this.#capacityWaiters = []
+    for (const wake of waiters) wake()
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.resume() // a snapshot waiting for room gives up (its subscription is gone by now)
+    for (const release of this.#releases.reverse()) await release()
+  }
+
+  /** Snapshot rows (when asked) then the stream, with heartbeats and the resync watch while subscribed. */
+  #read(spec: StreamSpec, snapshotName: string | null): Observable<Batch<SourceChange>> {
+    const { url, maxBatchRows, statusIntervalMs, logger, events } = this.#options
+    const stream = new ReplicationStream({
+      connectionString: url,
+      slot: spec.slot,
+      publication: spec.publication.name,
+      columns: spec.columns,
+      maxBatchRows,
+      statusIntervalMs,
+      logger,
+      isIdle: events.isIdle,
+      ...(events.onTruncate === undefined ? {} : { onTruncate: events.onTruncate }),
+      ...(events.onServerPosition === undefined ? {} : { onServerPosition: events.onServerPosition }),
+      ...(events.onBegin === undefined ? {} : { onBegin: events.onBegin }),
+    })
+    this.#stream = stream
+    const snapshot$ =
+      snapshotName === null
+        ? EMPTY
+        : snapshot({
+            connectionString: url,
+            table: spec.table,
+            columns: spec.snapshotColumns,
+            filter: spec.filter,
+            snapshot: snapshotName,
+            batchRows: maxBatchRows,
+            capacity: () => (this.#paused ? new Promise<void>((r) => this.#capacityWaiters.push(r)) : Promise.resolve()),
+            onProgress: (done, total) => events.onSnapshotProgress?.(done, total),
+            onSnapshotImported: () => void this.#closeExport(),
+          })
+    return defer(() => {
+      const stopTimers = this.#startTimers()
+      return merge(concat(snapshot$, stream.batches(this.#start)), this.#failure).pipe(
+        takeUntil(this.#end),
+        finalize(stopTimers),
+      )
+    })
+  }
+
+  #startTimers(): () => void {
+    const { heartbeatIntervalMs, logger, sync } = this.#options
+    const heartbeat = setInterval(() => {
+      emitHeartbeat(this.#control).catch((error: unknown) => logger.warn({ error: errorMessage(error) }, 'heartbeat failed'))
+    }, heartbeatIntervalMs)
+    let resyncing = false
+    const resyncPoll = setInterval(() => {
+      readBackfillState(this.#control, sync)
+        .then((state) => {
+          if (state !== 'resync' || resyncing) return
+          // End the batches: the attempt delivers what is in flight and ends; the next one finds 'resync' and starts over.
+          resyncing = true
+          logger.info('resync requested: re-sending the whole model')
+          this.#end.next()
+        })
+        .catch(() => undefined)
+    }, RESYNC_POLL_MS)
+    return () => {
+      clearInterval(heartbeat)
+      clearInterval(resyncPoll)
+    }
+  }
+}

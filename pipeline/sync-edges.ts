@@ -1,0 +1,106 @@
+import type { OperatorFunction } from 'rxjs'
+import type { Batch, OutgoingMessage } from '../core/changes.ts'
+import type { MessageSink } from '../core/contracts.ts'
+import type { Logger } from '../core/logger.ts'
+import type { SyncConfig } from '../config/load-config.ts'
+import { openKafkaSink, type KafkaClient, type SinkLimits } from '../connectors/kafka/open-sink-compat.ts'
+import { prepareValueEncoders } from '../connectors/kafka/schema-registry/prepare-encoders.ts'
+import type { SchemaRegistryConfig } from '../connectors/kafka/schema-registry/config.ts'
+import { PostgresSource } from '../connectors/postgres/source.ts'
+import { rowErrorResolver } from '../operators/handle-row-errors.ts'
+import type { AttemptEdges } from './attempt.ts'
+import type { DeliveryRecords } from './delivery-records.ts'
+import { resolveSync } from './resolve-sync.ts'
+import { buildSteps, defaultPipeline, type PipelineComposer } from './steps.ts'
+
+export interface SyncEdgesOptions {
+  sync: SyncConfig
+  /** The sync's position in `syncs`, for error paths. */
+  index: number
+  postgres: { url: string; heartbeatIntervalMs: number; statusIntervalMs: number }
+  kafka: KafkaClient
+  limits: SinkLimits & { maxBatchRows: number }
+  progressTopic: string
+  /** `destination.schemaRegistry`, for message.format avro | json-schema. */
+  schemaRegistry?: SchemaRegistryConfig
+  /** The config file's folder (relative `message.schema` paths). */
+  baseDir: string
+  /** How the built-in steps are composed (custom operators go in here). */
+  pipeline?: PipelineComposer
+  /** Operators loaded from the sync's `operators:` modules, applied after the built-in steps. */
+  extraOperators?: OperatorFunction<Batch<OutgoingMessage>, Batch<OutgoingMessage>>[]
+  records: DeliveryRecords
+  logger: Logger
+}
+
+/**
+ * The daemon's edges of a sync: PostgreSQL in (the source coordinator, the model checked against the
+ * catalog, the steps built once per attempt), Kafka out (the sink with the sync's row-error policy).
+ */
+export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
+  const { sync, index, postgres, limits, records, logger } = options
+  const resolveRowError = rowErrorResolver(sync.name, sync.onRowError, rowErrorEvents(records))
+  return {
+    async openSource(signal, hooks) {
+      const source = await PostgresSource.connect({
+        url: postgres.url,
+        sync: sync.name,
+        initialSync: sync.initialSync,
+        heartbeatIntervalMs: postgres.heartbeatIntervalMs,
+        statusIntervalMs: postgres.statusIntervalMs,
+        maxBatchRows: limits.maxBatchRows,
+        logger,
+        events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total) => records.snapshotProgress(done, total) },
+      }, signal)
+      if (source === null) return null
+      try {
+        const resolved = resolveSync(await source.describeTable(sync.model.table), sync, index)
+        for (const warning of resolved.warnings) logger.warn(warning)
+        const encoders = await prepareValueEncoders(resolved, { registry: options.schemaRegistry, baseDir: options.baseDir, index, logger })
+        await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, columns: resolved.columns, snapshotColumns: resolved.table.columns, filter: sync.model.filter ?? null })
+        const steps = buildSteps(resolved, {
+          onUnchanged: (count) => records.filtered(count, 'unchanged'),
+          onFiltered: (count) => records.filtered(count, 'trigger'),
+          ...(records.wantsRecords ? { onDropped: (changes) => records.filteredOut(changes) } : {}),
+          ...rowErrorEvents(records),
+        }, encoders)
+        let messages = (options.pipeline ?? defaultPipeline)(steps)
+        for (const operator of options.extraOperators ?? []) messages = pipeOnto(messages, operator)
+        return { source, steps: messages }
+      } catch (error) {
+        await source.close()
+        throw error
+      }
+    },
+    openSink(events): Promise<MessageSink> {
+      return openKafkaSink({
+        kafka: options.kafka,
+        limits,
+        logger,
+        events: {
+          ...events,
+          rowError: (rejected) => {
+            try {
+              return resolveRowError(rejected)
+            } catch (error) {
+              records.rejected(rejected, 'rejected')
+              throw error
+            }
+          },
+        },
+        ...(sync.delivery === 'exactly-once' ? { exactlyOnce: { transactionalId: `rowcast-${sync.name}`, progressTopic: options.progressTopic, progressKey: sync.name } } : {}),
+      })
+    },
+  }
+}
+
+function rowErrorEvents(records: DeliveryRecords) {
+  return {
+    onSkipped: (rejected: Parameters<DeliveryRecords['rejected']>[0]) => records.rejected(rejected, 'skipped'),
+    onDeadLettered: (rejected: Parameters<DeliveryRecords['rejected']>[0]) => records.rejected(rejected, 'dead-lettered'),
+  }
+}
+
+function pipeOnto<A, B, C>(first: OperatorFunction<A, B>, next: OperatorFunction<B, C>): OperatorFunction<A, C> {
+  return (input) => next(first(input))
+}
