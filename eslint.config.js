@@ -2,6 +2,18 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
+
+// Layers import one way (README "Layout"): core ← connectors, operators ← pipeline ← daemon; observability
+// listens to core's telemetry. Each adapter owns its library: pg only in connectors/postgres, kafkajs only in
+// connectors/kafka (its values only through connectors/kafka/kafkajs/, where the fast paths are installed).
+const ours = (...folders) => folders.map((f) => ({ group: [`**/${f}/**`], message: `imports point one way: this layer may not import ${f}/` }))
+const only = (library, where) => ({ name: library, message: `only ${where} imports ${library}` })
+const libraries = [only('pg', 'connectors/postgres'), only('pg-logical-replication', 'connectors/postgres'), only('kafkajs', 'connectors/kafka')]
+const layer = (files, folders, extra = {}) => ({
+  files,
+  rules: { 'no-restricted-imports': ['error', { paths: extra.paths ?? libraries, patterns: ours(...folders) }] },
+})
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.stack/', 'bench/results/', 'coverage/'] },
   js.configs.recommended,
@@ -22,4 +34,11 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
+  layer(['core/**'], ['config', 'connectors', 'operators', 'pipeline', 'observability', 'daemon']),
+  layer(['operators/**'], ['config', 'connectors', 'pipeline', 'observability', 'daemon']),
+  layer(['connectors/postgres/**'], ['config', 'operators', 'pipeline', 'observability', 'daemon', 'kafka'], { paths: [only('kafkajs', 'connectors/kafka')] }),
+  layer(['connectors/kafka/**'], ['config', 'operators', 'pipeline', 'observability', 'daemon', 'postgres'], { paths: [only('pg', 'connectors/postgres'), only('pg-logical-replication', 'connectors/postgres')] }),
+  layer(['pipeline/**'], ['observability', 'daemon']),
+  layer(['observability/**'], ['config', 'connectors', 'operators', 'pipeline', 'daemon']),
+  layer(['config/**', 'daemon/**', 'index.ts'], []),
 )

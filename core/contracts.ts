@@ -80,3 +80,11 @@ export interface MessageSink {
   /** Stops and releases the sink's connections. */
   close(): Promise<void>
 }
+
+/** The Schema Registry wire-format encoders of a sync, by topic (the encodeValue step uses them). */
+export interface TopicEncoders {
+  /** The encode function of a topic whose schema is ready, else undefined. */
+  get(topic: string): ((value: string | Buffer) => Buffer) | undefined
+  /** Registers (or looks up) the schema of these topics; resolves once each one's encoder is ready. */
+  prepare(topics: readonly string[]): Promise<void>
+}

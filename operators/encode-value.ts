@@ -9,15 +9,8 @@
  */
 import { concatMap, from, identity, of, type OperatorFunction } from 'rxjs'
 import { isRejected, mapItems, type Batch, type RejectedChange } from '../core/changes.ts'
+import type { TopicEncoders } from '../core/contracts.ts'
 import type { RoutedMessage } from './route-topic.ts'
-
-/** The wire-format encoders of a sync, by topic. */
-export interface TopicEncoders {
-  /** The encode function of a topic whose schema is ready, else undefined. */
-  get(topic: string): ((value: string | Buffer) => Buffer) | undefined
-  /** Registers (or looks up) the schema of these topics; resolves once each one's encoder is ready. */
-  prepare(topics: readonly string[]): Promise<void>
-}
 
 type Item = RoutedMessage | RejectedChange
 

@@ -4,7 +4,6 @@ import type { MessageSink } from '../core/contracts.ts'
 import type { Logger } from '../core/logger.ts'
 import type { SyncConfig } from '../config/load-config.ts'
 import { openKafkaSink, type KafkaClient, type SinkLimits } from '../connectors/kafka/open-sink-compat.ts'
-import { prepareValueEncoders } from '../connectors/kafka/schema-registry/prepare-encoders.ts'
 import type { SchemaRegistryConfig } from '../connectors/kafka/schema-registry/config.ts'
 import { PostgresSource } from '../connectors/postgres/source.ts'
 import { rowErrorResolver } from '../operators/handle-row-errors.ts'
@@ -12,6 +11,7 @@ import type { AttemptEdges } from './attempt.ts'
 import type { DeliveryRecords } from './delivery-records.ts'
 import { resolveSync } from './resolve-sync.ts'
 import { buildSteps, defaultPipeline, type PipelineComposer } from './steps.ts'
+import { prepareValueEncoders } from './value-encoders.ts'
 
 export interface SyncEdgesOptions {
   sync: SyncConfig

@@ -3,18 +3,18 @@
  * `message.schema` (a file, relative to the config file) or derived from the model columns a `mapping` names;
  * one encoder per topic (subject `<topic>-value`, topic-name strategy). Fixed and per-trigger topics are
  * registered here, before the sync streams, so a schema the registry refuses fails the sync at start-up with
- * the registry's reason. Topics read from a column are registered on first use (see operators/encode-schema.ts).
+ * the registry's reason. Topics read from a column are registered on first use (see operators/encode-value.ts).
  */
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import type { SchemaRegistryConfig } from './config.ts'
-import { deriveSchema, type SchemaField } from './derive-schema.ts'
-import { createRegistryEncoder, type RegistryEncoder } from './registry-encoder.ts'
-import type { TopicEncoders } from '../../../operators/encode-value.ts'
-import { staticTopics } from '../../../operators/route-topic.ts'
-import { ConfigError } from '../../../core/errors.ts'
-import type { Logger } from '../../../core/logger.ts'
-import type { ResolvedSync } from '../../../pipeline/resolve-sync.ts'
+import type { TopicEncoders } from '../core/contracts.ts'
+import { ConfigError } from '../core/errors.ts'
+import type { Logger } from '../core/logger.ts'
+import type { SchemaRegistryConfig } from '../connectors/kafka/schema-registry/config.ts'
+import type { SchemaField } from '../connectors/kafka/schema-registry/derive-schema.ts'
+import { registryTopicEncoders } from '../connectors/kafka/schema-registry/topic-encoders.ts'
+import { staticTopics } from '../operators/route-topic.ts'
+import type { ResolvedSync } from './resolve-sync.ts'
 
 export interface ValueEncodersOptions {
   /** `destination.schemaRegistry`. */
@@ -35,27 +35,9 @@ export async function prepareValueEncoders(resolved: ResolvedSync, options: Valu
   const registry = options.registry
   if (registry === undefined) throw new ConfigError([{ path: 'destination.schemaRegistry', message: `required by ${path}.format ${format}` }])
   const schemaFile = sync.message.schema === undefined ? undefined : readSchemaFile(resolve(options.baseDir, sync.message.schema), `${path}.schema`)
-  const fields = schemaFile === undefined ? mappingFields(resolved, path) : []
-
-  const encoders = new Map<string, RegistryEncoder>()
-  const ready = new Map<string, (value: string | Buffer) => Buffer>()
-  const prepare = async (topics: readonly string[]): Promise<void> => {
-    await Promise.all(
-      topics.map(async (topic) => {
-        let encoder = encoders.get(topic)
-        if (encoder === undefined) {
-          const schema = schemaFile ?? deriveSchema(format, fields, topic)
-          encoder = createRegistryEncoder({ config: registry, format, schema, topic, logger: options.logger })
-          encoders.set(topic, encoder)
-        }
-        await encoder.init()
-        const ok = encoder
-        ready.set(topic, (value) => ok.encode(typeof value === 'string' ? value : value.toString('utf8')))
-      }),
-    )
-  }
-  await prepare(staticTopics(sync.topic))
-  return { get: (topic) => ready.get(topic), prepare }
+  const encoders = registryTopicEncoders({ registry, format, schema: schemaFile === undefined ? { fields: mappingFields(resolved, path) } : { text: schemaFile }, logger: options.logger })
+  await encoders.prepare(staticTopics(sync.topic))
+  return encoders
 }
 
 function readSchemaFile(file: string, path: string): string {
