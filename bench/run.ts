@@ -112,7 +112,7 @@ function reportRows(c: CatchUpResult | undefined, l: LatencyResult | undefined, 
       const pauseNote = r.pause === undefined ? '' : `; RSS peak before pause ${r.pause.peakRssBeforeMiB.toFixed(0)} MiB, during ${r.pause.peakRssDuringMiB.toFixed(0)} MiB${bounded}`
       rows.push({
         measure: `${label} (catch-up)`, value: r.perSecond, unit: 'msg/s', ceiling: { name: 'bare relay', value: c.relay.perSecond },
-        peakRssMiB: r.peakRssMiB, cpuSeconds: r.cpuSeconds, note: `${r.cpuMicrosPerMessage.toFixed(0)} µs CPU/msg; startup ${r.startupSeconds.toFixed(1)} s; load ${r.loadAverage.toFixed(1)}${r.brokerRestarted ? '; DISTURBED: broker restarted by another test' : ''}${r.fromSources ? '; NOT REPRESENTATIVE: ran from the TypeScript sources (a source is newer than dist/)' : ''}${pauseNote}`,
+        peakRssMiB: r.peakRssMiB, cpuSeconds: r.cpuSeconds, note: `${r.cpuMicrosPerMessage.toFixed(0)} µs CPU/msg; startup ${r.startupSeconds.toFixed(1)} s; load ${r.loadAverage.toFixed(1)}${r.brokerRestarted ? '; DISTURBED: broker restarted by another test' : ''}${pauseNote}`,
       })
       // The issue's targets, each on its own line: mapping vs min(source, sink) >= 0.60, template vs mapping >= 0.80.
       if (r.key === 'mapping') rows.push({ measure: '  target: mapping vs min(source, sink) ≥ 0.60', value: r.perSecond, unit: 'msg/s', ceiling: { name: `min(source, sink): ${pipeCeiling.name}`, value: pipeCeiling.value } })

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// rowcast runs from dist/rowcast.mjs, one file bundled by esbuild (`npm run build`, also on `npm install`):
-// no compiler in the process, ~20 MiB less resident. When that bundle is missing or older than a source
-// file (an edit not yet built), the TypeScript sources run through tsx instead, so nothing stale ever runs.
-import { readdirSync, statSync } from 'node:fs'
+// The `rowcast` command runs the built code only: dist/cli.js, bundled by esbuild (`npm run build`; `npm install`
+// of the repository builds it, and the package ships it). No compiler in the process: ~20 MiB less resident.
+// To run the TypeScript sources instead, without a build: `npm run dev -- <arguments>`.
+import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { setFlagsFromString } from 'node:v8'
 
@@ -14,33 +14,11 @@ const growingPercent = Number(process.env.ROWCAST_HEAP_GROWING_PERCENT ?? 100)
 const heapFlagGiven = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => /heap-growing-percent|max-old-space-size/.test(a))
 if (growingPercent > 0 && !heapFlagGiven) setFlagsFromString(`--heap-growing-percent=${growingPercent}`)
 
-const root = fileURLToPath(new URL('..', import.meta.url))
-const bundle = `${root}dist/rowcast.mjs`
-
-function newestSource(path) {
-  const stat = statSync(path, { throwIfNoEntry: false })
-  if (stat === undefined) return 0 // a package installed without its sources: the bundle is all there is
-  if (!stat.isDirectory()) return path.endsWith('.ts') ? stat.mtimeMs : 0
-  let newest = 0
-  for (const entry of readdirSync(path)) newest = Math.max(newest, newestSource(`${path}/${entry}`))
-  return newest
+const cli = new URL('../dist/cli.js', import.meta.url)
+if (!existsSync(cli)) {
+  const root = fileURLToPath(new URL('..', import.meta.url)).replace(/[\\/]$/, '')
+  process.stderr.write(`rowcast: ${fileURLToPath(cli)} is missing: run \`npm run build\` in ${root} (or \`npm run dev -- <arguments>\` to run the sources)\n`)
+  process.exit(1)
 }
-
-function bundleIsFresh() {
-  try {
-    const built = statSync(bundle).mtimeMs
-    return ['index.ts', 'core', 'config', 'connectors', 'operators', 'pipeline', 'observability', 'daemon'].every((p) => newestSource(`${root}${p}`) <= built)
-  } catch {
-    return false
-  }
-}
-
-let main
-if (bundleIsFresh()) {
-  ;({ main } = await import(bundle))
-} else {
-  const { register } = await import('tsx/esm/api')
-  register()
-  ;({ main } = await import('../daemon/cli.ts'))
-}
+const { main } = await import(cli.href)
 process.exitCode = await main(process.argv)

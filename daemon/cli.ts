@@ -16,6 +16,8 @@ import { ConfigError, RowcastError, errorMessage, type ConfigIssue } from '../co
 import { createLogger } from '../core/logger.ts'
 import { resolveSync } from '../pipeline/resolve-sync.ts'
 import { redactSecrets } from '../core/secrets.ts'
+// The bundle carries it inlined: the version logged is the one that was built.
+import packageJson from '../package.json' with { type: 'json' }
 
 /** The `rowcast` command. Returns the exit code; `run` returns only after SIGTERM/SIGINT. */
 export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
@@ -44,8 +46,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         }
       }
       const logger = createLogger()
-      const fromSources = import.meta.url.endsWith('.ts')
-      logger[fromSources ? 'warn' : 'info']({ code: fromSources ? 'TypeScript sources (tsx)' : 'dist/rowcast.mjs', node: process.version }, fromSources ? 'starting rowcast from its TypeScript sources (slower, more memory): dist/rowcast.mjs is missing or older than a source file; `npm run build` makes it' : 'starting rowcast')
+      logger.info({ version: packageJson.version, node: process.version }, 'starting rowcast')
       const daemon = await startDaemon(config, { logger, baseDir: dirname(resolve(opts.config)) })
       await new Promise<void>((done) => {
         const stop = (signal: string) => {

@@ -96,9 +96,12 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
 }
 
 let typeScriptLoader = false
-/** From the bundle (plain node) a TypeScript operator needs tsx's loader; from the sources tsx is already on. */
+/**
+ * Node cannot import TypeScript: the first operator module named with a .ts/.mts/.cts file registers tsx's loader
+ * (a dependency), once per process. Where tsx is already on (`node --import tsx`), a second registration is harmless.
+ */
 async function typeScriptLoaderFor(file: string): Promise<void> {
-  if (typeScriptLoader || !/\.[cm]?ts$/.test(file) || import.meta.url.endsWith('.ts')) return
+  if (typeScriptLoader || !/\.[cm]?ts$/.test(file)) return
   const { register } = await import('tsx/esm/api')
   register()
   typeScriptLoader = true

@@ -23,10 +23,12 @@ step() {
 mapfile -t files < <(find test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 if ((${#files[@]} == 0)); then echo "no test files under test/" >&2; exit 1; fi
 
+# The build comes first: the CLI tests run bin/rowcast.mjs, which runs dist/. In-process tests run the sources,
+# and --conditions=rowcast-source makes their `import … from 'rowcast'` resolve to the sources too (package.json).
 step build npm run --silent build
 step lint npx eslint .
 step typecheck npx tsc --noEmit -p .
-step tests node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+step tests node --conditions=rowcast-source --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 
 if ((${#failed[@]})); then echo "npm test: FAILED: ${failed[*]}" >&2; exit 1; fi
 echo "npm test: lint, typecheck and ${#files[@]} test files passed"

@@ -46,7 +46,7 @@ describe('custom operators', () => {
     }
   })
 
-  test('the bundled CLI (dist/rowcast.mjs, plain node) loads a TypeScript operator too', async () => {
+  test('the built CLI (bin/rowcast.mjs runs dist/cli.js, plain node) loads a TypeScript operator too', async () => {
     execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' })
     const table = await setup()
     const port = await freePort()
@@ -62,7 +62,7 @@ describe('custom operators', () => {
     const consumer = await consume(env, [table])
     try {
       await eventually(() => rowcast.states(), (s) => s?.[table] === 'streaming', 30_000, `streaming (logs: ${rowcast.logs()})`)
-      assert.match(rowcast.logs(), /"code":"dist\/rowcast.mjs"/, 'the CLI ran the bundle')
+      assert.match(rowcast.logs(), /"version":"[^"]+","node":"v[^"]+","msg":"starting rowcast"/, 'the CLI ran the built code')
       await sql(env, `INSERT INTO ${table} VALUES (1, 'a@example.com'), (2, 'hidden@example.test')`)
       const [message] = await consumer.waitFor(1)
       assert.equal(message?.headers['rowcast-trigger'], 'added')
