@@ -22,4 +22,20 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
+  {
+    // kafkajs is loaded only by connectors/kafka/kafkajs/ (loadKafkajs), after its fast paths are installed: a value
+    // import anywhere else loads stock kafkajs first. Types are fine. (bench/ and scripts/ run stock kafkajs on purpose.)
+    files: ['**/*.ts'],
+    ignores: ['connectors/kafka/kafkajs/**', 'bench/**', 'scripts/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { paths: [{ name: 'kafkajs', allowTypeImports: true, message: "take kafkajs' values from loadKafkajs() (connectors/kafka/kafkajs/patch.ts); `import type` is fine" }] }],
+    },
+  },
+  {
+    // Only connectors/kafka knows kafkajs, not even its types: the rest sees the sink through core/contracts.ts.
+    files: ['index.ts', 'core/**/*.ts', 'config/**/*.ts', 'connectors/postgres/**/*.ts', 'operators/**/*.ts', 'pipeline/**/*.ts', 'observability/**/*.ts', 'daemon/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { paths: [{ name: 'kafkajs', message: 'only connectors/kafka imports kafkajs' }] }],
+    },
+  },
 )

@@ -1,6 +1,5 @@
 import pg from 'pg'
 import { concat, EMPTY, tap, type OperatorFunction, type Subscription } from 'rxjs'
-import type { Kafka, Producer } from 'kafkajs'
 import { backfill } from '../connectors/postgres/snapshot.ts'
 import { translatePgError } from '../connectors/postgres/errors.ts'
 import { formatLsn } from '../core/lsn.ts'
@@ -9,10 +8,11 @@ import {
   createSlot, createSlotWithSnapshot, dropSlot, emitHeartbeat, ensurePublication, ensureStateTable, finishBackfill,
   readBackfillState, readSlot, tryLockSync, writeBackfillState,
 } from '../connectors/postgres/setup.ts'
-import { KafkaSink, type DeliveredMessage, type SinkLimits } from '../connectors/kafka/sink.ts'
+import { openKafkaSink, type KafkaSink, type SinkLimits } from '../connectors/kafka/sink.ts'
+import type { KafkaClient } from '../connectors/kafka/client.ts'
+import type { DeliveredMessage } from '../core/contracts.ts'
 import type { SchemaRegistryConfig } from '../connectors/kafka/schema-registry/config.ts'
 import type { TopicEncoders } from '../operators/encode-value.ts'
-import { readProgress, progressRecord, type DeliveryProgress } from '../connectors/kafka/exactly-once.ts'
 import { rowErrorResolver, rowFailure } from '../operators/handle-row-errors.ts'
 import type { Batch, ModelChange, OutgoingMessage, RejectedChange } from '../core/changes.ts'
 import { Checkpoint } from './checkpoint.ts'
@@ -28,7 +28,7 @@ export interface SyncRunnerOptions {
   sync: SyncConfig
   index: number
   postgres: { url: string; heartbeatIntervalMs: number; statusIntervalMs: number }
-  kafka: Kafka
+  kafka: KafkaClient
   limits: SinkLimits & { maxBatchRows: number }
   progressTopic: string
   telemetry: Telemetry
@@ -252,20 +252,6 @@ class Attempt {
       telemetry.emit('checkpoint', { sync: name, lsn, lagBytes: serverLsn > lsn ? Number(serverLsn - lsn) : 0, lagSeconds: oldest === 0 ? 0 : (Date.now() - oldest) / 1000 })
     })
 
-    const producer = await this.#connectProducer(kafka, exactlyOnce ? `rowcast-${name}` : undefined)
-    const admin = kafka.admin()
-    await admin.connect().catch((error: unknown) => {
-      throw new RowcastError('KAFKA_UNREACHABLE', `cannot connect to Kafka: ${errorMessage(error)}`, { cause: error })
-    })
-    this.#cleanups.push(() => admin.disconnect().catch(() => undefined))
-
-    let resume: DeliveryProgress | null = null
-    if (exactlyOnce) {
-      // After the transactional producer connected: that fenced a killed predecessor and aborted its open transaction.
-      resume = await readProgress(kafka, this.#o.progressTopic, name)
-      if (resume.lsn > 0n) this.#logger.info({ through: formatLsn(resume.lsn), partial: resume.partial === null ? undefined : { txLsn: formatLsn(resume.partial.txLsn), messages: resume.partial.messages } }, 'exactly-once: skipping what is already committed to Kafka')
-    }
-
     const failure = new Promise<never>((_, reject) => {
       this.#fail = reject
     })
@@ -277,12 +263,11 @@ class Attempt {
     const resolveRowError = rowErrorResolver(name, sync.onRowError, this.#rowErrorEvents())
     let pressureWaiters: (() => void)[] = []
     let pressed = false
-    const sink = new KafkaSink({
-      producer,
-      admin,
+    const sink = await openKafkaSink({
+      kafka,
       limits,
       logger: this.#logger,
-      ...(resume === null ? {} : { progress: { ...progressRecord(this.#o.progressTopic, name), resume } }),
+      ...(exactlyOnce ? { exactlyOnce: { transactionalId: `rowcast-${name}`, progressTopic: this.#o.progressTopic, progressKey: name } } : {}),
       events: {
         acknowledged: (ticket, count) => checkpoint.acknowledge(ticket, count),
         pressure: (paused) => {
@@ -313,6 +298,7 @@ class Attempt {
         fatal: (error) => this.#fail?.(error),
       },
     })
+    this.#cleanups.push(() => sink.close())
     this.#sink = sink
     const capacity = () => (pressed ? new Promise<void>((r) => pressureWaiters.push(r)) : Promise.resolve())
 
@@ -403,17 +389,6 @@ class Attempt {
     } catch (error) {
       this.#logger.warn({ error: errorMessage(error) }, 'could not record the end of the backfill; it will run again on restart')
     }
-  }
-
-  async #connectProducer(kafka: Kafka, transactionalId?: string): Promise<Producer> {
-    const producer = KafkaSink.producerFor(kafka, transactionalId)
-    try {
-      await producer.connect()
-    } catch (error) {
-      throw new RowcastError('KAFKA_UNREACHABLE', `cannot connect to Kafka: ${errorMessage(error)}`, { cause: error })
-    }
-    this.#cleanups.push(() => producer.disconnect().catch(() => undefined))
-    return producer
   }
 
   #rowErrorEvents() {
