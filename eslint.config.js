@@ -34,6 +34,15 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
+  {
+    // kafkajs is loaded only by connectors/kafka/kafkajs/ (loadKafkajs), after its fast paths are installed: a value
+    // import anywhere else loads stock kafkajs first. Types are fine. (bench/ and scripts/ run stock kafkajs on purpose.)
+    files: ['**/*.ts'],
+    ignores: ['connectors/kafka/kafkajs/**', 'bench/**', 'scripts/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { paths: [{ name: 'kafkajs', allowTypeImports: true, message: "take kafkajs' values from loadKafkajs() (connectors/kafka/kafkajs/patch.ts); `import type` is fine" }] }],
+    },
+  },
   layer(['core/**'], ['config', 'connectors', 'operators', 'pipeline', 'observability', 'daemon']),
   layer(['operators/**'], ['config', 'connectors', 'pipeline', 'observability', 'daemon']),
   layer(['connectors/postgres/**'], ['config', 'operators', 'pipeline', 'observability', 'daemon', 'kafka'], { paths: [only('kafkajs', 'connectors/kafka')] }),

@@ -81,8 +81,6 @@ export interface OutgoingMessage {
   key: string | null
   partition: number | null
   headers: Record<string, string> | null
-  /** Size in bytes, filled in by the sink when it first measures the message. */
-  bytes?: number
   /** Set for dead-letter messages: the error that sent the change there. */
   deadLetter?: { reason: string; error: string }
 }

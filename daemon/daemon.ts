@@ -1,8 +1,7 @@
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { Kafka } from '../connectors/kafka/kafkajs/patch.ts'
 import type { OperatorFunction } from 'rxjs'
-import { kafkaLogCreator, toKafkaJsConfig } from '../connectors/kafka/client-options.ts'
+import { createKafkaClient } from '../connectors/kafka/client.ts'
 import { createAlerts } from '../observability/alerts/notifier.ts'
 import type { Batch, OutgoingMessage } from '../core/changes.ts'
 import type { RowcastConfig } from '../config/load-config.ts'
@@ -47,7 +46,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
   const http: HttpServer | null = config.http === undefined ? null : await startHttpServer({ config: config.http, telemetry, metrics, debuggerFeed, logger })
   if (http !== null) logger.info({ url: http.url }, 'HTTP endpoint listening (/metrics, /healthz, /readyz' + (debuggerOn ? ', /debugger)' : ')'))
 
-  const kafka = new Kafka(toKafkaJsConfig(config.destination.kafka, kafkaLogCreator(logger)))
+  const kafka = createKafkaClient(config.destination.kafka, logger)
   const syncs: SyncSupervisor[] = []
   for (const [index, sync] of config.syncs.entries()) {
     const extraOperators = await loadOperators(sync.operators, options.baseDir ?? process.cwd(), index)

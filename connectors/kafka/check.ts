@@ -7,7 +7,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { Admin } from 'kafkajs'
-import { Kafka } from './kafkajs/patch.ts'
+import { loadKafkajs } from './kafkajs/patch.ts'
 import type { CheckResult } from '../../core/check-result.ts'
 import { redactSecrets } from '../../core/secrets.ts'
 import { tlsOptions, toKafkaJsConfig } from './client-options.ts'
@@ -24,6 +24,7 @@ export async function checkKafka(config: KafkaConnectionConfig, topics: string[]
   const results: CheckResult[] = []
   for (const broker of config.brokers) results.push(...(await checkBroker(config, broker, timeoutMs, context)))
 
+  const { Kafka } = loadKafkajs()
   const kafka = new Kafka({ ...toKafkaJsConfig(config), connectionTimeout: timeoutMs, authenticationTimeout: timeoutMs, requestTimeout: 2 * timeoutMs, retry: CHECK_RETRY })
   const admin = kafka.admin({ retry: CHECK_RETRY })
   try {

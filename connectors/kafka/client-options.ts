@@ -5,7 +5,7 @@
 import { connect as netConnect, isIP } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { ISocketFactory, KafkaConfig, logCreator, SASLOptions } from 'kafkajs'
-import { logLevel } from './kafkajs/patch.ts'
+import { loadKafkajs } from './kafkajs/patch.ts'
 import type { Logger } from '../../core/logger.ts'
 import { KAFKA_CLIENT_BACKOFF } from '../../core/retry.ts'
 import { redactSecrets } from '../../core/secrets.ts'
@@ -21,6 +21,7 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 /** Without a `logCreator`, kafkajs stays silent (its default writes to the console). */
 export function toKafkaJsConfig(config: KafkaConnectionConfig, creator?: logCreator): KafkaConfig {
   const seeds = seedBrokers(config.brokers)
+  const { logLevel } = loadKafkajs()
   return {
     clientId: config.clientId,
     brokers: seeds.brokers,
@@ -38,6 +39,7 @@ export function toKafkaJsConfig(config: KafkaConnectionConfig, creator?: logCrea
 /** kafkajs log entries into a pino logger (child `component: kafkajs`), secrets scrubbed. */
 export function kafkaLogCreator(logger: Logger): logCreator {
   const child = logger.child({ component: 'kafkajs' })
+  const { logLevel } = loadKafkajs()
   return () => ({ level, log }) => {
     const { message, timestamp: _timestamp, logger: _logger, ...extra } = log
     const text = redactSecrets(String(message))

@@ -1,7 +1,10 @@
-import type { Kafka } from 'kafkajs'
-import { parseLsn, formatLsn } from '../../core/lsn.ts'
+import type { Producer, RecordMetadata, TopicMessages, Transaction } from 'kafkajs'
+import { parseLsn, formatLsn, type Lsn } from '../../core/lsn.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
-import type { TransactionalProgress } from './sink.ts'
+import type { Logger } from '../../core/logger.ts'
+import type { KafkaClient } from './client.ts'
+import { translateKafkaError } from './errors.ts'
+import type { QueueEntry, RequestPart } from './send-queue.ts'
 
 /**
  * Exactly-once position of a sync, committed in the same Kafka transaction as the messages it covers:
@@ -9,14 +12,26 @@ import type { TransactionalProgress } from './sink.ts'
  * commits at `partial.txLsn` (a large one split across Kafka transactions) the first `partial.messages`.
  */
 export interface DeliveryProgress {
-  lsn: bigint
-  partial: { txLsn: bigint; messages: number } | null
+  lsn: Lsn
+  partial: { txLsn: Lsn; messages: number } | null
 }
 
 export const NO_PROGRESS: DeliveryProgress = Object.freeze({ lsn: 0n, partial: null })
 
 /** How long readProgress waits for the log's end (an open transaction of another sync can hold it). */
 const READ_TIMEOUT_MS = 30_000
+
+/**
+ * Exactly-once: every request is one Kafka transaction that also writes the progress record: the source
+ * transactions it completes and, when it ends inside one, how many of that transaction's messages are in.
+ */
+export interface TransactionalProgress {
+  topic: string
+  key: string
+  encode(progress: DeliveryProgress): string
+  /** The progress committed before this sink started: what it skips instead of sending again. */
+  resume?: DeliveryProgress
+}
 
 /** The progress record of `sync`: a compacted topic keyed by sync name. */
 export function progressRecord(topic: string, sync: string): TransactionalProgress {
@@ -47,7 +62,7 @@ export function decodeProgress(value: string): DeliveryProgress {
  * after the sync's transactional producer connected: that fences a killed predecessor and aborts its
  * open transaction, so the end is not held by it.
  */
-export async function readProgress(kafka: Kafka, topic: string, sync: string): Promise<DeliveryProgress> {
+export async function readProgress(kafka: KafkaClient, topic: string, sync: string): Promise<DeliveryProgress> {
   const admin = kafka.admin()
   await admin.connect()
   let offsets: { partition: number; high: string; low: string }[]
@@ -94,4 +109,93 @@ export async function readProgress(kafka: Kafka, topic: string, sync: string): P
     await consumer.disconnect()
   }
   return latest
+}
+
+/**
+ * The transactional send of an exactly-once sink, and its resume: each request is one Kafka transaction
+ * holding the messages and the progress they complete; what an earlier run committed is skipped.
+ */
+export class TransactionalSend {
+  readonly #producer: Producer
+  readonly #progress: TransactionalProgress
+  readonly #logger: Logger
+  readonly #resume: DeliveryProgress
+  /** What the last committed Kafka transaction recorded. */
+  #committed: DeliveryProgress
+  /** The source transaction the last entry left open, and how many of its messages came before. */
+  #txCursor: { txLsn: Lsn; messages: number } | null = null
+
+  constructor(producer: Producer, progress: TransactionalProgress, logger: Logger) {
+    this.#producer = producer
+    this.#progress = progress
+    this.#logger = logger
+    this.#resume = progress.resume ?? NO_PROGRESS
+    this.#committed = this.#resume
+  }
+
+  /**
+   * Numbers a prepared entry's messages within its source transaction (entries come in stream order) and
+   * says how many leading ones an earlier run already committed: those are settled, not sent again.
+   */
+  skipCommitted(entry: QueueEntry): number {
+    if (entry.txLsn === null) return 0
+    const cursor = this.#txCursor
+    entry.txOffset = cursor !== null && cursor.txLsn === entry.txLsn ? cursor.messages : 0
+    this.#txCursor = entry.commitLsn === null ? { txLsn: entry.txLsn, messages: entry.txOffset + entry.messages.length } : null
+    return skipCount(entry.txLsn, entry.txOffset, entry.messages.length, this.#resume)
+  }
+
+  /** Sends one request as one Kafka transaction, with the progress it completes. A failure is never retried here. */
+  async send(topicMessages: TopicMessages[], parts: readonly RequestPart[]): Promise<RecordMetadata[]> {
+    const progress = this.#progress
+    const next = progressAfter(this.#committed, parts)
+    let transaction: Transaction | null = null
+    try {
+      transaction = await this.#producer.transaction()
+      const records = next === null ? topicMessages : [...topicMessages, { topic: progress.topic, messages: [{ key: progress.key, value: progress.encode(next) }] }]
+      const metadata = await transaction.sendBatch({ topicMessages: records, acks: -1 })
+      await transaction.commit()
+      if (next !== null) this.#committed = next
+      return metadata
+    } catch (error) {
+      await transaction?.abort().catch((abortError: unknown) => this.#logger.warn({ error: errorMessage(abortError) }, 'Kafka transaction abort failed'))
+      // Whether a failed commit landed is unknown, and kafkajs's transaction state may be stuck: never retry
+      // here. The sync restarts: a new producer fences this one, and the committed progress says where to go on.
+      const translated = translateKafkaError(error)
+      if (!translated.retriable) throw translated
+      throw new RowcastError('KAFKA_TRANSACTION_FAILED', `Kafka transaction failed (${translated.message}); restarting from the committed progress`, { cause: error })
+    }
+  }
+}
+
+/**
+ * The progress a request commits (null when it changes nothing, e.g. backfill batches only): the highest
+ * commit LSN among the source transactions it completes, and the transaction it stops inside, if any.
+ */
+export function progressAfter(previous: DeliveryProgress, parts: readonly { entry: Pick<QueueEntry, 'messages' | 'commitLsn' | 'txLsn' | 'txOffset'>; to: number }[]): DeliveryProgress | null {
+  let lsn = previous.lsn
+  let partial = previous.partial
+  let changed = false
+  for (const { entry, to } of parts) {
+    if (to >= entry.messages.length && entry.commitLsn !== null) {
+      if (entry.commitLsn > lsn) lsn = entry.commitLsn
+      partial = null
+      changed = true
+    } else if (entry.txLsn !== null) {
+      partial = { txLsn: entry.txLsn, messages: entry.txOffset + to }
+      changed = true
+    }
+  }
+  return changed ? { lsn, partial } : null
+}
+
+/**
+ * How many leading messages of an entry an earlier run already committed: all of a transaction that
+ * commits before the progress LSN (its commit record starts before the end of the last one recorded),
+ * the first `partial.messages` of the transaction recorded as partial, none of any other.
+ */
+export function skipCount(txLsn: Lsn, txOffset: number, messages: number, resume: DeliveryProgress): number {
+  if (txLsn < resume.lsn) return messages
+  if (resume.partial !== null && resume.partial.txLsn === txLsn) return Math.max(0, Math.min(messages, resume.partial.messages - txOffset))
+  return 0
 }

@@ -1,14 +1,15 @@
 import type { Admin } from 'kafkajs'
-import { RowcastError } from '../../core/errors.ts'
 import { translateKafkaError } from './errors.ts'
+import type { TopicMetadataLookup } from './prepare-batch.ts'
 
 const REFRESH_MS = 60_000
 
 /**
- * Which topics exist and how many partitions each has, from the cluster's metadata. rowcast never creates
- * topics: a topic that does not exist is a retriable error naming it, so the sync waits until it does.
+ * Which topics exist and how many partitions each has, from the cluster's metadata, cached for a minute.
+ * rowcast never creates topics: one that does not exist is left out of the answer (batch preparation holds
+ * the batch), and asked about again next time.
  */
-export class TopicMetadataCache {
+export class TopicMetadataCache implements TopicMetadataLookup {
   readonly #admin: Admin
   readonly #partitions = new Map<string, { count: number; at: number }>()
 
@@ -16,34 +17,25 @@ export class TopicMetadataCache {
     this.#admin = admin
   }
 
-  /** Ensures every topic is known to exist; throws KAFKA_TOPIC_MISSING (retriable) naming the missing ones. */
-  async require(topics: Iterable<string>): Promise<void> {
+  async partitionCounts(topics: ReadonlySet<string>): Promise<ReadonlyMap<string, number>> {
     const now = Date.now()
-    const unknown = [...topics].filter((t) => {
-      const known = this.#partitions.get(t)
-      return known === undefined || now - known.at > REFRESH_MS
-    })
-    if (unknown.length === 0) return
-    const missing: string[] = []
-    for (const topic of unknown) {
+    const counts = new Map<string, number>()
+    for (const topic of topics) {
+      const known = this.#partitions.get(topic)
+      if (known !== undefined && now - known.at <= REFRESH_MS) {
+        counts.set(topic, known.count)
+        continue
+      }
       try {
         const { topics: [meta] } = await this.#admin.fetchTopicMetadata({ topics: [topic] })
         this.#partitions.set(topic, { count: meta.partitions.length, at: now })
+        counts.set(topic, meta.partitions.length)
       } catch (error) {
         const translated = translateKafkaError(error, { topic })
         if (translated.code !== 'KAFKA_TOPIC_MISSING') throw translated
         this.#partitions.delete(topic)
-        missing.push(topic)
       }
     }
-    if (missing.length > 0) {
-      throw new RowcastError('KAFKA_TOPIC_MISSING', `topic ${missing.map((t) => `"${t}"`).join(', ')} does not exist in the Kafka cluster; create it (rowcast never creates topics) — the batch is held and retried`)
-    }
-  }
-
-  partitions(topic: string): number {
-    const known = this.#partitions.get(topic)
-    if (known === undefined) throw new Error(`topic metadata for "${topic}" was not loaded`)
-    return known.count
+    return counts
   }
 }

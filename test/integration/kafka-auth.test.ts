@@ -5,7 +5,8 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { Kafka, type KafkaConfig } from 'kafkajs'
+import type { Admin, KafkaConfig } from 'kafkajs'
+import { loadKafkajs } from '../../connectors/kafka/kafkajs/patch.ts'
 import { checkKafka } from '../../connectors/kafka/check.ts'
 import { toKafkaJsConfig } from '../../connectors/kafka/client-options.ts'
 import { parseKafkaConfig, type KafkaConnectionConfig } from '../../connectors/kafka/config.ts'
@@ -13,8 +14,9 @@ import { translateKafkaError } from '../../connectors/kafka/errors.ts'
 import type { RowcastError } from '../../core/errors.ts'
 import { ensureStack, type StackEnv } from '../../scripts/stack-env.ts'
 
+const { Kafka } = loadKafkajs()
 let env: StackEnv
-let admin: ReturnType<Kafka['admin']>
+let admin: Admin
 const FAST_FAIL = { retries: 0 }
 const PLANTED = `planted-${randomUUID()}`
 

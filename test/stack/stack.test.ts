@@ -4,8 +4,8 @@ import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
-import { Kafka, logLevel } from 'kafkajs'
-import type { KafkaConfig, SASLOptions } from 'kafkajs'
+import type { Kafka, KafkaConfig, SASLOptions } from 'kafkajs'
+import { loadKafkajs } from '../../connectors/kafka/kafkajs/patch.ts'
 import { ensureStack, parseEnvText } from '../../scripts/stack-env.ts'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 
@@ -16,6 +16,7 @@ before(async () => {
 })
 
 function kafka(config: Omit<KafkaConfig, 'clientId' | 'logLevel'>): Kafka {
+  const { Kafka, logLevel } = loadKafkajs()
   return new Kafka({ clientId: 'stack-test', logLevel: logLevel.NOTHING, connectionTimeout: 5000, retry: { retries: 0 }, ...config })
 }
 

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { after } from 'node:test'
 import pg from 'pg'
-import { Kafka, logLevel, type Consumer } from 'kafkajs'
+import type { Consumer } from 'kafkajs'
+import type { KafkaClient } from '../../connectors/kafka/client.ts'
+import { loadKafkajs } from '../../connectors/kafka/kafkajs/patch.ts'
 import { ensureStack, type StackEnv } from '../../scripts/stack-env.ts'
 import { parseConfig, type RowcastConfig } from '../../config/load-config.ts'
 import { startDaemon, type Daemon, type DaemonOptions } from '../../daemon/daemon.ts'
@@ -27,7 +29,9 @@ export async function sql(env: StackEnv, text: string, params: unknown[] = []): 
   }
 }
 
-export function kafkaClient(env: StackEnv): Kafka {
+/** Test consumers and admins get kafkajs as the daemon does: through rowcast's install of its fast paths. */
+export function kafkaClient(env: StackEnv): KafkaClient {
+  const { Kafka, logLevel } = loadKafkajs()
   return new Kafka({ clientId: 'rowcast-test', brokers: [env.KAFKA_BOOTSTRAP_PLAINTEXT], logLevel: logLevel.NOTHING })
 }
 

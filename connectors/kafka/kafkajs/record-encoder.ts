@@ -2,8 +2,8 @@
  * A Kafka record (v2 message format, `Record` of a RecordBatch) encoded the way kafkajs' own
  * `protocol/recordBatch/record/v0` does, byte for byte, but into one exactly-sized buffer. kafkajs builds
  * each record from two or more zero-filled 512-byte encoders and one small Buffer per varint: about 40 % of
- * everything rowcast allocated, and the garbage that made its heap grow. connectors/kafka/kafkajs.ts puts
- * this in kafkajs' place; it returns a kafkajs Encoder holding the bytes, which is what RecordBatch expects.
+ * everything rowcast allocated, and the garbage that made its heap grow. patch.ts puts this in kafkajs'
+ * place; it returns a kafkajs Encoder holding the bytes, which is what RecordBatch expects.
  *
  * Record => Length:varint Attributes:int8 TimestampDelta:varlong OffsetDelta:varint
  *           Key:varint-bytes Value:varint-bytes Headers:[HeaderKey:varint-string HeaderValue:varint-bytes]

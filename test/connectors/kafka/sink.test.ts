@@ -1,8 +1,9 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { Admin, Kafka, Producer } from 'kafkajs'
-import { KafkaSink, DEFAULT_SINK_LIMITS, progressAfter, skipCount, type SinkEvents, type SinkLimits } from '../../../connectors/kafka/sink.ts'
-import { decodeProgress, encodeProgress, progressRecord, readProgress } from '../../../connectors/kafka/exactly-once.ts'
+import type { Admin, Kafka } from 'kafkajs'
+import { openKafkaSink, DEFAULT_SINK_LIMITS, type KafkaSink, type KafkaSinkOptions, type SinkLimits } from '../../../connectors/kafka/sink.ts'
+import { decodeProgress, encodeProgress, progressAfter, readProgress, skipCount } from '../../../connectors/kafka/exactly-once.ts'
+import type { SinkEvents } from '../../../core/contracts.ts'
 import type { Batch, OutgoingMessage } from '../../../core/changes.ts'
 import { createLogger } from '../../../core/logger.ts'
 import type { StackEnv } from '../../../scripts/stack-env.ts'
@@ -89,14 +90,12 @@ describe('KafkaSink against the real Kafka', () => {
     return { items, commitLsn, commitTime: Date.now(), txId: 1 }
   }
 
-  async function withSink<T>(limits: Partial<SinkLimits>, events: SinkEvents, run: (sink: KafkaSink, producer: Producer) => Promise<T>, progress?: ConstructorParameters<typeof KafkaSink>[0]['progress'], transactionalId?: string): Promise<T> {
-    const producer = KafkaSink.producerFor(kafka, transactionalId)
-    await producer.connect()
+  async function withSink<T>(limits: Partial<SinkLimits>, events: SinkEvents, run: (sink: KafkaSink) => Promise<T>, exactlyOnce?: KafkaSinkOptions['exactlyOnce']): Promise<T> {
+    const sink = await openKafkaSink({ kafka, limits: { ...DEFAULT_SINK_LIMITS, ...limits }, events, logger, ...(exactlyOnce === undefined ? {} : { exactlyOnce }) })
     try {
-      const sink = new KafkaSink({ producer, admin, limits: { ...DEFAULT_SINK_LIMITS, ...limits }, events, logger, ...(progress === undefined ? {} : { progress }) })
-      return await run(sink, producer)
+      return await run(sink)
     } finally {
-      await producer.disconnect()
+      await sink.close()
     }
   }
 
@@ -152,7 +151,10 @@ describe('KafkaSink against the real Kafka', () => {
     await createTopics(env, [progressTopic], 1)
     const r = recorder()
     // Committed earlier: everything through LSN 500, and 25 messages of the transaction committing at 600.
-    const progress = { ...progressRecord(progressTopic, 'sync_a'), resume: { lsn: 500n, partial: { txLsn: 600n, messages: 25 } } }
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: progressTopic, acks: -1, messages: [{ key: 'sync_a', value: encodeProgress('sync_a', { lsn: 500n, partial: { txLsn: 600n, messages: 25 } }) }] })
+    await producer.disconnect()
     // 25 per request: one preparation round covers several entries, the first of which is skipped whole.
     await withSink({ maxRequestMessages: 25 }, r.events, async (sink) => {
       sink.enqueue(batch(topic, new Array(10).fill('old'), 0, 480n), 0, 400n) // before the progress LSN
@@ -161,7 +163,7 @@ describe('KafkaSink against the real Kafka', () => {
       sink.enqueue(batch(topic, new Array(10).fill('tx'), 20, 640n), 3, 600n) // 20..24 committed, 25..29 new
       sink.enqueue(batch(topic, new Array(3).fill('next'), 0, 700n), 4, 690n)
       await sink.drain()
-    }, progress, uniqueName('rowcast-test-tx'))
+    }, { transactionalId: uniqueName('rowcast-test-tx'), progressTopic, progressKey: 'sync_a' })
     assert.deepEqual(r.fatal, [])
     assert.equal(r.acks.reduce((n, [, c]) => n + c, 0), 43, 'every message is acknowledged, sent or skipped')
     const consumer = await consume(env, [topic], { readCommitted: true })

@@ -1,8 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire, Module } from 'node:module'
-import { groupMessagesPerPartition } from '../../../../connectors/kafka/kafkajs/patch.ts'
+import { fileURLToPath } from 'node:url'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import { groupMessagesPerPartition } from '../../../../connectors/kafka/kafkajs/group-messages.ts'
+import { installKafkajsFastPaths } from '../../../../connectors/kafka/kafkajs/patch.ts'
 import { encodeRecord, type EncoderLike, type RecordInput } from '../../../../connectors/kafka/kafkajs/record-encoder.ts'
 
 const require = createRequire(import.meta.url)
@@ -18,7 +23,8 @@ function kafkajsOwn<T>(path: string): T {
 }
 const kafkajsOwnGrouping = () => kafkajsOwn<typeof groupMessagesPerPartition>(file)
 
-test("kafkajs' producer uses rowcast's grouping and record encoder once rowcast's kafkajs module is loaded", () => {
+test("kafkajs' producer uses rowcast's grouping and record encoder once installKafkajsFastPaths ran", () => {
+  assert.deepEqual(installKafkajsFastPaths(), { version: require('kafkajs/package.json').version, grouping: true, recordEncoder: true, reason: null })
   assert.equal(require(file), groupMessagesPerPartition)
   const record = (require(recordFile) as (r: RecordInput) => EncoderLike)({ key: 'k', value: 'v' })
   assert.deepEqual(record.buf, encodeRecord({ key: 'k', value: 'v' }))
@@ -55,4 +61,35 @@ test('the linear grouping gives what kafkajs gives: same partitions, same order'
     assert.deepEqual(groupMessagesPerPartition({ topic: 't', partitionMetadata, messages: input, partitioner }), own({ topic: 't', partitionMetadata, messages: input, partitioner }))
   }
   assert.deepEqual(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner }), {}, 'no metadata: nothing grouped, as in kafkajs')
+})
+
+test('the install runs once and logs its state once, at the first call given a logger', () => {
+  const lines: { level: number; msg: string; grouping: boolean; recordEncoder: boolean; component: string }[] = []
+  const stream = new Writable({ write: (chunk: Buffer, _encoding, done) => void (lines.push(JSON.parse(chunk.toString())), done()) })
+  const logger = pino({ level: 'info' }, stream)
+  const first = installKafkajsFastPaths(logger)
+  assert.equal(installKafkajsFastPaths(logger), first, 'the same status')
+  assert.equal(lines.length, 1)
+  const [{ level, msg, component, grouping, recordEncoder }] = lines
+  assert.deepEqual({ level, msg, component, grouping, recordEncoder }, { level: 30, msg: 'kafkajs fast paths active: grouping, record encoder', component: 'kafkajs', grouping: true, recordEncoder: true })
+})
+
+test('kafkajs loaded (and used) before rowcast: kafkajs keeps its own modules, and the status says why', () => {
+  const patch = fileURLToPath(new URL('../../../../connectors/kafka/kafkajs/patch.ts', import.meta.url))
+  const script = `
+    import { createRequire } from 'node:module'
+    const require = createRequire(${JSON.stringify(patch)})
+    const stock = require('kafkajs/src/producer/groupMessagesPerPartition.js')
+    require('kafkajs')
+    require('kafkajs/src/protocol/recordBatch/record/v0/index.js') // kafkajs loads it with its first produce request
+    const { installKafkajsFastPaths, loadKafkajs } = await import(${JSON.stringify(patch)})
+    const status = installKafkajsFastPaths()
+    loadKafkajs()
+    console.log(JSON.stringify({ ...status, stock: require('kafkajs/src/producer/groupMessagesPerPartition.js') === stock }))`
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], { encoding: 'utf8' })
+  const status = JSON.parse(out.trim().split('\n').at(-1) as string) as { grouping: boolean; recordEncoder: boolean; reason: string; stock: boolean }
+  assert.equal(status.grouping, false)
+  assert.equal(status.recordEncoder, false)
+  assert.equal(status.stock, true, "kafkajs' own grouping stays")
+  assert.match(status.reason, /kafkajs was loaded before rowcast could install the grouping and record encoder/)
 })
