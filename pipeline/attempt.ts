@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { concat, EMPTY, tap, type OperatorFunction, type Subscription } from 'rxjs'
+import { concat, EMPTY, tap, type Subscription } from 'rxjs'
 import type { Kafka, Producer } from 'kafkajs'
 import { backfill } from '../connectors/postgres/snapshot.ts'
 import { translatePgError } from '../connectors/postgres/errors.ts'
@@ -16,10 +16,10 @@ import { readProgress, progressRecord, type DeliveryProgress } from '../connecto
 import { rowErrorResolver, rowFailure } from '../operators/handle-row-errors.ts'
 import type { Batch, ModelChange, OutgoingMessage, RejectedChange } from '../core/changes.ts'
 import { Checkpoint } from './checkpoint.ts'
-import type { SyncConfig } from '../config/load-config.ts'
+import type { SyncConfig } from '../config/root-schema.ts'
 import { RowcastError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
-import { buildSteps, defaultPipeline, type PipelineComposer } from './steps.ts'
+import { buildSteps, composeSteps, type OperatorInsertions } from './steps.ts'
 import { resolveSync, type ResolvedSync } from './resolve-sync.ts'
 import { prepareValueEncoders } from '../connectors/kafka/schema-registry/prepare-encoders.ts'
 import type { SyncState, Telemetry } from '../core/telemetry.ts'
@@ -33,10 +33,8 @@ export interface SyncRunnerOptions {
   progressTopic: string
   telemetry: Telemetry
   logger: Logger
-  /** How the built-in steps are composed (custom operators go in here). */
-  pipeline?: PipelineComposer
-  /** Operators loaded from the sync's `operators:` modules, applied after the built-in steps. */
-  extraOperators?: OperatorFunction<Batch<OutgoingMessage>, Batch<OutgoingMessage>>[]
+  /** Custom operators at named points between the built-in steps (the library's and the config file's). */
+  operators?: OperatorInsertions
   /** Wait between attempts after a non-retriable failure (the error may be fixed meanwhile). */
   failedRetryMs?: number
   /** `destination.schemaRegistry`, for message.format avro | json-schema. */
@@ -336,9 +334,7 @@ class Attempt {
       ...(telemetry.wantsRecords ? { onDropped: (changes: readonly ModelChange[]) => this.#recordFiltered(changes) } : {}),
       ...this.#rowErrorEvents(),
     }, encoders)
-    const compose = this.#o.pipeline ?? defaultPipeline
-    let messages$ = concat(backfill$, source.batches(start.lsn)).pipe(tap(() => void emittedBatches++), compose(steps))
-    for (const operator of this.#o.extraOperators ?? []) messages$ = messages$.pipe(operator)
+    const messages$ = concat(backfill$, source.batches(start.lsn)).pipe(tap(() => void emittedBatches++), composeSteps(steps, this.#o.operators))
 
     this.#setState(start.backfill === null ? 'streaming' : 'backfilling')
     let backfilling = start.backfill !== null

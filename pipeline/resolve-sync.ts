@@ -3,7 +3,7 @@ import { describeTable, filterColumns, type TableInfo } from '../connectors/post
 import type { PublicationSpec } from '../connectors/postgres/setup.ts'
 import type { ModelShape } from '../operators/classify.ts'
 import { compileComposer, type Composer } from '../operators/compose-message.ts'
-import type { SyncConfig } from '../config/load-config.ts'
+import type { SyncConfig } from '../config/root-schema.ts'
 import { ConfigError, type ConfigIssue } from '../core/errors.ts'
 import type { ColumnInfo } from '../core/changes.ts'
 
