@@ -1,10 +1,13 @@
 /**
- * rowcast as a library: start the daemon from a config, or build a sync's pipeline from its steps and put
- * your own RxJS operators between them (see examples/custom-operator and the README).
+ * rowcast as a library: start the daemon from a config, with your own RxJS operators at named points between
+ * the built-in steps (see examples/library, examples/custom-operator and the README).
  */
-export { loadConfig, parseConfig, type RowcastConfig, type SyncConfig } from './config/load-config.ts'
+export { loadConfig, parseConfig } from './config/load-config.ts'
+export type { RowcastConfig, SyncConfig } from './config/root-schema.ts'
 export { startDaemon, type Daemon, type DaemonOptions } from './daemon/daemon.ts'
-export { buildSteps, defaultPipeline, type PipelineSteps, type PipelineComposer } from './pipeline/steps.ts'
+export { STEP_NAMES, INSERTION_POINTS, type StepName, type InsertionPoint, type OperatorInsertions, type InsertedOperator } from './pipeline/steps.ts'
+export type { ComposedMessage, RoutedMessage } from './operators/route-topic.ts'
+export { secretsOf, registerSecrets, redactSecrets } from './core/secrets.ts'
 export { mapItems, isRejected, type Batch, type SourceChange, type ModelChange, type OutgoingMessage, type RejectedChange } from './core/changes.ts'
 export { Telemetry, type TelemetryEvents, type DeliveryRecord } from './core/telemetry.ts'
 export { RowcastError, ConfigError } from './core/errors.ts'

@@ -1,22 +1,18 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
-import pg from 'pg'
 import { Command, CommanderError } from 'commander'
-import { checkKafka } from '../connectors/kafka/check.ts'
-import { createRegistryClient } from '../connectors/kafka/schema-registry/registry-client.ts'
-import { checkPostgres } from '../connectors/postgres/check.ts'
+import { connectPostgres, type PostgresClient } from '../connectors/postgres/check.ts'
 import { describeTable } from '../connectors/postgres/catalog.ts'
 import { ensureStateTable, writeBackfillState } from '../connectors/postgres/sync-state.ts'
-import { staticTopics } from '../operators/route-topic.ts'
-import type { CheckResult } from '../core/check-result.ts'
-import { loadConfig, parseConfig, type RowcastConfig, type SyncConfig } from '../config/load-config.ts'
+import { loadConfig, parseConfig } from '../config/load-config.ts'
+import type { RowcastConfig, SyncConfig } from '../config/root-schema.ts'
+import { printChecks, runChecks } from './check.ts'
 import { startDaemon } from './daemon.ts'
 import { ConfigError, RowcastError, errorMessage, type ConfigIssue } from '../core/errors.ts'
 import { createLogger } from '../core/logger.ts'
 import { resolveSync } from '../pipeline/resolve-sync.ts'
-import { redactSecrets } from '../core/secrets.ts'
-// The bundle carries it inlined: the version logged is the one that was built.
+import { redactSecrets, registerSecrets, secretsOf } from '../core/secrets.ts'
 import packageJson from '../package.json' with { type: 'json' }
 
 /** The `rowcast` command. Returns the exit code; `run` returns only after SIGTERM/SIGINT. */
@@ -35,7 +31,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .option(...configOption)
     .option('--skip-checks', 'start without the connection checks of `rowcast check`')
     .action(async (opts: { config: string; skipChecks?: boolean }) => {
-      const config = loadConfig(opts.config)
+      const config = load(opts.config)
       if (!opts.skipChecks) {
         const results = await runChecks(config)
         const failed = results.filter((r) => !r.ok)
@@ -69,7 +65,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       const issues: ConfigIssue[] = []
       let checkable: { url: string; syncs: { sync: SyncConfig; index: number }[] } | null
       try {
-        const config = loadConfig(opts.config)
+        const config = load(opts.config)
         checkable = { url: config.source.postgres.url, syncs: config.syncs.map((sync, index) => ({ sync, index })) }
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error
@@ -77,9 +73,9 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         checkable = checkableParts(opts.config, error.issues)
       }
       if (checkable === null) throw new ConfigError(issues)
-      const client = new pg.Client({ connectionString: checkable.url, connectionTimeoutMillis: 5_000 })
+      let client: PostgresClient
       try {
-        await client.connect()
+        client = await connectPostgres(checkable.url, 5_000)
       } catch (error) {
         if (issues.length > 0) throw new ConfigError(issues)
         print(`config ok; database checks skipped: cannot connect to PostgreSQL (${errorMessage(error)})`)
@@ -106,7 +102,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .description('test the connections like a destination test: PostgreSQL (wal_level, replication, tables, replica identity) and Kafka (brokers, auth, TLS, topics)')
     .option(...configOption)
     .action(async (opts: { config: string }) => {
-      const results = await runChecks(loadConfig(opts.config))
+      const results = await runChecks(load(opts.config))
       printChecks(results, print)
       if (results.some((r) => !r.ok)) code = 1
     })
@@ -117,7 +113,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .option(...configOption)
     .option('--yes', 'run the statements instead of printing them')
     .action(async (opts: { config: string; yes?: boolean }) => {
-      const config = loadConfig(opts.config)
+      const config = load(opts.config)
       await withPostgres(config.source.postgres.url, async (client) => {
         for (const sync of config.syncs) {
           const table = await describeTable(client, sync.model.table)
@@ -135,7 +131,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .option(...configOption)
     .requiredOption('-s, --sync <name>', 'the sync to resync')
     .action(async (opts: { config: string; sync: string }) => {
-      const config = loadConfig(opts.config)
+      const config = load(opts.config)
       if (!config.syncs.some((s) => s.name === opts.sync)) throw new ConfigError([{ path: '--sync', message: `no sync named "${opts.sync}" in ${opts.config}` }])
       await withPostgres(config.source.postgres.url, async (client) => {
         await ensureStateTable(client)
@@ -158,39 +154,28 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   return code
 }
 
-async function withPostgres<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
+/** Loads the config file; the secrets it resolved are scrubbed from this command's output, even when it is invalid. */
+function load(file: string): RowcastConfig {
+  return registeringSecrets(() => loadConfig(file))
+}
+
+function registeringSecrets<T extends object>(parse: () => T): T {
+  try {
+    const parsed = parse()
+    registerSecrets(secretsOf(parsed))
+    return parsed
+  } catch (error) {
+    if (error instanceof ConfigError) registerSecrets(secretsOf(error))
+    throw error
+  }
+}
+
+async function withPostgres<T>(url: string, work: (client: PostgresClient) => Promise<T>): Promise<T> {
+  const client = await connectPostgres(url)
   try {
     return await work(client)
   } finally {
     await client.end()
-  }
-}
-
-async function runChecks(config: RowcastConfig): Promise<CheckResult[]> {
-  const topics = new Set<string>()
-  for (const sync of config.syncs) {
-    for (const topic of staticTopics(sync.topic)) topics.add(topic)
-    if (typeof sync.onRowError === 'object') topics.add(sync.onRowError.deadLetter.topic)
-  }
-  const [postgres, kafka, registry] = await Promise.all([
-    checkPostgres(config.source.postgres.url, config.syncs),
-    checkKafka(config.destination.kafka, [...topics]),
-    checkRegistry(config),
-  ])
-  return [...postgres, ...kafka, ...registry]
-}
-
-async function checkRegistry(config: RowcastConfig): Promise<CheckResult[]> {
-  const registry = config.destination.schemaRegistry
-  if (registry === undefined) return []
-  const name = 'schema registry'
-  try {
-    await createRegistryClient(registry).ping()
-    return [{ name, ok: true, detail: `${registry.url} reachable` }]
-  } catch (error) {
-    return [{ name, ok: false, detail: redactSecrets(errorMessage(error)), fix: 'check destination.schemaRegistry (url, auth, ca)' }]
   }
 }
 
@@ -206,7 +191,7 @@ function checkableParts(file: string, issues: readonly ConfigIssue[]): { url: st
     return null
   }
   if (raw === null || typeof raw !== 'object' || !Array.isArray(raw.syncs)) return null
-  const alone = (sync: unknown) => parseConfig(stringifyYaml({ source: raw.source, destination: { kafka: { brokers: '127.0.0.1:9092' } }, syncs: [sync] }), dirname(resolve(file)))
+  const alone = (sync: unknown) => registeringSecrets(() => parseConfig(stringifyYaml({ source: raw.source, destination: { kafka: { brokers: '127.0.0.1:9092' } }, syncs: [sync] }), dirname(resolve(file))))
   let url: string | null = null
   const syncs: { sync: SyncConfig; index: number }[] = []
   raw.syncs.forEach((sync: unknown, index) => {
@@ -230,8 +215,4 @@ function checkableParts(file: string, issues: readonly ConfigIssue[]): { url: st
     }
   })
   return url === null ? null : { url, syncs }
-}
-
-function printChecks(results: readonly CheckResult[], print: (line: string) => void): void {
-  for (const r of results) print(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${r.detail}${!r.ok && r.fix ? ` — fix: ${r.fix}` : ''}`)
 }

@@ -35,14 +35,14 @@ const READY_STATES = new Set(['streaming', 'backfilling'])
  * and a JSON snapshot `/debugger/records`).
  */
 export async function startHttpServer(options: {
-  config: Partial<HttpConfig>
+  /** The validated `http` slice of the config. */
+  config: Readonly<HttpConfig>
   telemetry: Telemetry
   metrics: Metrics
   debuggerFeed?: DebuggerFeed | null
   logger: Logger
 }): Promise<HttpServer> {
-  const config = httpConfigSchema.parse(options.config)
-  const { metrics, debuggerFeed } = options
+  const { config, metrics, debuggerFeed } = options
   const logger = options.logger.child({ component: 'http' })
   const tokenDigest = config.debuggerToken ? digest(config.debuggerToken) : null
   const streams = new Set<ServerResponse>()

@@ -2,7 +2,7 @@ import { filterColumns, type TableInfo } from '../connectors/postgres/catalog.ts
 import type { PublicationSpec } from '../connectors/postgres/publication.ts'
 import type { ModelShape } from '../operators/classify.ts'
 import { compileComposer, type Composer } from '../operators/compose-message.ts'
-import type { SyncConfig } from '../config/load-config.ts'
+import type { SyncConfig } from '../config/root-schema.ts'
 import { ConfigError, type ConfigIssue } from '../core/errors.ts'
 import type { ColumnInfo } from '../core/changes.ts'
 

@@ -1,4 +1,4 @@
-import { pipe, type OperatorFunction } from 'rxjs'
+import { identity, type Observable, type OperatorFunction } from 'rxjs'
 import { classify } from '../operators/classify.ts'
 import { composeMessage } from '../operators/compose-message.ts'
 import type { TopicEncoders } from '../core/contracts.ts'
@@ -10,7 +10,11 @@ import { setKeyPartitionHeaders } from '../operators/set-key-partition-headers.t
 import type { Batch, ModelChange, OutgoingMessage, RejectedChange, SourceChange } from '../core/changes.ts'
 import type { ResolvedSync } from './resolve-sync.ts'
 
-/** The built-in steps of a sync, built once; compose them with your own operators in between. */
+/** The built-in steps of every sync, in the order they run. Each one always runs. */
+export const STEP_NAMES = ['classify', 'filterTriggers', 'composeMessage', 'routeTopic', 'encodeValue', 'setKeyPartitionHeaders', 'handleRowErrors'] as const
+export type StepName = (typeof STEP_NAMES)[number]
+
+/** The built-in steps of a sync, built once. */
 export interface PipelineSteps {
   classify: OperatorFunction<Batch<SourceChange>, Batch<ModelChange>>
   filterTriggers: OperatorFunction<Batch<ModelChange>, Batch<ModelChange>>
@@ -22,7 +26,40 @@ export interface PipelineSteps {
   handleRowErrors: OperatorFunction<Batch<OutgoingMessage | RejectedChange>, Batch<OutgoingMessage>>
 }
 
-export type PipelineComposer = (steps: PipelineSteps) => OperatorFunction<Batch<SourceChange>, Batch<OutgoingMessage>>
+/** An operator inserted where batches of `T` flow: it takes and gives the same shape, so the next step still fits. */
+export type InsertedOperator<T> = OperatorFunction<Batch<T>, Batch<T>>
+
+/**
+ * Custom operators by the point they run at, each typed by what flows there. The built-in steps always run;
+ * these only go between them, in the order given. A rejected change (a row error) is on its way to the
+ * sync's onRowError policy: pass it on unchanged.
+ */
+export interface OperatorInsertions {
+  /** Row changes of the model (added / changed / removed), before the triggers filter them. */
+  afterClassify?: readonly InsertedOperator<ModelChange>[]
+  /** The changes the sync sends, before their message is composed: change `row` here to change the message. */
+  afterFilterTriggers?: readonly InsertedOperator<ModelChange>[]
+  /** Composed message values, before the topic is chosen. */
+  afterComposeMessage?: readonly InsertedOperator<ComposedMessage | RejectedChange>[]
+  /** Routed messages, before Schema Registry encoding (for format avro | json-schema the value is still JSON text). */
+  afterRouteTopic?: readonly InsertedOperator<RoutedMessage | RejectedChange>[]
+  /** Routed messages with their final value (Schema Registry wire format when configured). */
+  afterEncodeValue?: readonly InsertedOperator<RoutedMessage | RejectedChange>[]
+  /** Messages with key, partition and headers, before row errors are handled. */
+  afterSetKeyPartitionHeaders?: readonly InsertedOperator<OutgoingMessage | RejectedChange>[]
+  /** The end: the messages as they go to Kafka (where a config file's `operators:` run by default). */
+  afterHandleRowErrors?: readonly InsertedOperator<OutgoingMessage>[]
+}
+
+export type InsertionPoint = keyof OperatorInsertions
+
+/** `composeMessage` → `afterComposeMessage`. */
+export function insertionPoint(step: StepName): InsertionPoint {
+  return `after${step[0].toUpperCase()}${step.slice(1)}` as InsertionPoint
+}
+
+/** Every insertion point, in the order batches pass them. */
+export const INSERTION_POINTS: readonly InsertionPoint[] = STEP_NAMES.map(insertionPoint)
 
 export interface StepEvents extends RowErrorEvents {
   onUnchanged?: (count: number) => void
@@ -44,6 +81,30 @@ export function buildSteps(resolved: ResolvedSync, events: StepEvents = {}, enco
   }
 }
 
-/** The default order: classify → filterTriggers → composeMessage → routeTopic → encodeValue → setKeyPartitionHeaders → handleRowErrors. */
-export const defaultPipeline: PipelineComposer = (s) =>
-  pipe(s.classify, s.filterTriggers, s.composeMessage, s.routeTopic, s.encodeValue, s.setKeyPartitionHeaders, s.handleRowErrors)
+/**
+ * The whole chain: classify → filterTriggers → composeMessage → routeTopic → encodeValue →
+ * setKeyPartitionHeaders → handleRowErrors, each step followed by the operators inserted after it.
+ */
+export function composeSteps(s: PipelineSteps, o: OperatorInsertions = {}): OperatorFunction<Batch<SourceChange>, Batch<OutgoingMessage>> {
+  return (changes$: Observable<Batch<SourceChange>>) =>
+    changes$
+      .pipe(s.classify, chain(o.afterClassify), s.filterTriggers, chain(o.afterFilterTriggers))
+      .pipe(s.composeMessage, chain(o.afterComposeMessage), s.routeTopic, chain(o.afterRouteTopic), s.encodeValue, chain(o.afterEncodeValue))
+      .pipe(s.setKeyPartitionHeaders, chain(o.afterSetKeyPartitionHeaders), s.handleRowErrors, chain(o.afterHandleRowErrors))
+}
+
+/** Both sets at each point, `first`'s operators before `second`'s. */
+export function mergeInsertions(first: OperatorInsertions, second: OperatorInsertions): OperatorInsertions {
+  const out: Record<string, readonly unknown[]> = {}
+  for (const point of INSERTION_POINTS) {
+    const operators = [...(first[point] ?? []), ...(second[point] ?? [])]
+    if (operators.length > 0) out[point] = operators
+  }
+  return out as OperatorInsertions
+}
+
+// With nothing inserted a point costs nothing: `identity` hands the same observable on.
+function chain<T>(operators: readonly OperatorFunction<T, T>[] = []): OperatorFunction<T, T> {
+  if (operators.length === 0) return identity
+  return (source) => operators.reduce((out, operator) => operator(out), source)
+}

@@ -1,8 +1,6 @@
-import type { OperatorFunction } from 'rxjs'
-import type { Batch, OutgoingMessage } from '../core/changes.ts'
 import type { MessageSink } from '../core/contracts.ts'
 import type { Logger } from '../core/logger.ts'
-import type { SyncConfig } from '../config/load-config.ts'
+import type { SyncConfig } from '../config/root-schema.ts'
 import type { KafkaClient } from '../connectors/kafka/client.ts'
 import { openKafkaSink, type SinkLimits } from '../connectors/kafka/sink.ts'
 import type { SchemaRegistryConfig } from '../connectors/kafka/schema-registry/config.ts'
@@ -11,7 +9,7 @@ import { rowErrorResolver } from '../operators/handle-row-errors.ts'
 import type { AttemptEdges } from './attempt.ts'
 import type { DeliveryRecords } from './delivery-records.ts'
 import { resolveSync } from './resolve-sync.ts'
-import { buildSteps, defaultPipeline, type PipelineComposer } from './steps.ts'
+import { buildSteps, composeSteps, type OperatorInsertions } from './steps.ts'
 import { prepareValueEncoders } from './value-encoders.ts'
 
 export interface SyncEdgesOptions {
@@ -26,10 +24,8 @@ export interface SyncEdgesOptions {
   schemaRegistry?: SchemaRegistryConfig
   /** The config file's folder (relative `message.schema` paths). */
   baseDir: string
-  /** How the built-in steps are composed (custom operators go in here). */
-  pipeline?: PipelineComposer
-  /** Operators loaded from the sync's `operators:` modules, applied after the built-in steps. */
-  extraOperators?: OperatorFunction<Batch<OutgoingMessage>, Batch<OutgoingMessage>>[]
+  /** Custom operators at their insertion points (the library's and the config file's `operators:`). */
+  operators?: OperatorInsertions
   records: DeliveryRecords
   logger: Logger
 }
@@ -65,9 +61,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
           ...(records.wantsRecords ? { onDropped: (changes) => records.filteredOut(changes) } : {}),
           ...rowErrorEvents(records),
         }, encoders)
-        let messages = (options.pipeline ?? defaultPipeline)(steps)
-        for (const operator of options.extraOperators ?? []) messages = pipeOnto(messages, operator)
-        return { source, steps: messages }
+        return { source, steps: composeSteps(steps, options.operators) }
       } catch (error) {
         await source.close()
         throw error
@@ -100,8 +94,4 @@ function rowErrorEvents(records: DeliveryRecords) {
     onSkipped: (rejected: Parameters<DeliveryRecords['rejected']>[0]) => records.rejected(rejected, 'skipped'),
     onDeadLettered: (rejected: Parameters<DeliveryRecords['rejected']>[0]) => records.rejected(rejected, 'dead-lettered'),
   }
-}
-
-function pipeOnto<A, B, C>(first: OperatorFunction<A, B>, next: OperatorFunction<B, C>): OperatorFunction<A, C> {
-  return (input) => next(first(input))
 }

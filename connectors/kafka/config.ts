@@ -4,7 +4,8 @@
  * Use `kafkaConfigSchema(baseDir)` inside the root schema, or `parseKafkaConfig(input, baseDir)` on its own.
  * `baseDir` is the config file's folder: `passwordFile`, `secretAccessKeyFile`, `sessionTokenFile` and a
  * `tls.ca` path are read relative to it, once, while parsing. Every secret value the schema resolves
- * (password, secretAccessKey, sessionToken — inline or from a file) is passed to `registerSecret()`.
+ * (password, secretAccessKey, sessionToken — inline or from a file) is passed to `onSecret`; parsing
+ * registers nothing itself (`parseKafkaConfig` hands them back through `secretsOf(config)`).
  * `${VAR}` interpolation happens before this schema sees the values (the root loader's job).
  *
  * TLS is always verified (chain and host name); there is deliberately no option to turn that off.
@@ -14,7 +15,7 @@ import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { ConfigError } from '../../core/errors.ts'
-import { registerSecret } from '../../core/secrets.ts'
+import { withSecrets } from '../../core/secrets.ts'
 
 export type SaslPasswordMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512'
 
@@ -66,8 +67,8 @@ export interface KafkaConnectionConfig {
   requestTimeoutMs?: number
 }
 
-export function kafkaConfigSchema(baseDir: string): z.ZodType<KafkaConnectionConfig, z.ZodTypeDef, unknown> {
-  const secret = secretField(baseDir)
+export function kafkaConfigSchema(baseDir: string, onSecret: (value: string) => void): z.ZodType<KafkaConnectionConfig, z.ZodTypeDef, unknown> {
+  const secret = secretField(baseDir, onSecret)
   const passwordAuth = (mechanism: SaslPasswordMechanism) =>
     z
       .object({
@@ -185,11 +186,15 @@ export function kafkaConfigSchema(baseDir: string): z.ZodType<KafkaConnectionCon
     })
 }
 
-/** Parses on its own (tests, `rowcast check`); throws ConfigError with every problem, paths under `pathPrefix`. */
+/**
+ * Parses on its own (tests, tools); throws ConfigError with every problem, paths under `pathPrefix`.
+ * The secrets it resolved come back through `secretsOf(result)` (or `secretsOf(error)`).
+ */
 export function parseKafkaConfig(input: unknown, baseDir: string, pathPrefix = 'destination.kafka'): KafkaConnectionConfig {
-  const result = kafkaConfigSchema(baseDir).safeParse(input)
-  if (result.success) return result.data
-  throw new ConfigError(result.error.issues.map((issue) => ({ path: [pathPrefix, ...issue.path].join('.'), message: issue.message })))
+  const secrets: string[] = []
+  const result = kafkaConfigSchema(baseDir, (value) => secrets.push(value)).safeParse(input)
+  if (result.success) return withSecrets(result.data, secrets)
+  throw withSecrets(new ConfigError(result.error.issues.map((issue) => ({ path: [pathPrefix, ...issue.path].join('.'), message: issue.message }))), secrets)
 }
 
 /**
@@ -249,8 +254,8 @@ function need(value: Record<string, unknown>, name: string, ctx: z.RefinementCtx
   return ''
 }
 
-/** Reads `<name>` or `<name>File` (exactly one when required, at most one otherwise) and registers the value as a secret. */
-function secretField(baseDir: string) {
+/** Reads `<name>` or `<name>File` (exactly one when required, at most one otherwise) and reports the value as a secret. */
+function secretField(baseDir: string, onSecret: (value: string) => void) {
   return (value: Record<string, unknown>, name: string, ctx: z.RefinementCtx, required: boolean): string | undefined => {
     const inline = value[name] as string | undefined
     const file = value[`${name}File`] as string | undefined
@@ -275,7 +280,7 @@ function secretField(baseDir: string) {
         return undefined
       }
     }
-    registerSecret(secret as string)
+    onSecret(secret as string)
     return secret
   }
 }

@@ -1,16 +1,21 @@
 import pg from 'pg'
 import type { CheckResult } from '../../core/check-result.ts'
-import type { SyncConfig } from '../../config/load-config.ts'
 import { ConfigError, errorMessage } from '../../core/errors.ts'
-import { resolveSync } from '../../pipeline/resolve-sync.ts'
-import { describeTable } from './catalog.ts'
 import { redactSecrets } from '../../core/secrets.ts'
+
+/** One table to check on the open connection; the caller says what fits (for `rowcast check`: the sync resolved against it). */
+export interface TableCheck {
+  /** Names the result line, e.g. `postgres: sync users (public.users)`. */
+  name: string
+  /** Throws when the table does not fit (a ConfigError lists every problem); else says what was found, and what works but could be better. */
+  check(client: pg.ClientBase): Promise<{ detail: string; warnings: readonly string[] }>
+}
 
 /**
  * The PostgreSQL half of `rowcast check`: reachable, wal_level=logical, the user may replicate, and each
- * sync's table, columns and replica identity fit its triggers and filter.
+ * table check (a sync's table, columns and replica identity against its triggers and filter).
  */
-export async function checkPostgres(url: string, syncs: readonly SyncConfig[]): Promise<CheckResult[]> {
+export async function checkPostgres(url: string, tables: readonly TableCheck[]): Promise<CheckResult[]> {
   const results: CheckResult[] = []
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
   try {
@@ -30,12 +35,11 @@ export async function checkPostgres(url: string, syncs: readonly SyncConfig[]): 
     results.push(role.rolreplication || role.rolsuper
       ? { name: 'postgres: replication privilege', ok: true, detail: `role ${role.rolname} may replicate` }
       : { name: 'postgres: replication privilege', ok: false, detail: `role ${role.rolname} has no REPLICATION attribute`, fix: `ALTER ROLE ${role.rolname} WITH REPLICATION` })
-    for (const [index, sync] of syncs.entries()) {
-      const name = `postgres: sync ${sync.name} (${sync.model.table})`
+    for (const { name, check } of tables) {
       try {
-        const resolved = resolveSync(await describeTable(client, sync.model.table), sync, index)
-        results.push({ name, ok: true, detail: `table, columns and key ok (replica identity ${resolved.table.replicaIdentity})` })
-        for (const warning of resolved.warnings) results.push({ name: `${name} replica identity`, ok: true, detail: `warning: ${warning}` })
+        const found = await check(client)
+        results.push({ name, ok: true, detail: found.detail })
+        for (const warning of found.warnings) results.push({ name: `${name} replica identity`, ok: true, detail: `warning: ${warning}` })
       } catch (error) {
         const detail = error instanceof ConfigError ? error.issues.map((i) => `${i.path}: ${i.message}`).join('; ') : errorMessage(error)
         results.push({ name, ok: false, detail: redactSecrets(detail), fix: 'fix the sync in the config file or the table (see the message)' })
@@ -45,4 +49,13 @@ export async function checkPostgres(url: string, syncs: readonly SyncConfig[]): 
     await client.end()
   }
   return results
+}
+
+export type PostgresClient = pg.Client
+
+/** A connected client for one-off work (the CLI's validate, setup, resync); the caller ends it. */
+export async function connectPostgres(url: string, connectionTimeoutMillis?: number): Promise<PostgresClient> {
+  const client = new pg.Client({ connectionString: url, ...(connectionTimeoutMillis === undefined ? {} : { connectionTimeoutMillis }) })
+  await client.connect()
+  return client
 }

@@ -41,11 +41,12 @@ interface SyncAlertState {
  * whatever the number of rows, retries or repeated events in between.
  */
 export class AlertPolicy {
-  readonly #t: AlertThresholds
+  readonly #t: Readonly<AlertThresholds>
   readonly #syncs = new Map<string, SyncAlertState>()
 
-  constructor(thresholds: Partial<AlertThresholds> = {}) {
-    this.#t = alertThresholdsSchema.parse(thresholds)
+  /** `thresholds`: the validated `alertThresholds` slice of the config. */
+  constructor(thresholds: Readonly<AlertThresholds>) {
+    this.#t = thresholds
   }
 
   observeState(e: TelemetryEvents['state'], now: number): AlertTransition[] {

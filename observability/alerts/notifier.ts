@@ -37,13 +37,15 @@ const CLOSE_GRACE_MS = 5000
  * trigger); a failing channel is retried with backoff, then logged (without secrets) and given up on.
  */
 export function createAlerts(options: {
-  config: AlertsConfig | z.input<typeof alertsConfigSchema>
-  thresholds?: Partial<AlertThresholds>
+  /** The validated `alerts` slice of the config: one entry per channel. */
+  config: Readonly<AlertsConfig>
+  /** The validated `alertThresholds` slice. */
+  thresholds: Readonly<AlertThresholds>
   telemetry: Telemetry
   logger: Logger
   retry?: Partial<RetryOptions>
 }): { close(): Promise<void> } {
-  const channels = alertsConfigSchema.parse(options.config).map(createChannel)
+  const channels = options.config.map(createChannel)
   const policy = new AlertPolicy(options.thresholds)
   const retry = { ...DEFAULT_RETRY, ...options.retry }
   const logger = options.logger.child({ component: 'alerts' })

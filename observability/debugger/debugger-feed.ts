@@ -27,9 +27,10 @@ export interface DebuggerFeed {
 /**
  * Keeps the last `bufferSize` delivery records of each sync, redacted, and fans new ones out to live viewers.
  * Listening to `record` makes the core build per-row records, so create the feed only when the debugger is on.
+ * `config` is the validated `debugger` slice of the config. Secrets are scrubbed as registered (`core/secrets.ts`).
  */
-export function createDebuggerFeed({ config, telemetry }: { config: Partial<DebuggerConfig>; telemetry: Telemetry }): DebuggerFeed {
-  const { redact, bufferSize } = debuggerConfigSchema.parse(config)
+export function createDebuggerFeed({ config, telemetry }: { config: Readonly<DebuggerConfig>; telemetry: Telemetry }): DebuggerFeed {
+  const { redact, bufferSize } = config
   const columns = new Set(redact)
   const buffers = new Map<string, RingBuffer<Entry>>()
   const listeners = new Set<(record: DebuggerRecord) => void>()

@@ -2,8 +2,8 @@ import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { resolve } from 'node:path'
-import { map, pipe } from 'rxjs'
-import { mapItems, type PipelineComposer } from 'rowcast'
+import { map } from 'rxjs'
+import { mapItems, type InsertedOperator, type ModelChange } from 'rowcast'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../support/rowcast-process.ts'
@@ -73,7 +73,7 @@ describe('custom operators', () => {
     }
   })
 
-  test('a library user puts an operator between classify and composeMessage', async () => {
+  test('a library user puts an operator between filterTriggers and composeMessage', async () => {
     const table = await setup()
     const config = configFor(env, `
   - name: ${table}
@@ -81,23 +81,44 @@ describe('custom operators', () => {
     topic: ${table}
     message: { mapping: { id: id, email: email } }
 `)
-    const upperEmails: PipelineComposer = (s) =>
-      pipe(
-        s.classify,
-        s.filterTriggers,
-        map((batch) => mapItems(batch, (change) => ({ ...change, row: { ...change.row, email: String(change.row.email).toUpperCase() } }))),
-        s.composeMessage,
-        s.routeTopic,
-        s.setKeyPartitionHeaders,
-        s.handleRowErrors,
-      )
-    const daemon = await runDaemon(config, { pipelines: { [table]: upperEmails } })
+    const upperEmails: InsertedOperator<ModelChange> = map((batch) =>
+      mapItems(batch, (change) => ({ ...change, row: { ...change.row, email: String(change.row.email).toUpperCase() } })),
+    )
+    const daemon = await runDaemon(config, { operators: { [table]: { afterFilterTriggers: [upperEmails] } } })
     const consumer = await consume(env, [table])
     try {
       await streaming(daemon)
       await sql(env, `INSERT INTO ${table} VALUES (1, 'a@example.com')`)
       const [message] = await consumer.waitFor(1)
       assert.deepEqual(JSON.parse(message.value), { id: 1, email: 'A@EXAMPLE.COM' })
+    } finally {
+      await consumer.stop()
+      await daemon.stop()
+    }
+  })
+
+  test('a config module runs at the point it names (`after: filterTriggers`), after the library\'s operators there', async () => {
+    const table = await setup()
+    const config = configFor(env, `
+  - name: ${table}
+    model: { table: public.${table} }
+    topic: ${table}
+    message: { mapping: { id: id, email: email } }
+    operators:
+      - { module: ${resolve('examples/custom-operator/uppercase-emails.ts')}, after: filterTriggers }
+      - ${resolve('examples/custom-operator/mask-emails.ts')}
+`)
+    const seen: string[] = []
+    const library: InsertedOperator<ModelChange> = map((batch) => mapItems(batch, (change) => (seen.push(String(change.row.email)), change)))
+    const daemon = await runDaemon(config, { operators: { [table]: { afterFilterTriggers: [library] } } })
+    const consumer = await consume(env, [table])
+    try {
+      await streaming(daemon)
+      await sql(env, `INSERT INTO ${table} VALUES (1, 'a@example.com')`)
+      const [message] = await consumer.waitFor(1)
+      assert.deepEqual(JSON.parse(message.value), { id: 1, email: 'A@EXAMPLE.COM' })
+      assert.equal(message.headers['rowcast-trigger'], 'added', 'the bare path still runs at the end')
+      assert.deepEqual(seen, ['a@example.com'], 'the library operator ran first, on the row as it was')
     } finally {
       await consumer.stop()
       await daemon.stop()

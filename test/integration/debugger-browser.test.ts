@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { createDebuggerFeed } from '../../observability/debugger/debugger-feed.ts'
-import { startHttpServer, type HttpServer } from '../../observability/http-server.ts'
+import { httpConfigSchema, startHttpServer, type HttpServer } from '../../observability/http-server.ts'
 import { createLogger } from '../../core/logger.ts'
 import { createMetrics, type Metrics } from '../../observability/metrics.ts'
 import { Telemetry, type DeliveryRecord } from '../../core/telemetry.ts'
@@ -54,7 +54,7 @@ describe('live debugger page in Chromium (fed by a Telemetry driven from the tes
     telemetry = new Telemetry()
     metrics = createMetrics(telemetry)
     const debuggerFeed = createDebuggerFeed({ config: { redact: ['email_address'], bufferSize: 50 }, telemetry })
-    server = await startHttpServer({ config: { port: 0, debuggerToken: TOKEN }, telemetry, metrics, debuggerFeed, logger })
+    server = await startHttpServer({ config: httpConfigSchema.parse({ port: 0, debuggerToken: TOKEN }), telemetry, metrics, debuggerFeed, logger })
     browser = await launchChromium()
   })
   after(async () => {

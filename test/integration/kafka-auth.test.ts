@@ -12,6 +12,7 @@ import { toKafkaJsConfig } from '../../connectors/kafka/client-options.ts'
 import { parseKafkaConfig, type KafkaConnectionConfig } from '../../connectors/kafka/config.ts'
 import { translateKafkaError } from '../../connectors/kafka/errors.ts'
 import type { RowcastError } from '../../core/errors.ts'
+import { registerSecrets, secretsOf } from '../../core/secrets.ts'
 import { ensureStack, type StackEnv } from '../../scripts/stack-env.ts'
 
 const { Kafka } = loadKafkajs()
@@ -20,8 +21,11 @@ let admin: Admin
 const FAST_FAIL = { retries: 0 }
 const PLANTED = `planted-${randomUUID()}`
 
+/** Parsed and its secrets registered, as the daemon and the CLI do. */
 function config(input: Record<string, unknown>): KafkaConnectionConfig {
-  return parseKafkaConfig({ clientId: 'rowcast-kafka-auth-test', ...input }, process.cwd())
+  const parsed = parseKafkaConfig({ clientId: 'rowcast-kafka-auth-test', ...input }, process.cwd())
+  registerSecrets(secretsOf(parsed))
+  return parsed
 }
 
 function user(mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512', password?: string) {

@@ -7,6 +7,7 @@ import { pino } from 'pino'
 import type { Logger } from '../../core/logger.ts'
 import { SMTPServer } from 'smtp-server'
 import { alertsConfigSchema, createAlerts } from '../../observability/alerts/notifier.ts'
+import { alertThresholdsSchema } from '../../observability/alerts/alert-policy.ts'
 import { registerSecret } from '../../core/secrets.ts'
 import { Telemetry } from '../../core/telemetry.ts'
 
@@ -109,13 +110,13 @@ describe('alerts: Slack, PagerDuty, webhook and email, against real local receiv
     const telemetry = new Telemetry()
     const { logger } = captureLogs()
     const alerts = createAlerts({
-      config: [
+      config: alertsConfigSchema.parse([
         { type: 'slack', url: `${receiver.url}${SLACK_SECRET_PATH}` },
         { type: 'pagerduty', routingKey: ROUTING_KEY, url: `${receiver.url}/pagerduty` },
         { type: 'webhook', url: `${receiver.url}/hook`, headers: { authorization: 'Bearer hook-token' } },
         { type: 'email', smtp: `smtp://alerts:smtp-pass-1234@127.0.0.1:${smtp.port}`, to: ['oncall@example.com'], from: 'rowcast@example.com' },
-      ],
-      thresholds: { kafkaUnreachableMs: 300 },
+      ]),
+      thresholds: alertThresholdsSchema.parse({ kafkaUnreachableMs: 300 }),
       telemetry,
       logger,
     })
@@ -180,7 +181,7 @@ describe('alerts: Slack, PagerDuty, webhook and email, against real local receiv
   test('a burst of rejected rows and a failed sync: one notice each, never one per row', async () => {
     const telemetry = new Telemetry()
     const { logger } = captureLogs()
-    const alerts = createAlerts({ config: [{ type: 'webhook', url: `${receiver.url}/hook` }], thresholds: { rejectedRows: 1 }, telemetry, logger })
+    const alerts = createAlerts({ config: alertsConfigSchema.parse([{ type: 'webhook', url: `${receiver.url}/hook` }]), thresholds: alertThresholdsSchema.parse({ rejectedRows: 1 }), telemetry, logger })
     try {
       for (let i = 0; i < 200; i++) telemetry.emit('rejected', { sync: 'users', reason: 'message-too-large', count: 1 })
       for (let i = 0; i < 20; i++) telemetry.emit('state', { sync: 'users', state: 'failed', reason: 'row error under onRowError=fail', kind: 'row-errors' })
@@ -207,12 +208,12 @@ describe('alerts: Slack, PagerDuty, webhook and email, against real local receiv
       return port
     })()
     const alerts = createAlerts({
-      config: [
+      config: alertsConfigSchema.parse([
         { type: 'webhook', url: `${receiver.url}/flaky` },
         { type: 'pagerduty', routingKey: ROUTING_KEY, url: `http://127.0.0.1:${deadPort}/v2/enqueue` },
         { type: 'webhook', url: `${receiver.url}/bad-request` },
-      ],
-      thresholds: { kafkaUnreachableMs: 0 },
+      ]),
+      thresholds: alertThresholdsSchema.parse({ kafkaUnreachableMs: 0 }),
       telemetry,
       logger,
       retry: { attempts: 4, initialDelayMs: 50 },

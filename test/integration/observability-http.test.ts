@@ -61,7 +61,7 @@ describe('HTTP server: metrics, health, readiness, debugger', () => {
     telemetry = new Telemetry()
     metrics = createMetrics(telemetry)
     const debuggerFeed = createDebuggerFeed({ config: { redact: ['email_address'], bufferSize: 10 }, telemetry })
-    server = await startHttpServer({ config: { port: 0, debuggerToken: TOKEN }, telemetry, metrics, debuggerFeed, logger })
+    server = await startHttpServer({ config: httpConfigSchema.parse({ port: 0, debuggerToken: TOKEN }), telemetry, metrics, debuggerFeed, logger })
   })
   after(async () => {
     await server.close()
@@ -193,7 +193,7 @@ describe('HTTP server: metrics, health, readiness, debugger', () => {
   test('without a token the debugger is off: 404', async () => {
     const t = new Telemetry()
     const m = createMetrics(t)
-    const off = await startHttpServer({ config: { port: 0 }, telemetry: t, metrics: m, debuggerFeed: null, logger })
+    const off = await startHttpServer({ config: httpConfigSchema.parse({ port: 0 }), telemetry: t, metrics: m, debuggerFeed: null, logger })
     try {
       assert.equal((await fetch(`${off.url}/debugger?token=anything`)).status, 404)
       assert.equal((await fetch(`${off.url}/debugger/events`)).status, 404)

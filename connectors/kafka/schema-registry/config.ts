@@ -8,14 +8,15 @@
  *     ca: ./certs/ca.pem                                          # optional: path (relative to the config file) or inline PEM
  *     autoRegister: true                                          # false: only look the schema up (registry managed elsewhere)
  *
- * `schemaRegistryConfigSchema(baseDir)` goes inside the root schema; `baseDir` is the config file's folder.
- * The password is passed to `registerSecret()`. TLS is always verified; there is no option to turn that off.
+ * `schemaRegistryConfigSchema(baseDir, onSecret)` goes inside the root schema; `baseDir` is the config file's
+ * folder. The password is passed to `onSecret` (parsing registers nothing itself). TLS is always verified;
+ * there is no option to turn that off.
  */
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { ConfigError } from '../../../core/errors.ts'
-import { registerSecret } from '../../../core/secrets.ts'
+import { withSecrets } from '../../../core/secrets.ts'
 
 export interface SchemaRegistryConfig {
   /** Base URL of the Confluent-compatible API, without a trailing slash. */
@@ -29,7 +30,7 @@ export interface SchemaRegistryConfig {
   autoRegister: boolean
 }
 
-export function schemaRegistryConfigSchema(baseDir: string): z.ZodType<SchemaRegistryConfig, z.ZodTypeDef, unknown> {
+export function schemaRegistryConfigSchema(baseDir: string, onSecret: (value: string) => void): z.ZodType<SchemaRegistryConfig, z.ZodTypeDef, unknown> {
   return z
     .object({
       url: z.string().url('must be an http(s) URL, like https://registry.internal:8081'),
@@ -44,7 +45,7 @@ export function schemaRegistryConfigSchema(baseDir: string): z.ZodType<SchemaReg
       if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', path: ['url'], message: 'put credentials in auth, not in the URL' })
       const out: SchemaRegistryConfig = { url: value.url.replace(/\/+$/, ''), autoRegister: value.autoRegister }
       if (value.auth !== undefined) {
-        registerSecret(value.auth.password)
+        onSecret(value.auth.password)
         out.auth = value.auth
       }
       if (value.ca !== undefined) {
@@ -55,11 +56,15 @@ export function schemaRegistryConfigSchema(baseDir: string): z.ZodType<SchemaReg
     })
 }
 
-/** Parses on its own (tests, `rowcast check`); throws ConfigError with every problem, paths under `pathPrefix`. */
+/**
+ * Parses on its own (tests, tools); throws ConfigError with every problem, paths under `pathPrefix`.
+ * The secrets it resolved come back through `secretsOf(result)` (or `secretsOf(error)`).
+ */
 export function parseSchemaRegistryConfig(input: unknown, baseDir: string, pathPrefix = 'destination.schemaRegistry'): SchemaRegistryConfig {
-  const result = schemaRegistryConfigSchema(baseDir).safeParse(input)
-  if (result.success) return result.data
-  throw new ConfigError(result.error.issues.map((issue) => ({ path: [pathPrefix, ...issue.path].join('.'), message: issue.message })))
+  const secrets: string[] = []
+  const result = schemaRegistryConfigSchema(baseDir, (value) => secrets.push(value)).safeParse(input)
+  if (result.success) return withSecrets(result.data, secrets)
+  throw withSecrets(new ConfigError(result.error.issues.map((issue) => ({ path: [pathPrefix, ...issue.path].join('.'), message: issue.message }))), secrets)
 }
 
 function readCa(ca: string, baseDir: string, ctx: z.RefinementCtx): { ca?: string; caSource?: string } {

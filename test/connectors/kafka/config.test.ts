@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseBrokerList, parseKafkaConfig, splitBroker } from '../../../connectors/kafka/config.ts'
 import { ConfigError } from '../../../core/errors.ts'
-import { redactSecrets } from '../../../core/secrets.ts'
+import { redactSecrets, registerSecrets, secretsOf } from '../../../core/secrets.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'rowcast-kafka-config-'))
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
@@ -69,6 +69,9 @@ describe('parseKafkaConfig', () => {
       tls: {},
       requestTimeoutMs: 5000,
     })
+    assert.deepEqual(secretsOf(config), ['p4ss-inline'], 'parsing hands the secret back')
+    assert.equal(redactSecrets('pw=p4ss-inline'), 'pw=p4ss-inline', 'and registers nothing itself')
+    registerSecrets(secretsOf(config))
     assert.equal(redactSecrets('pw=p4ss-inline'), 'pw=[redacted]', 'inline password registered as a secret')
   })
 
@@ -76,6 +79,7 @@ describe('parseKafkaConfig', () => {
     writeFileSync(join(dir, 'secret.txt'), 'from-file-s3cret\n')
     const config = parseKafkaConfig({ brokers: 'b:1', auth: { mechanism: 'plain', username: 'u', passwordFile: './secret.txt' } }, dir)
     assert.deepEqual(config.auth, { mechanism: 'plain', username: 'u', password: 'from-file-s3cret' })
+    registerSecrets(secretsOf(config))
     assert.equal(redactSecrets('x from-file-s3cret y'), 'x [redacted] y')
   })
 

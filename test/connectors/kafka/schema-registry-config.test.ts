@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { parseSchemaRegistryConfig } from '../../../connectors/kafka/schema-registry/config.ts'
 import { ConfigError } from '../../../core/errors.ts'
-import { redactSecrets } from '../../../core/secrets.ts'
+import { redactSecrets, registerSecrets, secretsOf } from '../../../core/secrets.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'rowcast-sr-config-'))
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
@@ -34,6 +34,8 @@ describe('schemaRegistry config', () => {
     const config = parseSchemaRegistryConfig({ url: 'https://registry.internal:8081', auth: { username: 'sr', password: 'sr-password-123' }, autoRegister: false }, dir)
     assert.deepEqual(config.auth, { username: 'sr', password: 'sr-password-123' })
     assert.equal(config.autoRegister, false)
+    assert.deepEqual(secretsOf(config), ['sr-password-123'])
+    registerSecrets(secretsOf(config))
     assert.equal(redactSecrets('failed with sr-password-123'), 'failed with [redacted]')
   })
 

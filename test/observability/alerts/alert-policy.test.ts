@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { AlertPolicy, alertThresholdsSchema, type AlertTransition } from '../../../observability/alerts/alert-policy.ts'
+import { AlertPolicy, alertThresholdsSchema, type AlertThresholds, type AlertTransition } from '../../../observability/alerts/alert-policy.ts'
 
 const brief = (ts: AlertTransition[]) => ts.map((t) => `${t.action} ${t.sync} ${t.kind}`)
+/** The validated `alertThresholds` slice, as the daemon hands it over. */
+const thresholds = (input: Partial<AlertThresholds> = {}) => alertThresholdsSchema.parse(input)
 
 describe('AlertPolicy', () => {
   test('a failed sync triggers once, however often it says so, and resolves once when streaming again', () => {
-    const p = new AlertPolicy()
+    const p = new AlertPolicy(thresholds())
     assert.deepEqual(brief(p.observeState({ sync: 'a', state: 'failed', reason: 'boom', kind: 'fatal' }, 0)), ['trigger a fatal'])
     assert.deepEqual(p.failing(), [{ sync: 'a', kind: 'fatal' }])
     assert.deepEqual(p.observeState({ sync: 'a', state: 'failed', reason: 'boom again' }, 10), [])
@@ -16,12 +18,12 @@ describe('AlertPolicy', () => {
   })
 
   test('the summary names the sync and the reason', () => {
-    const [t] = new AlertPolicy().observeState({ sync: 'orders', state: 'failed', reason: 'slot dropped' }, 0)
+    const [t] = new AlertPolicy(thresholds()).observeState({ sync: 'orders', state: 'failed', reason: 'slot dropped' }, 0)
     assert.equal(t.summary, 'sync orders failed: slot dropped')
   })
 
   test('Kafka unreachable alerts only after the threshold, once, and resolves on recovery', () => {
-    const p = new AlertPolicy({ kafkaUnreachableMs: 60_000 })
+    const p = new AlertPolicy(thresholds({ kafkaUnreachableMs: 60_000 }))
     const down = { sync: 'a', state: 'degraded', kind: 'kafka-unreachable' } as const
     assert.deepEqual(p.observeState(down, 1_000), [])
     assert.equal(p.nextDeadline(), 61_000)
@@ -34,7 +36,7 @@ describe('AlertPolicy', () => {
   })
 
   test('Kafka back before the threshold: no alert at all', () => {
-    const p = new AlertPolicy({ kafkaUnreachableMs: 60_000 })
+    const p = new AlertPolicy(thresholds({ kafkaUnreachableMs: 60_000 }))
     p.observeState({ sync: 'a', state: 'degraded', kind: 'kafka-unreachable' }, 0)
     assert.deepEqual(p.observeState({ sync: 'a', state: 'streaming' }, 59_000), [])
     assert.deepEqual(p.tick(120_000), [])
@@ -42,13 +44,13 @@ describe('AlertPolicy', () => {
   })
 
   test('degraded for another reason does not start the Kafka clock', () => {
-    const p = new AlertPolicy({ kafkaUnreachableMs: 0 })
+    const p = new AlertPolicy(thresholds({ kafkaUnreachableMs: 0 }))
     assert.deepEqual(p.observeState({ sync: 'a', state: 'degraded', kind: 'lag' }, 0), [])
     assert.deepEqual(p.tick(1_000_000), [])
   })
 
   test('rejected rows: trigger at the threshold within the window, resolve when the window is clean', () => {
-    const p = new AlertPolicy({ rejectedRows: 5, rejectedWindowMs: 60_000 })
+    const p = new AlertPolicy(thresholds({ rejectedRows: 5, rejectedWindowMs: 60_000 }))
     assert.deepEqual(p.observeRejected({ sync: 'a', reason: 'too-large', count: 3 }, 0), [])
     assert.deepEqual(brief(p.observeRejected({ sync: 'a', reason: 'too-large', count: 2 }, 10_000)), ['trigger a row-errors'])
     assert.deepEqual(p.observeRejected({ sync: 'a', reason: 'too-large', count: 100 }, 20_000), []) // still one alert
@@ -59,12 +61,12 @@ describe('AlertPolicy', () => {
   })
 
   test('rejected rows spread thinner than the window allows never alert', () => {
-    const p = new AlertPolicy({ rejectedRows: 2, rejectedWindowMs: 10_000 })
+    const p = new AlertPolicy(thresholds({ rejectedRows: 2, rejectedWindowMs: 10_000 }))
     for (let t = 0; t < 100_000; t += 11_000) assert.deepEqual(p.observeRejected({ sync: 'a', reason: 'x', count: 1 }, t), [])
   })
 
   test('replication lag over either threshold triggers once; resolves only well below it', () => {
-    const p = new AlertPolicy({ replicationLagBytes: 1000, replicationLagSeconds: 60 })
+    const p = new AlertPolicy(thresholds({ replicationLagBytes: 1000, replicationLagSeconds: 60 }))
     const at = (lagBytes: number, lagSeconds: number, now: number) => brief(p.observeCheckpoint({ sync: 'a', lsn: 1n, lagBytes, lagSeconds }, now))
     assert.deepEqual(at(1000, 60, 0), []) // at the threshold is not over it
     assert.deepEqual(at(1001, 0, 1), ['trigger a lag'])
@@ -76,7 +78,7 @@ describe('AlertPolicy', () => {
   })
 
   test('syncs and kinds are independent', () => {
-    const p = new AlertPolicy({ rejectedRows: 1 })
+    const p = new AlertPolicy(thresholds({ rejectedRows: 1 }))
     assert.deepEqual(brief(p.observeState({ sync: 'a', state: 'failed' }, 0)), ['trigger a fatal'])
     assert.deepEqual(brief(p.observeRejected({ sync: 'b', reason: 'x', count: 1 }, 0)), ['trigger b row-errors'])
     assert.deepEqual(brief(p.observeRejected({ sync: 'a', reason: 'x', count: 1 }, 0)), ['trigger a row-errors'])

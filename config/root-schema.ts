@@ -1,0 +1,161 @@
+/**
+ * The root config schema, composed from the components' own schemas (each component owns its slice),
+ * plus the checks that span several slices. `config/load-config.ts` reads, interpolates and validates a file with it.
+ */
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { z } from 'zod'
+import { kafkaConfigSchema } from '../connectors/kafka/config.ts'
+import { DEFAULT_SINK_LIMITS } from '../connectors/kafka/sink.ts'
+import { schemaRegistryConfigSchema } from '../connectors/kafka/schema-registry/config.ts'
+import { onRowErrorSchema } from '../operators/handle-row-errors.ts'
+import { messageConfigSchema } from '../operators/compose-message.ts'
+import { topicConfigSchema } from '../operators/route-topic.ts'
+import { triggersSchema } from '../operators/filter-triggers.ts'
+import { keyPartitionHeadersSchema } from '../operators/set-key-partition-headers.ts'
+import { alertThresholdsSchema } from '../observability/alerts/alert-policy.ts'
+import { alertsConfigSchema } from '../observability/alerts/notifier.ts'
+import { debuggerConfigSchema } from '../observability/debugger/debugger-feed.ts'
+import { httpConfigSchema } from '../observability/http-server.ts'
+import { STEP_NAMES } from '../pipeline/steps.ts'
+
+export const modelSchema = z
+  .object({
+    table: z.string().min(1),
+    /** Projection: the model's columns (default: all of the table's). */
+    columns: z.array(z.string().min(1)).nonempty().optional(),
+    /** Row filter, a SQL boolean expression PostgreSQL applies in the publication. */
+    filter: z.string().min(1).optional(),
+    /** Default: the table's primary key. */
+    primaryKey: z.array(z.string().min(1)).nonempty().optional(),
+  })
+  .strict()
+
+export const syncName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,40}$/, 'a sync name has lower-case letters, digits and "_" (it names a replication slot)')
+
+/**
+ * A module whose default (or `operator`) export is an RxJS OperatorFunction over batches: `{ module, after: <step> }`
+ * runs it right after a built-in step; a bare path runs it at the end, on the messages as they go to Kafka.
+ */
+export const operatorModuleSchema = z.preprocess(
+  (item) => (typeof item === 'string' ? { module: item } : item),
+  z.object({ module: z.string().min(1), after: z.enum(STEP_NAMES).default('handleRowErrors') }).strict(),
+)
+
+export const syncConfigSchema = z
+  .object({
+    name: syncName,
+    model: modelSchema,
+    triggers: triggersSchema,
+    topic: topicConfigSchema,
+    message: messageConfigSchema,
+    ...keyPartitionHeadersSchema.shape,
+    initialSync: z.enum(['backfill', 'skip']).default('skip'),
+    onRowError: onRowErrorSchema,
+    delivery: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
+    /** Overrides of the names rowcast_<name>. */
+    slot: z.string().regex(/^[a-z0-9_]{1,63}$/).optional(),
+    publication: z.string().min(1).max(63).optional(),
+    operators: z.array(operatorModuleSchema).default([]),
+  })
+  .strict()
+
+export const postgresSchema = z
+  .object({
+    url: z.string().min(1),
+    /** A tiny WAL message this often, so idle or fully filtered syncs still advance their slot. */
+    heartbeatIntervalMs: z.number().int().positive().default(10_000),
+    /** Standby status to PostgreSQL at least this often. */
+    statusIntervalMs: z.number().int().positive().default(10_000),
+  })
+  .strict()
+
+export const limitsSchema = z
+  .object({
+    // The sink's own defaults, so the config and a library user's KafkaSink agree.
+    maxInFlightMessages: z.number().int().positive().default(DEFAULT_SINK_LIMITS.maxInFlightMessages),
+    maxInFlightBytes: z.number().int().positive().default(DEFAULT_SINK_LIMITS.maxInFlightBytes),
+    maxRequestMessages: z.number().int().positive().default(DEFAULT_SINK_LIMITS.maxRequestMessages),
+    maxRequestBytes: z.number().int().positive().default(DEFAULT_SINK_LIMITS.maxRequestBytes),
+    maxMessageBytes: z.number().int().positive().default(DEFAULT_SINK_LIMITS.maxMessageBytes),
+    maxBatchRows: z.number().int().positive().default(1_000),
+    retryMaxMs: z.number().int().positive().default(DEFAULT_SINK_LIMITS.retryMaxMs),
+  })
+  .strict()
+
+/**
+ * `baseDir` is the config file's folder (files named in the config are read relative to it); `onSecret` hears
+ * every secret value a component schema resolves (passwords, keys read inline or from a file).
+ */
+export function rootConfigSchema(baseDir: string, onSecret: (value: string) => void) {
+  return z
+    .object({
+      source: z.object({ postgres: postgresSchema }).strict(),
+      destination: z
+        .object({
+          kafka: z.unknown().transform((value, ctx) => {
+            const parsed = kafkaConfigSchema(baseDir, onSecret).safeParse(value)
+            if (parsed.success) return parsed.data
+            for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: issue.path })
+            return z.NEVER
+          }),
+          /** Compacted topic for exactly-once progress records. */
+          progressTopic: z.string().min(1).default('rowcast-progress'),
+          /** Confluent-compatible Schema Registry, required by syncs whose message.format is avro or json-schema. */
+          schemaRegistry: schemaRegistryConfigSchema(baseDir, onSecret).optional(),
+        })
+        .strict(),
+      syncs: z.array(syncConfigSchema).nonempty(),
+      limits: limitsSchema.default({}),
+      http: httpConfigSchema.optional(),
+      debugger: debuggerConfigSchema.default({}),
+      alerts: alertsConfigSchema,
+      alertThresholds: alertThresholdsSchema.default({}),
+    })
+    .strict()
+    .superRefine((config, ctx) => {
+      const seen = new Map<string, number>()
+      config.syncs.forEach((sync, i) => {
+        const first = seen.get(sync.name)
+        if (first !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['syncs', i, 'name'], message: `sync name "${sync.name}" is already used by syncs[${first}]` })
+        else seen.set(sync.name, i)
+        checkMessageFormat(sync, i, config.destination.schemaRegistry !== undefined, baseDir, ctx)
+        checkTriggerTopics(sync, i, ctx)
+      })
+    })
+}
+
+/** With one topic per trigger, every trigger the sync sends needs its topic (else each such row would be a row error). */
+export function checkTriggerTopics(sync: z.infer<typeof syncConfigSchema>, i: number, ctx: z.RefinementCtx): void {
+  const topic = sync.topic
+  if (typeof topic === 'string' || 'column' in topic) return
+  const missing = sync.triggers.filter((trigger) => topic[trigger] === undefined)
+  if (missing.length > 0) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['syncs', i, 'topic'], message: `no topic for the trigger${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: name one (topic.${missing[0]}: …) or leave ${missing.length > 1 ? 'them' : 'it'} out of triggers` })
+  }
+}
+
+/** Schema-registry formats need a registry, and a schema file unless the schema can be derived from a mapping. */
+export function checkMessageFormat(sync: z.infer<typeof syncConfigSchema>, i: number, hasRegistry: boolean, baseDir: string, ctx: z.RefinementCtx): void {
+  const { format, schema, mapping } = sync.message
+  const at = (...path: string[]) => ['syncs', i, 'message', ...path]
+  if (format === 'json') {
+    if (schema !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: at('schema'), message: 'a schema file is only used with format avro or json-schema' })
+    return
+  }
+  if (!hasRegistry) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['destination', 'schemaRegistry'], message: `required by syncs[${i}].message.format ${format}: add destination.schemaRegistry.url` })
+  }
+  if (schema === undefined && mapping === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: at('schema'), message: `format ${format} with a template or column message needs a schema file (rowcast derives a schema only from a mapping)` })
+  }
+  if (schema !== undefined && !existsSync(resolve(baseDir, schema))) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: at('schema'), message: `schema file ${resolve(baseDir, schema)} does not exist` })
+  }
+}
+
+export type RowcastConfig = z.infer<ReturnType<typeof rootConfigSchema>>
+export type SyncConfig = z.infer<typeof syncConfigSchema>
+export type OperatorModule = z.infer<typeof operatorModuleSchema>
