@@ -49,5 +49,6 @@ export default tseslint.config(
   layer(['connectors/kafka/**'], ['config', 'operators', 'pipeline', 'observability', 'daemon', 'postgres'], { paths: [only('pg', 'connectors/postgres'), only('pg-logical-replication', 'connectors/postgres')] }),
   layer(['pipeline/**'], ['observability', 'daemon']),
   layer(['observability/**'], ['config', 'connectors', 'operators', 'pipeline', 'daemon']),
-  layer(['config/**', 'daemon/**', 'index.ts'], []),
+  layer(['config/**'], ['pipeline', 'daemon']),
+  layer(['daemon/**', 'index.ts'], []),
 )

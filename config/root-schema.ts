@@ -17,7 +17,7 @@ import { alertThresholdsSchema } from '../observability/alerts/alert-policy.ts'
 import { alertsConfigSchema } from '../observability/alerts/notifier.ts'
 import { debuggerConfigSchema } from '../observability/debugger/debugger-feed.ts'
 import { httpConfigSchema } from '../observability/http-server.ts'
-import { STEP_NAMES } from '../pipeline/steps.ts'
+import { STEP_NAMES } from '../operators/step-names.ts'
 
 export const modelSchema = z
   .object({

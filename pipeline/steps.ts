@@ -8,11 +8,10 @@ import { handleRowErrors, type RowErrorEvents } from '../operators/handle-row-er
 import { routeTopic, type ComposedMessage, type RoutedMessage } from '../operators/route-topic.ts'
 import { setKeyPartitionHeaders } from '../operators/set-key-partition-headers.ts'
 import type { Batch, ModelChange, OutgoingMessage, RejectedChange, SourceChange } from '../core/changes.ts'
+import { STEP_NAMES, type StepName } from '../operators/step-names.ts'
 import type { ResolvedSync } from './resolve-sync.ts'
 
-/** The built-in steps of every sync, in the order they run. Each one always runs. */
-export const STEP_NAMES = ['classify', 'filterTriggers', 'composeMessage', 'routeTopic', 'encodeValue', 'setKeyPartitionHeaders', 'handleRowErrors'] as const
-export type StepName = (typeof STEP_NAMES)[number]
+export { STEP_NAMES, type StepName }
 
 /** The built-in steps of a sync, built once. */
 export interface PipelineSteps {
