@@ -81,8 +81,11 @@ export interface OutgoingMessage {
   key: string | null
   partition: number | null
   headers: Record<string, string> | null
-  /** Set for dead-letter messages: the error that sent the change there. */
-  deadLetter?: { reason: string; error: string }
+  /**
+   * Set for dead-letter messages: the error that sent the change there, and the letter's value without the
+   * row and previous row (with `note` saying why), for a letter too large for its topic.
+   */
+  deadLetter?: { reason: string; error: string; withoutRow?: (note: string) => string }
 }
 
 /** A change that could not become a message, awaiting the sync's onRowError policy. */

@@ -55,7 +55,7 @@ export const ERROR_CODES = {
   ROW_TOPIC_MISSING: { retriable: false, hint: 'the topic column is empty for this row' },
   ROW_TOPIC_INVALID: { retriable: false, hint: 'the topic column holds a name Kafka cannot accept' },
   ROW_PARTITION_MISSING: { retriable: false, hint: 'the partition does not exist in the topic: add partitions or fix the partition column' },
-  ROW_MESSAGE_TOO_LARGE: { retriable: false, hint: 'the message is over limits.maxMessageBytes: make it smaller or raise the limit (and the topic\'s max.message.bytes)' },
+  ROW_MESSAGE_TOO_LARGE: { retriable: false, hint: 'the message is over limits.maxMessageBytes or its topic\'s max.message.bytes: make it smaller or raise the limit (and the topic\'s max.message.bytes)' },
   ROW_VALUE_UNAVAILABLE: { retriable: false, hint: 'PostgreSQL did not resend an unchanged large value: set REPLICA IDENTITY FULL on the table' },
   ROW_ERROR: { retriable: false, hint: 'see the error in the message' },
 

@@ -46,7 +46,7 @@ export function rowFailure(sync: string, rejected: RejectedChange): RowcastError
 function deadLetterMessage(sync: string, topic: string, rejected: RejectedChange): OutgoingMessage {
   const { change } = rejected
   const error = errorMessage(rejected.error)
-  const value = JSON.stringify({
+  const letter = {
     sync,
     table: change.table,
     type: change.type,
@@ -55,10 +55,9 @@ function deadLetterMessage(sync: string, topic: string, rejected: RejectedChange
     reason: rejected.reason,
     code: rejected.error instanceof RowcastError ? rejected.error.code : 'ROW_ERROR',
     error,
-    row: change.row,
-    previous: change.previous,
-    failedAt: new Date().toISOString(),
-  })
+  }
+  const failedAt = new Date().toISOString()
+  const value = JSON.stringify({ ...letter, row: change.row, previous: change.previous, failedAt })
   return {
     change,
     value,
@@ -66,6 +65,6 @@ function deadLetterMessage(sync: string, topic: string, rejected: RejectedChange
     key: change.key,
     partition: null,
     headers: { 'rowcast-sync': sync, 'rowcast-error-reason': rejected.reason },
-    deadLetter: { reason: rejected.reason, error },
+    deadLetter: { reason: rejected.reason, error, withoutRow: (note) => JSON.stringify({ ...letter, row: null, previous: null, omitted: note, failedAt }) },
   }
 }

@@ -1,10 +1,11 @@
-import type { Admin, Message, Producer, ProducerConfig, RecordMetadata } from 'kafkajs'
+import type { Admin, Message, Producer, ProducerConfig, RecordMetadata, TopicMessages } from 'kafkajs'
 import type { Batch, OutgoingMessage } from '../../core/changes.ts'
 import type { DeliveredMessage, MessageSink, SinkEvents } from '../../core/contracts.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, type Lsn } from '../../core/lsn.ts'
 import { Backoff, interruptibleSleep } from '../../core/retry.ts'
+import { assembleRequest } from './assemble-request.ts'
 import type { KafkaClient } from './client.ts'
 import { translateKafkaError } from './errors.ts'
 import { progressRecord, readProgress, TransactionalSend } from './exactly-once.ts'
@@ -18,10 +19,10 @@ export interface SinkLimits {
   /** In-flight bounds: past either, the source is paused until Kafka catches up to half. */
   maxInFlightMessages: number
   maxInFlightBytes: number
-  /** One produce request carries at most this many messages / bytes. */
+  /** One produce request carries at most this many messages / bytes (and each partition's part fits its topic's max.message.bytes). */
   maxRequestMessages: number
   maxRequestBytes: number
-  /** A message larger than this is a row error (the broker's message.max.bytes is 1 MiB by default). */
+  /** A message larger than this, or than its topic's max.message.bytes allows, is a row error. */
   maxMessageBytes: number
   retryInitialMs: number
   retryMaxMs: number
@@ -86,7 +87,10 @@ export async function openKafkaSink(options: KafkaSinkOptions): Promise<KafkaSin
  * request is in flight at a time (with the idempotent producer), so messages of a key reach their
  * partition in commit order, also across retries; a request spans many batches and partitions.
  * Before a batch is sent it is prepared (prepare-batch.ts): a missing topic holds the whole batch (and
- * everything after it) until it exists, retried with backoff.
+ * everything after it) until it exists, retried with backoff. A request that fails is sent again exactly
+ * as it was (same messages, same partitions, same order) until it succeeds: the idempotent producer gave
+ * its batches sequence numbers, and a retry with other contents under them is refused by the broker
+ * (OUT_OF_ORDER_SEQUENCE_NUMBER) if the first try was written but its answer lost.
  */
 export class KafkaSink implements MessageSink {
   readonly #producer: Producer
@@ -102,6 +106,8 @@ export class KafkaSink implements MessageSink {
   #failed = false
   #degraded = false
   #wake: (() => void) | null = null
+  /** The request being sent, kept as it is until it succeeds. */
+  #frozen: { parts: RequestPart[]; topicMessages: TopicMessages[] } | null = null
 
   constructor(options: { producer: Producer; admin: Admin; limits: SinkLimits; events: SinkEvents; logger: Logger; transactional: TransactionalSend | null }) {
     this.#producer = options.producer
@@ -111,7 +117,7 @@ export class KafkaSink implements MessageSink {
     this.#logger = options.logger
     this.#transactional = options.transactional
     this.#queue = new SendQueue(options.limits, options.events)
-    this.#preparer = new BatchPreparer({ metadata: new TopicMetadataCache(options.admin), maxMessageBytes: options.limits.maxMessageBytes, rowError: options.events.rowError })
+    this.#preparer = new BatchPreparer({ metadata: new TopicMetadataCache(options.admin, options.logger), maxMessageBytes: options.limits.maxMessageBytes, rowError: options.events.rowError })
   }
 
   enqueue(batch: Batch<OutgoingMessage>, ticket: number, txLsn: Lsn | null = null): void {
@@ -160,10 +166,15 @@ export class KafkaSink implements MessageSink {
       const stalled = setTimeout(() => this.#markDegraded(new RowcastError('KAFKA_UNREACHABLE', `Kafka has not acknowledged a request for ${STALLED_REQUEST_MS / 1000} s; retrying`)), STALLED_REQUEST_MS)
       let request: RequestPart[] = []
       try {
-        await this.#prepareHead()
-        request = this.#nextRequest()
-        if (request.length === 0) continue
-        await this.#send(request)
+        if (this.#frozen === null) {
+          await this.#prepareHead()
+          const parts = assembleRequest(this.#queue.entries, this.#limits, (topic) => this.#preparer.batchLimit(topic))
+          if (parts.length === 0) continue
+          this.#frozen = { parts, topicMessages: topicMessagesOf(parts) }
+        }
+        request = this.#frozen.parts
+        await this.#send(this.#frozen)
+        this.#frozen = null
         backoff.reset()
         if (this.#degraded) {
           this.#degraded = false
@@ -214,36 +225,7 @@ export class KafkaSink implements MessageSink {
     }
   }
 
-  /** Takes whole prepared batches (or part of a huge one) up to the request limits. */
-  #nextRequest(): RequestPart[] {
-    const parts: RequestPart[] = []
-    let count = 0
-    let bytes = 0
-    for (const entry of this.#queue.entries) {
-      if (!entry.prepared) break
-      let to = entry.next
-      while (to < entry.messages.length && count < this.#limits.maxRequestMessages && bytes < this.#limits.maxRequestBytes) {
-        bytes += entry.sizes[to]
-        to++
-        count++
-      }
-      if (to > entry.next) parts.push({ entry, from: entry.next, to })
-      if (to < entry.messages.length) break
-    }
-    return parts
-  }
-
-  async #send(parts: RequestPart[]): Promise<void> {
-    const byTopic = new Map<string, Message[]>()
-    for (const { entry, from, to } of parts) {
-      for (let i = from; i < to; i++) {
-        const m = entry.messages[i]
-        let list = byTopic.get(m.topic)
-        if (list === undefined) byTopic.set(m.topic, (list = []))
-        list.push({ key: m.key, value: m.value, partition: entry.partitions[i], headers: m.headers ?? undefined })
-      }
-    }
-    const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }))
+  async #send({ parts, topicMessages }: { parts: RequestPart[]; topicMessages: TopicMessages[] }): Promise<void> {
     const started = Date.now()
     const metadata = this.#transactional === null ? await this.#producer.sendBatch({ topicMessages, acks: -1 }) : await this.#transactional.send(topicMessages, parts)
     const latency = Date.now() - started
@@ -264,6 +246,20 @@ export class KafkaSink implements MessageSink {
   }
 }
 
+/** A request's messages by topic, as kafkajs takes them, each with its partition. */
+function topicMessagesOf(parts: readonly RequestPart[]): TopicMessages[] {
+  const byTopic = new Map<string, Message[]>()
+  for (const { entry, from, to } of parts) {
+    for (let i = from; i < to; i++) {
+      const m = entry.messages[i]
+      let list = byTopic.get(m.topic)
+      if (list === undefined) byTopic.set(m.topic, (list = []))
+      list.push({ key: m.key, value: m.value, partition: entry.partitions[i], headers: m.headers ?? undefined })
+    }
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }))
+}
+
 /**
  * Every message carries its partition (resolved by batch preparation, Java-compatible); naming the
  * partitioner also silences kafkajs' warning about its v2 default.
@@ -274,6 +270,9 @@ function producerConfig(transactionalId?: string): ProducerConfig {
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     createPartitioner: loadKafkajs().Partitioners.DefaultPartitioner,
+    // kafkajs warns that limited retries may break idempotence: true of a caller that then sends something
+    // else. The sink's loop sends the very same request again, for as long as it takes; a few retries here
+    // keep each call short, so the sync reports Kafka's outage and stops promptly.
     retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 5_000 },
     ...(transactionalId === undefined ? {} : { transactionalId, transactionTimeout: 60_000 }),
   }

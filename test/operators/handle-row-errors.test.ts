@@ -32,7 +32,12 @@ describe('handleRowErrors', () => {
         if (m.deadLetter === undefined) return m
         const { failedAt, ...value } = JSON.parse(m.value as string) as Record<string, unknown>
         assert.ok(!Number.isNaN(Date.parse(String(failedAt))), 'failedAt is a time')
-        return { ...m, value }
+        // The smaller form a dead letter too large for its topic is sent in: the same letter without the rows.
+        const { withoutRow, ...deadLetter } = m.deadLetter
+        const { failedAt: at, ...slim } = JSON.parse(withoutRow?.('too big') ?? 'null') as Record<string, unknown>
+        assert.equal(at, failedAt)
+        assert.deepEqual(slim, { ...value, row: null, previous: null, omitted: 'too big' })
+        return { ...m, value, deadLetter }
       }),
     }))
     marbles().run(({ cold, expectObservable }) => {

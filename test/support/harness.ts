@@ -36,11 +36,13 @@ export function kafkaClient(env: StackEnv): KafkaClient {
   return new Kafka({ clientId: 'rowcast-test', brokers: [env.KAFKA_BOOTSTRAP_PLAINTEXT], logLevel: logLevel.NOTHING })
 }
 
-export async function createTopics(env: StackEnv, topics: string[], partitions = 3): Promise<void> {
+/** Creates topics (and waits for their leaders); `configs` are topic configs, e.g. { 'max.message.bytes': '65536' }. */
+export async function createTopics(env: StackEnv, topics: string[], partitions = 3, configs: Record<string, string> = {}): Promise<void> {
   const admin = kafkaClient(env).admin()
   await admin.connect()
   try {
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: false })
+    const configEntries = Object.entries(configs).map(([name, value]) => ({ name, value }))
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1, configEntries })), waitForLeaders: false })
     // kafkajs' waitForLeaders retries only LEADER_NOT_AVAILABLE, but a just-created topic may briefly be
     // UNKNOWN_TOPIC_OR_PARTITION in the metadata of a busy broker: poll until every partition has a leader.
     await eventually(

@@ -2,19 +2,19 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { OutgoingMessage, RejectedChange } from '../../../core/changes.ts'
 import { RowcastError } from '../../../core/errors.ts'
-import { messageSize } from '../../../connectors/kafka/message-size.ts'
+import { messageSize, RECORD_BATCH_OVERHEAD } from '../../../connectors/kafka/message-size.ts'
 import { BatchPreparer, type TopicMetadataLookup } from '../../../connectors/kafka/prepare-batch.ts'
 
 /** Batch preparation against a fake cluster: partitions, row errors, missing topics, dead letters. */
 
-/** A cluster of `topics` (name → partition count) that records which topics it was asked about. */
-function cluster(topics: Record<string, number>): TopicMetadataLookup & { asked: string[][] } {
+/** A cluster of `topics` (name → partition count; max.message.bytes 1 MiB unless given) that records which topics it was asked about. */
+function cluster(topics: Record<string, number>, maxMessageBytes: Record<string, number> = {}): TopicMetadataLookup & { asked: string[][] } {
   const asked: string[][] = []
   return {
     asked,
-    partitionCounts: async (wanted) => {
+    describe: async (wanted) => {
       asked.push([...wanted])
-      return new Map([...wanted].filter((t) => t in topics).map((t) => [t, topics[t]]))
+      return new Map([...wanted].filter((t) => t in topics).map((t) => [t, { partitions: topics[t], maxMessageBytes: maxMessageBytes[t] ?? 1_048_588 }]))
     },
   }
 }
@@ -106,7 +106,7 @@ describe('BatchPreparer', () => {
     const ok = message()
     const prepared = await prep.prepare([ok, message({ partition: 9 })])
     assert.deepEqual(metadata.asked, [['orders'], ['dead']], 'two rounds: the replacement\'s topic is looked up in the second')
-    assert.equal(rejected.length, 1, 'a dead letter over the size limit is sent as it is')
+    assert.equal(rejected.length, 1, 'a dead letter over maxMessageBytes (but within its topic\'s limit) is sent as it is')
     assert.equal(prepared.messages[0], ok)
     assert.equal(prepared.messages[1].topic, 'dead')
     assert.deepEqual(prepared.partitions, [0, (-790332482 & 0x7fffffff) % 4])
@@ -118,6 +118,47 @@ describe('BatchPreparer', () => {
     const { prep: again, rejected: twice } = preparer(cluster({ orders: 3 }), (r) => (r.reason === 'partition' && twice.length === 1 ? message({ partition: 7 }) : undefined))
     assert.deepEqual((await again.prepare([message({ partition: 9 })])).messages, [], 'a replacement the cluster cannot take goes through the policy again')
     assert.equal(twice.length, 2)
+  })
+
+  test('a message whose record batch would be over its topic\'s max.message.bytes is a row error, under the smaller of both limits', async () => {
+    const limit = 2_000
+    const fits = message({ value: 'x'.repeat(limit - RECORD_BATCH_OVERHEAD - 40) })
+    const over = message({ value: 'x'.repeat(limit - RECORD_BATCH_OVERHEAD - 39) })
+    const { prep, rejected } = preparer(cluster({ orders: 1 }, { orders: limit }), () => undefined, 1_000_000)
+    const prepared = await prep.prepare([fits, over])
+    assert.deepEqual(prepared.messages, [fits], 'the record batch overhead is counted')
+    assert.equal(rejected.length, 1)
+    assert.equal((rejected[0].error as RowcastError).code, 'ROW_MESSAGE_TOO_LARGE')
+    assert.match(rejected[0].error.message, /message of 1900 bytes \(2001 as a record batch\) is over the max\.message\.bytes of 2000 of topic "orders"/)
+    assert.equal(prep.batchLimit('orders'), limit, 'request assembly learns the topic\'s limit')
+    const { prep: lower, rejected: byConfig } = preparer(cluster({ orders: 1 }, { orders: limit }), () => undefined, 500)
+    assert.deepEqual((await lower.prepare([fits])).messages, [])
+    assert.match(byConfig[0].error.message, /over the limit of 500 bytes/)
+  })
+
+  test('a dead letter too large for its topic is sent without the row, saying why; without a smaller form it stops the sync', async () => {
+    const metadata = cluster({ orders: 1, dead: 1 }, { orders: 1_000, dead: 1_000 })
+    const big = message({ key: 'k', value: 'x'.repeat(5_000) })
+    const letter = (r: RejectedChange, withoutRow?: (note: string) => string): OutgoingMessage =>
+      message({ topic: 'dead', key: 'k', value: JSON.stringify({ row: 'x'.repeat(5_000) }), deadLetter: { reason: r.reason, error: r.error.message, ...(withoutRow === undefined ? {} : { withoutRow }) } })
+    const { prep, rejected } = preparer(metadata, (r) => letter(r, (note) => JSON.stringify({ row: null, omitted: note })), 1_000_000)
+    const prepared = await prep.prepare([big, message()])
+    assert.equal(rejected.length, 1, 'the row error goes through the policy once')
+    assert.equal(prepared.messages.length, 2)
+    const sent = JSON.parse(prepared.messages[0].value as string) as { row: null; omitted: string }
+    assert.equal(sent.row, null)
+    assert.match(sent.omitted, /^row and previous left out: message of \d+ bytes .* over the max\.message\.bytes of 1000 of topic "dead"/)
+    assert.equal(prepared.sizes[0], messageSize(prepared.messages[0]))
+    assert.equal(prepared.messages[0].deadLetter?.withoutRow, undefined)
+
+    const { prep: stuck } = preparer(cluster({ orders: 1, dead: 1 }, { orders: 1_000, dead: 1_000 }), (r) => letter(r), 1_000_000)
+    await assert.rejects(stuck.prepare([big]), (error: unknown) => {
+      assert.ok(error instanceof RowcastError)
+      assert.equal(error.code, 'ROW_MESSAGE_TOO_LARGE')
+      assert.equal(error.retriable, false)
+      assert.match(error.message, /the dead letter for row 1 of public\.orders .* cannot be sent even without the row: .*raise max\.message\.bytes of topic "dead"/)
+      return true
+    })
   })
 
   test('a row-error policy that fails throws out of prepare', async () => {
