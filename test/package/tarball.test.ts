@@ -47,7 +47,7 @@ describe('the npm package', () => {
   })
 
   test('the tarball holds the built code, its declarations and the command; no tests, bench, CI scripts or sources', () => {
-    for (const needed of ['package.json', 'README.md', 'bin/rowcast.mjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js']) {
+    for (const needed of ['package.json', 'README.md', 'bin/rowcast.mjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'dist/rowcast.schema.json']) {
       assert.ok(files.includes(needed), `${needed} in ${files.join(', ')}`)
     }
     const unwanted = files.filter((f) => /^(test|bench|\.ci|scripts|examples|node_modules)\//.test(f) || (/\.[cm]?ts$/.test(f) && !/\.d\.[cm]?ts$/.test(f)))
