@@ -4,6 +4,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import { Command, CommanderError } from 'commander'
 import { connectPostgres, type PostgresClient } from '../connectors/postgres/check.ts'
 import { describeTable } from '../connectors/postgres/catalog.ts'
+import { rowFilterIssue } from '../connectors/postgres/row-filter.ts'
 import { ensureStateTable, writeBackfillState } from '../connectors/postgres/sync-state.ts'
 import { loadConfig, parseConfig } from '../config/load-config.ts'
 import type { RowcastConfig, SyncConfig } from '../config/root-schema.ts'
@@ -84,7 +85,9 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       try {
         for (const { sync, index } of checkable.syncs) {
           try {
-            resolveSync(await describeTable(client, sync.model.table), sync, index)
+            const resolved = resolveSync(await describeTable(client, sync.model.table), sync, index)
+            const filterIssue = sync.model.filter === undefined ? undefined : await rowFilterIssue(client, resolved.table.name, sync.model.filter, `syncs[${index}].model.filter`)
+            if (filterIssue !== undefined) throw new ConfigError([filterIssue])
           } catch (error) {
             if (!(error instanceof ConfigError)) throw error
             for (const issue of error.issues) if (!issues.some((i) => i.path === issue.path && i.message === issue.message)) issues.push(issue)
