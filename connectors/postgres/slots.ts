@@ -2,6 +2,7 @@ import pg from 'pg'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import { parseLsn, type Lsn } from '../../core/lsn.ts'
 import { ident } from './identifiers.ts'
+import { sessionConfig } from './session.ts'
 
 /** Logical replication slots: read, create (with or without an exported snapshot), drop. */
 
@@ -55,7 +56,7 @@ export async function dropSlot(client: pg.ClientBase, slot: string, waitMs = 15_
  * transaction has imported the snapshot.
  */
 export async function createSlotWithSnapshot(connectionString: string, slot: string): Promise<{ consistentPoint: Lsn; snapshot: string; connection: pg.Client }> {
-  const connection = new pg.Client({ connectionString, replication: 'database' } as pg.ClientConfig)
+  const connection = new pg.Client(sessionConfig(connectionString, { replication: 'database' } as pg.ClientConfig))
   await connection.connect()
   try {
     const result = await connection.query<{ consistent_point: string; snapshot_name: string }>(`CREATE_REPLICATION_SLOT ${ident(slot)} LOGICAL pgoutput EXPORT_SNAPSHOT`)

@@ -11,6 +11,7 @@ import { createSlot, createSlotWithSnapshot, dropSlot, readSlot, type SlotState 
 import { snapshot } from './snapshot.ts'
 import { emitHeartbeat, ReplicationStream } from './stream.ts'
 import { ensureStateTable, finishBackfill, readBackfillState, tryLockSync, writeBackfillState, type BackfillState } from './sync-state.ts'
+import { sessionConfig } from './session.ts'
 
 export interface PostgresSourceOptions {
   url: string
@@ -92,7 +93,7 @@ export class PostgresSource implements ChangeSource {
 
   /** Connects and takes the sync's lock, waiting while another daemon holds it; null when `signal` aborts meanwhile. */
   static async connect(options: PostgresSourceOptions, signal: AbortSignal): Promise<PostgresSource | null> {
-    const control = new pg.Client({ connectionString: options.url, options: '-c TimeZone=UTC' })
+    const control = new pg.Client(sessionConfig(options.url))
     try {
       await control.connect()
     } catch (error) {
