@@ -56,7 +56,7 @@ function dummyEnv(text: string): Record<string, string> {
     if (name === 'DATABASE_URL') env[name] = 'postgres://user:password@127.0.0.1:1/db'
     else if (/BROKERS/.test(name)) env[name] = '127.0.0.1:1'
     else if (/URL/.test(name)) env[name] = 'https://example.invalid/hook'
-    else env[name] = 'dummy-value'
+    else env[name] = 'dummy-value-0123456789abcdef' // long enough for a debugger token
   }
   return env
 }
