@@ -9,7 +9,7 @@ import { rowErrorResolver } from '../operators/handle-row-errors.ts'
 import type { AttemptEdges } from './attempt.ts'
 import type { DeliveryRecords } from './delivery-records.ts'
 import { resolveSync } from './resolve-sync.ts'
-import { buildSteps, composeSteps, type OperatorInsertions } from './steps.ts'
+import { buildSteps, composeSteps, INSERTION_POINTS, insertionPoint, type OperatorInsertions } from './steps.ts'
 import { prepareValueEncoders } from './value-encoders.ts'
 
 export interface SyncEdgesOptions {
@@ -61,7 +61,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
           ...(records.wantsRecords ? { onDropped: (changes) => records.filteredOut(changes) } : {}),
           ...rowErrorEvents(records),
         }, encoders)
-        return { source, steps: composeSteps(steps, options.operators) }
+        return { source, steps: composeSteps(steps, options.operators), customOperators: describeOperators(sync, options.operators) }
       } catch (error) {
         await source.close()
         throw error
@@ -87,6 +87,16 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
       })
     },
   }
+}
+
+/** The sync's custom operators by name, for errors: the library's (by function name) then the config's modules, at each point. */
+function describeOperators(sync: SyncConfig, insertions: OperatorInsertions = {}): string[] {
+  return INSERTION_POINTS.flatMap((point) => {
+    const all: readonly { name: string }[] = insertions[point] ?? []
+    const modules = sync.operators.filter((o) => insertionPoint(o.after) === point)
+    const library = all.slice(0, Math.max(0, all.length - modules.length)).map((fn) => `${fn.name === '' ? 'an anonymous operator' : fn.name} (library option ${point})`)
+    return [...library, ...modules.map((o) => `${o.module} (after ${o.after})`)]
+  })
 }
 
 function rowErrorEvents(records: DeliveryRecords) {
