@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   KAFKA_PARTITION_MISSING: { retriable: false, hint: 'add partitions to the topic or fix the partition rule' },
   KAFKA_MESSAGE_TOO_LARGE: { retriable: false, hint: 'make the message smaller or raise max.message.bytes on the topic' },
   KAFKA_TRANSACTION_FAILED: { retriable: true, hint: 'exactly-once: the sync restarts from the progress committed to Kafka' },
+  KAFKA_PROGRESS_FOREIGN: { retriable: false, hint: 'the progress record under this key was written for another source: give each deployment its own destination.exactlyOnce.namespace' },
   KAFKA_PROGRESS_TIMEOUT: { retriable: true, hint: 'exactly-once: the progress topic could not be read to its end; check the brokers' },
   KAFKA_ERROR: { retriable: 'varies', hint: 'see the Kafka error named in the message' },
 

@@ -1,4 +1,4 @@
-import type { MessageSink } from '../core/contracts.ts'
+import type { MessageSink, SourceIdentity } from '../core/contracts.ts'
 import type { Logger } from '../core/logger.ts'
 import type { SyncConfig } from '../config/root-schema.ts'
 import type { KafkaClient } from '../connectors/kafka/client.ts'
@@ -20,6 +20,8 @@ export interface SyncEdgesOptions {
   kafka: KafkaClient
   limits: SinkLimits & { maxBatchRows: number }
   progressTopic: string
+  /** `destination.exactlyOnce.namespace`: in progress keys and transactional ids. */
+  namespace?: string
   /** `destination.schemaRegistry`, for message.format avro | json-schema. */
   schemaRegistry?: SchemaRegistryConfig
   /** The config file's folder (relative `message.schema` paths). */
@@ -37,6 +39,7 @@ export interface SyncEdgesOptions {
 export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
   const { sync, index, postgres, limits, records, logger } = options
   const resolveRowError = rowErrorResolver(sync.name, sync.onRowError, rowErrorEvents(records))
+  let identity: SourceIdentity | null = null // of the attempt's source, opened before its sink
   return {
     async openSource(signal, hooks) {
       const source = await PostgresSource.connect({
@@ -54,7 +57,9 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         const resolved = resolveSync(await source.describeTable(sync.model.table), sync, index)
         for (const warning of resolved.warnings) logger.warn(warning)
         const encoders = await prepareValueEncoders(resolved, { registry: options.schemaRegistry, baseDir: options.baseDir, index, logger })
+        identity = null
         await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, columns: resolved.columns, snapshotColumns: resolved.table.columns, filter: sync.model.filter ?? null })
+        identity = source.identity
         const steps = buildSteps(resolved, {
           onUnchanged: (count) => records.filtered(count, 'unchanged'),
           onFiltered: (count) => records.filtered(count, 'trigger'),
@@ -83,9 +88,19 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
             }
           },
         },
-        ...(sync.delivery === 'exactly-once' ? { exactlyOnce: { transactionalId: `rowcast-${sync.name}`, progressTopic: options.progressTopic, progressKey: sync.name } } : {}),
+        ...(sync.delivery === 'exactly-once' ? { exactlyOnce: exactlyOnceOf(sync.name, options.progressTopic, options.namespace, identity) } : {}),
       })
     },
+  }
+}
+
+/** Progress key and transactional id: the sync's name, within the deployment's namespace when it has one (without: as before). */
+function exactlyOnceOf(sync: string, progressTopic: string, namespace: string | undefined, source: SourceIdentity | null) {
+  return {
+    transactionalId: namespace === undefined ? `rowcast-${sync}` : `rowcast-${namespace}-${sync}`,
+    progressTopic,
+    progressKey: namespace === undefined ? sync : `${namespace}/${sync}`,
+    ...(source === null ? {} : { source }),
   }
 }
 

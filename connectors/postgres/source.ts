@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { concat, defer, EMPTY, finalize, merge, Subject, takeUntil, type Observable } from 'rxjs'
 import type { Batch, ColumnInfo, SourceChange } from '../../core/changes.ts'
-import type { ChangeSource, ChangeSourceEvents } from '../../core/contracts.ts'
+import type { ChangeSource, ChangeSourceEvents, SourceIdentity } from '../../core/contracts.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, type Lsn } from '../../core/lsn.ts'
@@ -77,6 +77,7 @@ export class PostgresSource implements ChangeSource {
   #closed = false
   #closeExport: () => Promise<void> = async () => {}
   #recorded = { position: 0n, at: 0, writing: false }
+  #identity: SourceIdentity | null = null
 
   private constructor(options: PostgresSourceOptions, control: pg.Client) {
     this.#options = options
@@ -121,7 +122,8 @@ export class PostgresSource implements ChangeSource {
     const control = this.#control
     await ensureStateTable(control)
     await ensurePublication(control, spec.publication)
-    const server = await readServerIdentity(control)
+    const { database, ...server } = await readServerIdentity(control)
+    this.#identity = { systemId: server.systemId, database, slot: spec.slot }
     const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
     const slot = await readSlot(control, spec.slot)
     const decision = decideStart(slot, await readBackfillState(control, sync), initialSync, { sync, slot: spec.slot, recorded, server, gapAccepted })
@@ -156,6 +158,11 @@ export class PostgresSource implements ChangeSource {
 
   get batches(): Observable<Batch<SourceChange>> {
     return this.#batches
+  }
+
+  /** The server, database and slot this source streams from (known once prepared): exactly-once progress is tied to it. */
+  get identity(): SourceIdentity | null {
+    return this.#identity
   }
 
   get startPosition(): Lsn {

@@ -112,12 +112,12 @@ export async function acceptGap(client: pg.ClientBase, sync: string): Promise<{ 
 }
 
 /** The server's identity: its system identifier and current timeline (from the WAL file name: no superuser needed). */
-export async function readServerIdentity(client: pg.ClientBase): Promise<{ systemId: string; timeline: number }> {
-  const result = await client.query<{ system_id: string; wal: string }>(
-    'SELECT system_identifier::text AS system_id, pg_walfile_name(pg_current_wal_lsn()) AS wal FROM pg_control_system()',
+export async function readServerIdentity(client: pg.ClientBase): Promise<{ systemId: string; timeline: number; database: string }> {
+  const result = await client.query<{ system_id: string; wal: string; database: string }>(
+    'SELECT system_identifier::text AS system_id, pg_walfile_name(pg_current_wal_lsn()) AS wal, current_database() AS database FROM pg_control_system()',
   )
   const row = result.rows[0]
-  return { systemId: row.system_id, timeline: Number.parseInt(row.wal.slice(0, 8), 16) }
+  return { systemId: row.system_id, timeline: Number.parseInt(row.wal.slice(0, 8), 16), database: row.database }
 }
 
 /** Session-level advisory lock: one daemon streams a sync; another waits and takes over when it dies. */
