@@ -110,6 +110,11 @@ export function rootConfigSchema(baseDir: string, onSecret: (value: string) => v
           }),
           /** Compacted topic for exactly-once progress records. */
           progressTopic: z.string().min(1).default('rowcast-progress'),
+          /**
+           * Exactly-once: this deployment's namespace, in its progress keys and transactional ids, so deployments
+           * with the same sync names on one Kafka cluster (a database per tenant, staging and production) stay apart.
+           */
+          exactlyOnce: z.object({ namespace: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only').max(100) }).strict().optional(),
           /** Confluent-compatible Schema Registry, required by syncs whose message.format is avro or json-schema. */
           schemaRegistry: schemaRegistryConfigSchema(baseDir, onSecret).optional(),
         })

@@ -9,16 +9,18 @@ import { sessionConfig } from './session.ts'
 export interface SlotState {
   confirmedFlush: Lsn
   activePid: number | null
+  /** pg_replication_slots.wal_status: 'lost' means PostgreSQL removed WAL the slot still needed (invalidated). */
+  walStatus?: string | null
 }
 
 export async function readSlot(client: pg.ClientBase, slot: string): Promise<SlotState | null> {
-  const result = await client.query<{ confirmed: string | null; pid: number | null }>(
-    'SELECT confirmed_flush_lsn::text AS confirmed, active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1',
+  const result = await client.query<{ confirmed: string | null; pid: number | null; wal_status: string | null }>(
+    'SELECT confirmed_flush_lsn::text AS confirmed, active_pid AS pid, wal_status FROM pg_replication_slots WHERE slot_name = $1',
     [slot],
   )
   const row = result.rows[0]
   if (row === undefined) return null
-  return { confirmedFlush: row.confirmed === null ? 0n : parseLsn(row.confirmed), activePid: row.pid }
+  return { confirmedFlush: row.confirmed === null ? 0n : parseLsn(row.confirmed), activePid: row.pid, walStatus: row.wal_status }
 }
 
 /** A slot created without a snapshot: streaming starts at its consistent point (initialSync: skip). */
