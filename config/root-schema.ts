@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { kafkaConfigSchema } from '../connectors/kafka/config.ts'
+import { postgresUrlProblem } from '../connectors/postgres/url.ts'
 import { DEFAULT_SINK_LIMITS } from '../connectors/kafka/sink.ts'
 import { schemaRegistryConfigSchema } from '../connectors/kafka/schema-registry/config.ts'
 import { onRowErrorSchema } from '../operators/handle-row-errors.ts'
@@ -64,7 +65,13 @@ export const syncConfigSchema = z
 
 export const postgresSchema = z
   .object({
-    url: z.string().min(1),
+    url: z
+      .string()
+      .min(1)
+      .superRefine((url, ctx) => {
+        const problem = postgresUrlProblem(url)
+        if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem })
+      }),
     /** A tiny WAL message this often, so idle or fully filtered syncs still advance their slot. */
     heartbeatIntervalMs: z.number().int().positive().default(10_000),
     /** Standby status to PostgreSQL at least this often. */
@@ -103,6 +110,11 @@ export function rootConfigSchema(baseDir: string, onSecret: (value: string) => v
           }),
           /** Compacted topic for exactly-once progress records. */
           progressTopic: z.string().min(1).default('rowcast-progress'),
+          /**
+           * Exactly-once: this deployment's namespace, in its progress keys and transactional ids, so deployments
+           * with the same sync names on one Kafka cluster (a database per tenant, staging and production) stay apart.
+           */
+          exactlyOnce: z.object({ namespace: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only').max(100) }).strict().optional(),
           /** Confluent-compatible Schema Registry, required by syncs whose message.format is avro or json-schema. */
           schemaRegistry: schemaRegistryConfigSchema(baseDir, onSecret).optional(),
         })

@@ -30,6 +30,13 @@ export interface ChangeSource {
   close(): Promise<void>
 }
 
+/** Where a stream's positions come from: they mean nothing for another server, database or slot. */
+export interface SourceIdentity {
+  systemId: string
+  database: string
+  slot: string
+}
+
 /** What the source needs to hear from the pipeline besides positions. */
 export interface ChangeSourceEvents {
   /** The position every batch emitted so far was confirmed (delivered or dropped): nothing is in flight. */

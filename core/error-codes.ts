@@ -19,7 +19,8 @@ export const ERROR_CODES = {
   PG_REPLICATION_LOST: { retriable: true, hint: 'rowcast reconnects and resumes from the slot\'s confirmed position' },
   PG_REPLICATION_FAILED: { retriable: true, hint: 'check that the role has REPLICATION and that max_wal_senders is not exhausted' },
   PG_SLOT_ACTIVE: { retriable: true, hint: 'another process reads this slot; stop it, or wait for the other rowcast to let go' },
-  PG_SLOT_MISSING: { retriable: false, hint: 'the replication slot is gone: changes since its last confirmed position cannot be streamed; resync the sync' },
+  PG_SLOT_MISSING: { retriable: true, hint: 'the replication slot vanished while streaming: the next attempt checks the sync\'s recorded stream and stops with PG_SLOT_LOST' },
+  PG_SLOT_LOST: { retriable: false, hint: 'the sync\'s slot vanished, was invalidated, or the database is another one: changes since the position named are lost. `rowcast resync --sync NAME` re-sends the model; `rowcast resync --sync NAME --accept-gap` records the loss and goes on from a new slot' },
   PG_PUBLICATION_FAILED: { retriable: false, hint: 'check the model (table, columns, filter) and that the role may create publications' },
   PG_BACKFILL_FAILED: { retriable: true, hint: 'the backfill restarts by itself; check the server if it keeps happening' },
   PG_BACKFILL_QUERY_FAILED: { retriable: false, hint: 'the model\'s query failed on the table: check model.columns and model.filter' },
@@ -35,6 +36,7 @@ export const ERROR_CODES = {
   KAFKA_PARTITION_MISSING: { retriable: false, hint: 'add partitions to the topic or fix the partition rule' },
   KAFKA_MESSAGE_TOO_LARGE: { retriable: false, hint: 'make the message smaller or raise max.message.bytes on the topic' },
   KAFKA_TRANSACTION_FAILED: { retriable: true, hint: 'exactly-once: the sync restarts from the progress committed to Kafka' },
+  KAFKA_PROGRESS_FOREIGN: { retriable: false, hint: 'the progress record under this key was written for another source: give each deployment its own destination.exactlyOnce.namespace' },
   KAFKA_PROGRESS_TIMEOUT: { retriable: true, hint: 'exactly-once: the progress topic could not be read to its end; check the brokers' },
   KAFKA_ERROR: { retriable: 'varies', hint: 'see the Kafka error named in the message' },
 
@@ -58,6 +60,9 @@ export const ERROR_CODES = {
   ROW_MESSAGE_TOO_LARGE: { retriable: false, hint: 'the message is over limits.maxMessageBytes or its topic\'s max.message.bytes: make it smaller or raise the limit (and the topic\'s max.message.bytes)' },
   ROW_VALUE_UNAVAILABLE: { retriable: false, hint: 'PostgreSQL did not resend an unchanged large value: set REPLICA IDENTITY FULL on the table' },
   ROW_ERROR: { retriable: false, hint: 'see the error in the message' },
+
+  // The pipeline (pipeline/).
+  PIPELINE_ORDER_BROKEN: { retriable: false, hint: 'a custom operator reordered, dropped or split batches: make it pass every batch on, in order (concatMap, not mergeMap)' },
 
   // Alerts (observability/alerts).
   ALERT_DELIVERY_FAILED: { retriable: 'varies', hint: 'check the alert channel\'s URL, key or SMTP settings' },

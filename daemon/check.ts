@@ -2,10 +2,11 @@ import { checkKafka } from '../connectors/kafka/check.ts'
 import { createRegistryClient } from '../connectors/kafka/schema-registry/registry-client.ts'
 import { describeTable } from '../connectors/postgres/catalog.ts'
 import { checkPostgres, type TableCheck } from '../connectors/postgres/check.ts'
+import { rowFilterIssue } from '../connectors/postgres/row-filter.ts'
 import { staticTopics } from '../operators/route-topic.ts'
 import type { CheckResult } from '../core/check-result.ts'
 import type { RowcastConfig } from '../config/root-schema.ts'
-import { errorMessage } from '../core/errors.ts'
+import { ConfigError, errorMessage } from '../core/errors.ts'
 import { redactSecrets } from '../core/secrets.ts'
 import { resolveSync } from '../pipeline/resolve-sync.ts'
 
@@ -20,6 +21,8 @@ export async function runChecks(config: RowcastConfig): Promise<CheckResult[]> {
     name: `postgres: sync ${sync.name} (${sync.model.table})`,
     check: async (client) => {
       const resolved = resolveSync(await describeTable(client, sync.model.table), sync, index)
+      const filterIssue = sync.model.filter === undefined ? undefined : await rowFilterIssue(client, resolved.table.name, sync.model.filter, `syncs[${index}].model.filter`)
+      if (filterIssue !== undefined) throw new ConfigError([filterIssue])
       return { detail: `table, columns and key ok (replica identity ${resolved.table.replicaIdentity})`, warnings: resolved.warnings }
     },
   }))

@@ -4,7 +4,8 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import { Command, CommanderError } from 'commander'
 import { connectPostgres, type PostgresClient } from '../connectors/postgres/check.ts'
 import { describeTable } from '../connectors/postgres/catalog.ts'
-import { ensureStateTable, writeBackfillState } from '../connectors/postgres/sync-state.ts'
+import { rowFilterIssue } from '../connectors/postgres/row-filter.ts'
+import { acceptGap, ensureStateTable, writeBackfillState } from '../connectors/postgres/sync-state.ts'
 import { loadConfig, parseConfig } from '../config/load-config.ts'
 import type { RowcastConfig, SyncConfig } from '../config/root-schema.ts'
 import { printChecks, runChecks } from './check.ts'
@@ -84,7 +85,9 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       try {
         for (const { sync, index } of checkable.syncs) {
           try {
-            resolveSync(await describeTable(client, sync.model.table), sync, index)
+            const resolved = resolveSync(await describeTable(client, sync.model.table), sync, index)
+            const filterIssue = sync.model.filter === undefined ? undefined : await rowFilterIssue(client, resolved.table.name, sync.model.filter, `syncs[${index}].model.filter`)
+            if (filterIssue !== undefined) throw new ConfigError([filterIssue])
           } catch (error) {
             if (!(error instanceof ConfigError)) throw error
             for (const issue of error.issues) if (!issues.some((i) => i.path === issue.path && i.message === issue.message)) issues.push(issue)
@@ -130,14 +133,19 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .description('re-send the whole model of a sync (like "resync full query"): the running daemon picks it up within seconds')
     .option(...configOption)
     .requiredOption('-s, --sync <name>', 'the sync to resync')
-    .action(async (opts: { config: string; sync: string }) => {
+    .option('--accept-gap', 'instead of re-sending: after PG_SLOT_LOST, record the lost changes and go on from a new slot')
+    .action(async (opts: { config: string; sync: string; acceptGap?: boolean }) => {
       const config = load(opts.config)
       if (!config.syncs.some((s) => s.name === opts.sync)) throw new ConfigError([{ path: '--sync', message: `no sync named "${opts.sync}" in ${opts.config}` }])
-      await withPostgres(config.source.postgres.url, async (client) => {
+      const gap = await withPostgres(config.source.postgres.url, async (client) => {
         await ensureStateTable(client)
+        if (opts.acceptGap) return acceptGap(client, opts.sync)
         await writeBackfillState(client, opts.sync, 'resync')
+        return undefined
       })
-      print(`resync of "${opts.sync}" requested: every row of the model will be sent again as added`)
+      if (!opts.acceptGap) print(`resync of "${opts.sync}" requested: every row of the model will be sent again as added`)
+      else if (gap === null || gap === undefined) print(`"${opts.sync}" has no recorded stream: nothing to accept (it creates its slot when it starts)`)
+      else print(`gap of "${opts.sync}" recorded as accepted: changes after ${gap.from} (confirmed ${gap.confirmedAt.toISOString()}, slot "${gap.slot}") are not sent; if its slot is lost, the sync goes on from a new one`)
     })
 
   try {

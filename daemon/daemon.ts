@@ -71,6 +71,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
         kafka,
         limits: { ...config.limits, retryInitialMs: 200 },
         progressTopic: config.destination.progressTopic,
+        ...(config.destination.exactlyOnce === undefined ? {} : { namespace: config.destination.exactlyOnce.namespace }),
         operators,
         baseDir: options.baseDir ?? process.cwd(),
         records,

@@ -1,19 +1,24 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
 import type { DebuggerFeed, DebuggerRecord } from './debugger/debugger-feed.ts'
+import { createDebuggerAuth, loginPage } from './debugger/debugger-auth.ts'
 import { DEBUGGER_PAGE } from './debugger/page.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Metrics } from './metrics.ts'
 import type { Telemetry } from '../core/telemetry.ts'
+
+const MIN_TOKEN_LENGTH = 16
 
 export const httpConfigSchema = z
   .object({
     port: z.number().int().min(0).max(65535).default(9464),
     host: z.string().min(1).default('127.0.0.1'),
     /** Bearer token of the live debugger; without one (or empty) the debugger is off and /debugger answers 404. */
-    debuggerToken: z.string().optional(),
+    debuggerToken: z
+      .string()
+      .refine((token) => token === '' || token.length >= MIN_TOKEN_LENGTH, `the debugger shows row data: its token must be at least ${MIN_TOKEN_LENGTH} characters, so it cannot be guessed (make one with: openssl rand -hex 16)`)
+      .optional(),
   })
   .strict()
 export type HttpConfig = z.infer<typeof httpConfigSchema>
@@ -26,7 +31,7 @@ export interface HttpServer {
 /** A viewer that cannot keep up (more than this much unsent) is cut off; its EventSource reconnects from the buffer. */
 const MAX_SSE_BACKLOG_BYTES = 8 * 1024 * 1024
 const HEARTBEAT_MS = 15_000
-const COOKIE = 'rowcast_debugger'
+const MAX_LOGIN_BODY_BYTES = 4096
 const READY_STATES = new Set(['streaming', 'backfilling'])
 
 /**
@@ -44,7 +49,7 @@ export async function startHttpServer(options: {
 }): Promise<HttpServer> {
   const { config, metrics, debuggerFeed } = options
   const logger = options.logger.child({ component: 'http' })
-  const tokenDigest = config.debuggerToken ? digest(config.debuggerToken) : null
+  const auth = config.debuggerToken ? createDebuggerAuth(config.debuggerToken) : null
   const streams = new Set<ServerResponse>()
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>> = {
@@ -57,27 +62,45 @@ export async function startHttpServer(options: {
       sendJson(res, ready ? 200 : 503, { ready, notReady, syncs: states })
     },
     '/debugger': (req, res, url) => {
-      if (!debuggerAllowed(req, res, url)) return
-      const headers = { ...PAGE_HEADERS, 'set-cookie': `${COOKIE}=${encodeURIComponent(config.debuggerToken!)}; HttpOnly; SameSite=Strict; Path=/debugger` }
-      res.writeHead(200, headers).end(DEBUGGER_PAGE)
+      if (!debuggerOn(res)) return
+      // A token in the URL is a login: answered with a session cookie and a redirect that drops it from the address bar.
+      const given = url.searchParams.get('token')
+      if (given !== null) {
+        if (given !== '' && auth!.matches(given)) loggedIn(res)
+        else refuse(req, res, 'wrong token')
+      } else if (auth!.allowed(req) || refuse(req, res)) res.writeHead(200, PAGE_HEADERS).end(DEBUGGER_PAGE)
     },
-    '/debugger/records': (req, res, url) => {
-      if (debuggerAllowed(req, res, url)) sendJson(res, 200, debuggerFeed!.snapshot())
+    '/debugger/records': (req, res) => {
+      if (debuggerOn(res) && (auth!.allowed(req) || refuse(req, res))) sendJson(res, 200, debuggerFeed!.snapshot())
     },
-    '/debugger/events': (req, res, url) => {
-      if (debuggerAllowed(req, res, url)) streamRecords(res, debuggerFeed!)
+    '/debugger/events': (req, res) => {
+      if (debuggerOn(res) && (auth!.allowed(req) || refuse(req, res))) streamRecords(res, debuggerFeed!)
+    },
+  }
+  const postRoutes: typeof routes = {
+    '/debugger/login': async (req, res) => {
+      if (!debuggerOn(res)) return
+      const token = new URLSearchParams(await readBody(req, MAX_LOGIN_BODY_BYTES)).get('token')
+      if (token !== null && token !== '' && auth!.matches(token)) loggedIn(res)
+      else refuse(req, res, 'wrong token')
     },
   }
 
-  function debuggerAllowed(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
-    if (!tokenDigest || !debuggerFeed) {
-      send(res, 404, 'text/plain', 'not found\n')
-      return false
-    }
-    const given = presentedToken(req, url)
-    if (given !== null && timingSafeEqual(digest(given), tokenDigest)) return true
+  function debuggerOn(res: ServerResponse): boolean {
+    if (auth && debuggerFeed) return true
+    send(res, 404, 'text/plain', 'not found\n')
+    return false
+  }
+
+  function loggedIn(res: ServerResponse): void {
+    res.writeHead(303, { location: '/debugger', 'set-cookie': auth!.sessionCookie(), 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' }).end()
+  }
+
+  /** 401; a browser asking for a page gets the login form. Returns false, for `allowed(req) || refuse(…)`. */
+  function refuse(req: IncomingMessage, res: ServerResponse, problem?: string): false {
     res.setHeader('www-authenticate', 'Bearer realm="rowcast debugger"')
-    send(res, 401, 'text/plain', 'unauthorized\n')
+    if ((req.headers.accept ?? '').includes('text/html')) res.writeHead(401, LOGIN_HEADERS).end(loginPage(problem))
+    else send(res, 401, 'text/plain', 'unauthorized\n')
     return false
   }
 
@@ -100,10 +123,12 @@ export async function startHttpServer(options: {
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
-    const route = routes[url.pathname.replace(/\/+$/, '') || '/']
-    if (!route) return send(res, 404, 'text/plain', 'not found\n')
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD')
+    const path = url.pathname.replace(/\/+$/, '') || '/'
+    const post = postRoutes[path]
+    const route = post === undefined ? routes[path] : req.method === 'POST' ? post : undefined
+    if (!routes[path] && !post) return send(res, 404, 'text/plain', 'not found\n')
+    if (!route || (post === undefined && req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.setHeader('allow', post === undefined ? 'GET, HEAD' : 'POST')
       return send(res, 405, 'text/plain', 'method not allowed\n')
     }
     Promise.resolve(route(req, res, url)).catch((error: unknown) => {
@@ -122,7 +147,7 @@ export async function startHttpServer(options: {
   })
   const { address, port } = server.address() as AddressInfo
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`
-  logger.info({ url, debugger: Boolean(tokenDigest && debuggerFeed) }, 'http server listening')
+  logger.info({ url, debugger: Boolean(auth && debuggerFeed) }, 'http server listening')
 
   return {
     url,
@@ -144,26 +169,18 @@ const PAGE_HEADERS = {
   'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 }
 
-function presentedToken(req: IncomingMessage, url: URL): string | null {
-  const auth = req.headers.authorization
-  if (auth?.startsWith('Bearer ')) return auth.slice('Bearer '.length).trim()
-  const query = url.searchParams.get('token')
-  if (query) return query
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const [name, ...value] = part.trim().split('=')
-    if (name === COOKIE) {
-      try {
-        return decodeURIComponent(value.join('='))
-      } catch {
-        return null
-      }
-    }
-  }
-  return null
-}
+/** The login form posts to itself: its CSP allows that one form, and nothing else. */
+const LOGIN_HEADERS = { ...PAGE_HEADERS, 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'" }
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest()
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > maxBytes) throw new Error(`request body over ${maxBytes} bytes`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {

@@ -1,6 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs'
 import { UNCHANGED_TOAST, type Batch, type ModelChange, type SourceChange } from '../core/changes.ts'
 import type { Row } from '../core/changes.ts'
+import { JsonText, jsonPlainText } from '../core/json-text.ts'
 
 /** The model as the pipeline applies it: which columns it has and which identify a row. */
 export interface ModelShape {
@@ -107,6 +108,7 @@ export function keyFormatter(keyColumns: readonly string[]): (row: Row) => strin
 export function textForm(value: unknown): string | null {
   if (value === null || value === undefined) return null
   if (typeof value === 'string') return value
+  if (value instanceof JsonText) return jsonPlainText(value)
   if (typeof value === 'object') return JSON.stringify(value)
   return String(value)
 }
@@ -116,6 +118,10 @@ function sameValues(a: Row, b: Row, columns: readonly string[]): boolean {
     const x = a[column]
     const y = b[column]
     if (x === y) continue
+    if (x instanceof JsonText && y instanceof JsonText) {
+      if (x.text === y.text) continue // jsonb text is canonical; json's is what the consumer gets, so a new text is a change
+      return false
+    }
     if (typeof x === 'object' && typeof y === 'object' && x !== null && y !== null && JSON.stringify(x) === JSON.stringify(y)) continue
     return false
   }

@@ -2,6 +2,8 @@ import { map, type OperatorFunction } from 'rxjs'
 import { z } from 'zod'
 import { isRejected, mapItems, type Batch, type OutgoingMessage, type RejectedChange } from '../core/changes.ts'
 import { RowcastError, errorMessage } from '../core/errors.ts'
+import type { Row } from '../core/changes.ts'
+import { jsonValue } from './message/json-text.ts'
 
 /** `fail` (default) | `skip` | `{ deadLetter: { topic } }` */
 export const onRowErrorSchema = z
@@ -46,7 +48,7 @@ export function rowFailure(sync: string, rejected: RejectedChange): RowcastError
 function deadLetterMessage(sync: string, topic: string, rejected: RejectedChange): OutgoingMessage {
   const { change } = rejected
   const error = errorMessage(rejected.error)
-  const letter = {
+  const head = JSON.stringify({
     sync,
     table: change.table,
     type: change.type,
@@ -55,9 +57,11 @@ function deadLetterMessage(sync: string, topic: string, rejected: RejectedChange
     reason: rejected.reason,
     code: rejected.error instanceof RowcastError ? rejected.error.code : 'ROW_ERROR',
     error,
-  }
+  })
   const failedAt = new Date().toISOString()
-  const value = JSON.stringify({ ...letter, row: change.row, previous: change.previous, failedAt })
+  const fields = head.slice(0, -1) // the object so far, without its closing brace
+  // The rows are written value by value, so json/jsonb keep their exact text (JSON.stringify would parse them).
+  const value = `${fields},"row":${rowJson(change.row)},"previous":${rowJson(change.previous)},"failedAt":"${failedAt}"}`
   return {
     change,
     value,
@@ -65,6 +69,17 @@ function deadLetterMessage(sync: string, topic: string, rejected: RejectedChange
     key: change.key,
     partition: null,
     headers: { 'rowcast-sync': sync, 'rowcast-error-reason': rejected.reason },
-    deadLetter: { reason: rejected.reason, error, withoutRow: (note) => JSON.stringify({ ...letter, row: null, previous: null, omitted: note, failedAt }) },
+    deadLetter: { reason: rejected.reason, error, withoutRow: (note) => `${fields},"row":null,"previous":null,"omitted":${JSON.stringify(note)},"failedAt":"${failedAt}"}` },
   }
+}
+
+function rowJson(row: Row | null): string {
+  if (row === null) return 'null'
+  let out = ''
+  for (const name of Object.keys(row)) {
+    const value = row[name]
+    if (value === undefined || typeof value === 'symbol' || typeof value === 'function') continue // left out, as JSON.stringify does (an unresent TOAST value)
+    out += `${out === '' ? '{' : ','}${JSON.stringify(name)}:${jsonValue(value)}`
+  }
+  return out === '' ? '{}' : `${out}}`
 }

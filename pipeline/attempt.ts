@@ -3,6 +3,7 @@ import type { Batch, OutgoingMessage, SourceChange } from '../core/changes.ts'
 import type { ChangeSource, ChangeSourceEvents, MessageSink, SinkEvents } from '../core/contracts.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Lsn } from '../core/lsn.ts'
+import { BatchOrder } from './batch-order.ts'
 import type { SyncState } from '../core/telemetry.ts'
 import { Checkpoint } from './checkpoint.ts'
 import type { DeliveryRecords } from './delivery-records.ts'
@@ -11,6 +12,8 @@ import type { DeliveryRecords } from './delivery-records.ts'
 export interface OpenedSource {
   source: ChangeSource
   steps: OperatorFunction<Batch<SourceChange>, Batch<OutgoingMessage>>
+  /** The custom operators among the steps, described for errors (e.g. `./x.ts (after composeMessage)`). */
+  customOperators?: readonly string[]
 }
 
 /** What the pipeline needs to know while the source runs, besides positions. */
@@ -77,6 +80,8 @@ export class Attempt {
       const edges = await this.#unlessStopped(this.#edges.openSource(this.#abort.signal, hooks), (o) => o?.source.close())
       if (edges === undefined || edges === null) return
       const { source, steps } = edges
+      const order = new BatchOrder(edges.customOperators ?? [])
+      let failed = false
       this.#source = source
       const records = this.#context.records
       const ledger = new Checkpoint(source.startPosition, (lsn) => {
@@ -93,6 +98,7 @@ export class Attempt {
       this.#context.setState(snapshotting ? 'backfilling' : 'streaming')
       const enqueue = (batch: Batch<OutgoingMessage>) => {
         if (this.#closing) return // never opened, so never confirmed: read again next time
+        order.leave(batch) // throws before opening a batch that overtook an earlier one: nothing is confirmed past it
         if (snapshotting && batch.commitLsn !== null) {
           snapshotting = false // the first streamed transaction: the snapshot is all read
           this.#context.setState('streaming')
@@ -104,11 +110,16 @@ export class Attempt {
         if (batch.items.length > 0) records.inFlight(sink.inFlight)
         sink.enqueue(batch, ticket, txLsn)
       }
-      this.#subscription = source.batches.pipe(tap(() => void emitted++), steps).subscribe({
+      this.#subscription = source.batches.pipe(tap((batch) => {
+        emitted++
+        order.enter(batch)
+      }), steps).subscribe({
         next: (batch) => {
+          if (failed) return // the attempt is ending: nothing more is opened
           try {
             enqueue(batch)
           } catch (error) {
+            failed = true
             this.#outcome?.fail(error)
           }
         },

@@ -96,7 +96,7 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
     columns: modelColumns,
     model: { table: table.name, columns: modelColumns.map((c) => c.name), keyColumns },
     composer,
-    publication: { name: publicationName(sync), table: table.name, columns: listCovers ? projection : null, filter: sync.model.filter ?? null },
+    publication: { name: publicationName(sync), table: table.name, columns: listCovers ? projection : null, filter: sync.model.filter ?? null, filterPath: `${path}.model.filter` },
     slot: slotName(sync),
     warnings,
   }

@@ -1,4 +1,4 @@
-import type { MessageSink } from '../core/contracts.ts'
+import type { MessageSink, SourceIdentity } from '../core/contracts.ts'
 import type { Logger } from '../core/logger.ts'
 import type { SyncConfig } from '../config/root-schema.ts'
 import type { KafkaClient } from '../connectors/kafka/client.ts'
@@ -9,7 +9,7 @@ import { rowErrorResolver } from '../operators/handle-row-errors.ts'
 import type { AttemptEdges } from './attempt.ts'
 import type { DeliveryRecords } from './delivery-records.ts'
 import { resolveSync } from './resolve-sync.ts'
-import { buildSteps, composeSteps, type OperatorInsertions } from './steps.ts'
+import { buildSteps, composeSteps, INSERTION_POINTS, insertionPoint, type OperatorInsertions } from './steps.ts'
 import { prepareValueEncoders } from './value-encoders.ts'
 
 export interface SyncEdgesOptions {
@@ -20,6 +20,8 @@ export interface SyncEdgesOptions {
   kafka: KafkaClient
   limits: SinkLimits & { maxBatchRows: number }
   progressTopic: string
+  /** `destination.exactlyOnce.namespace`: in progress keys and transactional ids. */
+  namespace?: string
   /** `destination.schemaRegistry`, for message.format avro | json-schema. */
   schemaRegistry?: SchemaRegistryConfig
   /** The config file's folder (relative `message.schema` paths). */
@@ -37,6 +39,7 @@ export interface SyncEdgesOptions {
 export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
   const { sync, index, postgres, limits, records, logger } = options
   const resolveRowError = rowErrorResolver(sync.name, sync.onRowError, rowErrorEvents(records))
+  let identity: SourceIdentity | null = null // of the attempt's source, opened before its sink
   return {
     async openSource(signal, hooks) {
       const source = await PostgresSource.connect({
@@ -54,14 +57,16 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         const resolved = resolveSync(await source.describeTable(sync.model.table), sync, index)
         for (const warning of resolved.warnings) logger.warn(warning)
         const encoders = await prepareValueEncoders(resolved, { registry: options.schemaRegistry, baseDir: options.baseDir, index, logger })
+        identity = null
         await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, columns: resolved.columns, snapshotColumns: resolved.table.columns, filter: sync.model.filter ?? null })
+        identity = source.identity
         const steps = buildSteps(resolved, {
           onUnchanged: (count) => records.filtered(count, 'unchanged'),
           onFiltered: (count) => records.filtered(count, 'trigger'),
           ...(records.wantsRecords ? { onDropped: (changes) => records.filteredOut(changes) } : {}),
           ...rowErrorEvents(records),
         }, encoders)
-        return { source, steps: composeSteps(steps, options.operators) }
+        return { source, steps: composeSteps(steps, options.operators), customOperators: describeOperators(sync, options.operators) }
       } catch (error) {
         await source.close()
         throw error
@@ -83,10 +88,30 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
             }
           },
         },
-        ...(sync.delivery === 'exactly-once' ? { exactlyOnce: { transactionalId: `rowcast-${sync.name}`, progressTopic: options.progressTopic, progressKey: sync.name } } : {}),
+        ...(sync.delivery === 'exactly-once' ? { exactlyOnce: exactlyOnceOf(sync.name, options.progressTopic, options.namespace, identity) } : {}),
       })
     },
   }
+}
+
+/** Progress key and transactional id: the sync's name, within the deployment's namespace when it has one (without: as before). */
+function exactlyOnceOf(sync: string, progressTopic: string, namespace: string | undefined, source: SourceIdentity | null) {
+  return {
+    transactionalId: namespace === undefined ? `rowcast-${sync}` : `rowcast-${namespace}-${sync}`,
+    progressTopic,
+    progressKey: namespace === undefined ? sync : `${namespace}/${sync}`,
+    ...(source === null ? {} : { source }),
+  }
+}
+
+/** The sync's custom operators by name, for errors: the library's (by function name) then the config's modules, at each point. */
+function describeOperators(sync: SyncConfig, insertions: OperatorInsertions = {}): string[] {
+  return INSERTION_POINTS.flatMap((point) => {
+    const all: readonly { name: string }[] = insertions[point] ?? []
+    const modules = sync.operators.filter((o) => insertionPoint(o.after) === point)
+    const library = all.slice(0, Math.max(0, all.length - modules.length)).map((fn) => `${fn.name === '' ? 'an anonymous operator' : fn.name} (library option ${point})`)
+    return [...library, ...modules.map((o) => `${o.module} (after ${o.after})`)]
+  })
 }
 
 function rowErrorEvents(records: DeliveryRecords) {

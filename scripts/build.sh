@@ -5,6 +5,7 @@
 #   they share their modules (chunks/): a custom operator importing 'rowcast' in the CLI's process gets the
 #   CLI's own classes, not copies.
 # - dist/**/*.d.ts: the library's type declarations (tsconfig.build.json).
+# - dist/rowcast.schema.json: the JSON Schema of rowcast.yaml, for editors (scripts/json-schema.ts).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PATH="$PWD/node_modules/.bin:$PATH"
@@ -13,3 +14,5 @@ rm -rf dist
 esbuild index=index.ts cli=daemon/cli.ts --bundle --splitting --format=esm --platform=node --target=node20 \
   --packages=external --sourcemap --log-level=warning --outdir=dist '--chunk-names=chunks/[name]-[hash]'
 tsc -p tsconfig.build.json
+# dist/rowcast.schema.json: the config's JSON Schema for editors (`# yaml-language-server: $schema=…`), from the zod schema.
+node --import tsx scripts/json-schema.ts dist/rowcast.schema.json

@@ -10,6 +10,7 @@ import type { Admin } from 'kafkajs'
 import { loadKafkajs } from './kafkajs/patch.ts'
 import type { CheckResult } from '../../core/check-result.ts'
 import { redactSecrets } from '../../core/secrets.ts'
+import { describeAuth } from './auth/mechanisms.ts'
 import { tlsOptions, toKafkaJsConfig } from './client-options.ts'
 import { splitBroker, type KafkaConnectionConfig } from './config.ts'
 import { ERROR_CODES, type ErrorCode } from '../../core/error-codes.ts'
@@ -102,9 +103,7 @@ async function checkTopics(admin: Admin, topics: string[], context: KafkaErrorCo
 function authDetail(config: KafkaConnectionConfig): string {
   const auth = config.auth
   if (auth === undefined) return 'none configured; the cluster accepted the connection'
-  if (auth.mechanism === 'aws-iam') return `aws-iam as ${auth.authorizationIdentity} accepted`
-  if (auth.mechanism === 'aws-msk-iam') return `aws-msk-iam (${auth.region}) accepted`
-  return `${auth.mechanism} as user ${auth.username} accepted`
+  return `${describeAuth(auth)} accepted`
 }
 
 function failure(name: string, detail: string, code: ErrorCode): CheckResult {

@@ -1,17 +1,16 @@
 /**
  * Turns the validated Kafka connection config into kafkajs's `KafkaConfig`: brokers, client ID, TLS (always
- * verified, never `rejectUnauthorized: false`), SASL for all five mechanisms, and retry settings for a daemon.
+ * verified, never `rejectUnauthorized: false`), SASL from the mechanism's own builder (`./auth/`), and retry settings for a daemon.
  */
 import { connect as netConnect, isIP } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import type { ISocketFactory, KafkaConfig, logCreator, SASLOptions } from 'kafkajs'
+import type { ISocketFactory, KafkaConfig, logCreator } from 'kafkajs'
 import { loadKafkajs } from './kafkajs/patch.ts'
 import type { Logger } from '../../core/logger.ts'
 import { KAFKA_CLIENT_BACKOFF } from '../../core/retry.ts'
 import { redactSecrets } from '../../core/secrets.ts'
-import { awsIamSasl } from './auth/aws-iam.ts'
-import { awsMskIamSasl } from './auth/aws-msk-iam.ts'
-import { splitBroker, type KafkaAuth, type KafkaConnectionConfig, type KafkaTls } from './config.ts'
+import { saslOptions } from './auth/mechanisms.ts'
+import { splitBroker, type KafkaConnectionConfig, type KafkaTls } from './config.ts'
 
 /** Backoff for a long-running producer: core's policy (300 ms doubling up to 30 s), 10 tries (about 2–3 minutes) per operation. */
 export const DAEMON_RETRY = { initialRetryTime: KAFKA_CLIENT_BACKOFF.initialMs, maxRetryTime: KAFKA_CLIENT_BACKOFF.maxMs, retries: 10, factor: 0.2, multiplier: KAFKA_CLIENT_BACKOFF.multiplier ?? 2 }
@@ -56,19 +55,6 @@ export function tlsOptions(tls: KafkaTls): { ca?: string[]; servername?: string 
   return {
     ...(tls.ca === undefined ? {} : { ca: [tls.ca] }),
     ...(tls.servername === undefined ? {} : { servername: tls.servername }),
-  }
-}
-
-function saslOptions(auth: KafkaAuth): SASLOptions {
-  switch (auth.mechanism) {
-    case 'plain':
-    case 'scram-sha-256':
-    case 'scram-sha-512':
-      return { mechanism: auth.mechanism, username: auth.username, password: auth.password }
-    case 'aws-iam':
-      return awsIamSasl(auth)
-    case 'aws-msk-iam':
-      return awsMskIamSasl(auth)
   }
 }
 

@@ -2,10 +2,12 @@
  * The Kafka connection config (`destination.kafka`): client ID, brokers, SASL authentication, TLS.
  *
  * Use `kafkaConfigSchema(baseDir)` inside the root schema, or `parseKafkaConfig(input, baseDir)` on its own.
- * `baseDir` is the config file's folder: `passwordFile`, `secretAccessKeyFile`, `sessionTokenFile` and a
- * `tls.ca` path are read relative to it, once, while parsing. Every secret value the schema resolves
- * (password, secretAccessKey, sessionToken — inline or from a file) is passed to `onSecret`; parsing
- * registers nothing itself (`parseKafkaConfig` hands them back through `secretsOf(config)`).
+ * `baseDir` is the config file's folder: secret files named in `auth` (`passwordFile`, …) and a `tls.ca`
+ * path are read relative to it, once, while parsing. Every secret value the schema resolves (inline or from
+ * a file) is passed to `onSecret`; parsing registers nothing itself (`parseKafkaConfig` hands them back
+ * through `secretsOf(config)`). The SASL mechanisms, their fields and secrets live in `./auth/`.
+ * A mechanism that exposes its credentials without TLS (PLAIN, aws-iam, aws-msk-iam) needs `tls` or an
+ * explicit `allowPlaintextCredentials: true`.
  * `${VAR}` interpolation happens before this schema sees the values (the root loader's job).
  *
  * TLS is always verified (chain and host name); there is deliberately no option to turn that off.
@@ -16,36 +18,13 @@ import { resolve } from 'node:path'
 import { z } from 'zod'
 import { ConfigError } from '../../core/errors.ts'
 import { withSecrets } from '../../core/secrets.ts'
+import { authFields } from './auth/fields.ts'
+import { SASL_MECHANISM_NAMES, saslMechanism, type KafkaAuth } from './auth/mechanisms.ts'
 
-export type SaslPasswordMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512'
-
-export interface PasswordAuth {
-  mechanism: SaslPasswordMechanism
-  username: string
-  password: string
-}
-
-/** The Kafka AWS IAM LoginModule (kafkajs mechanism 'aws'). */
-export interface AwsIamAuth {
-  mechanism: 'aws-iam'
-  authorizationIdentity: string
-  accessKeyId: string
-  secretAccessKey: string
-  sessionToken?: string
-}
-
-/** Amazon MSK IAM (SASL OAUTHBEARER with a SigV4-signed token). Without explicit keys: the AWS env/profile chain. */
-export interface AwsMskIamAuth {
-  mechanism: 'aws-msk-iam'
-  region: string
-  accessKeyId?: string
-  secretAccessKey?: string
-  sessionToken?: string
-  /** Shared-credentials profile to use when no keys are given (default: $AWS_PROFILE or "default"). */
-  profile?: string
-}
-
-export type KafkaAuth = PasswordAuth | AwsIamAuth | AwsMskIamAuth
+export type { AwsIamAuth } from './auth/aws-iam.ts'
+export type { AwsMskIamAuth } from './auth/aws-msk-iam.ts'
+export type { KafkaAuth } from './auth/mechanisms.ts'
+export type { PasswordAuth, SaslPasswordMechanism } from './auth/password.ts'
 
 export interface KafkaTls {
   /** PEM text of the CA(s) to trust instead of the system trust store. */
@@ -68,88 +47,13 @@ export interface KafkaConnectionConfig {
 }
 
 export function kafkaConfigSchema(baseDir: string, onSecret: (value: string) => void): z.ZodType<KafkaConnectionConfig, z.ZodTypeDef, unknown> {
-  const secret = secretField(baseDir, onSecret)
-  const passwordAuth = (mechanism: SaslPasswordMechanism) =>
-    z
-      .object({
-        mechanism: z.literal(mechanism),
-        username: z.string().min(1).optional(),
-        password: z.string().min(1).optional(),
-        passwordFile: z.string().min(1).optional(),
-      })
-      .strict()
-      .transform((value, ctx): PasswordAuth => ({
-        mechanism,
-        username: need(value, 'username', ctx),
-        password: secret(value, 'password', ctx, true) ?? '',
-      }))
-
-  const awsIamAuth = z
-    .object({
-      mechanism: z.literal('aws-iam'),
-      authorizationIdentity: z.string().min(1).optional(),
-      accessKeyId: z.string().min(1).optional(),
-      secretAccessKey: z.string().min(1).optional(),
-      secretAccessKeyFile: z.string().min(1).optional(),
-      sessionToken: z.string().min(1).optional(),
-      sessionTokenFile: z.string().min(1).optional(),
-    })
-    .strict()
-    .transform((value, ctx): AwsIamAuth => {
-      const sessionToken = secret(value, 'sessionToken', ctx, false)
-      return {
-        mechanism: 'aws-iam',
-        authorizationIdentity: need(value, 'authorizationIdentity', ctx),
-        accessKeyId: need(value, 'accessKeyId', ctx),
-        secretAccessKey: secret(value, 'secretAccessKey', ctx, true) ?? '',
-        ...(sessionToken === undefined ? {} : { sessionToken }),
-      }
-    })
-
-  const awsMskIamAuth = z
-    .object({
-      mechanism: z.literal('aws-msk-iam'),
-      region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1').optional(),
-      accessKeyId: z.string().min(1).optional(),
-      secretAccessKey: z.string().min(1).optional(),
-      secretAccessKeyFile: z.string().min(1).optional(),
-      sessionToken: z.string().min(1).optional(),
-      sessionTokenFile: z.string().min(1).optional(),
-      profile: z.string().min(1).optional(),
-    })
-    .strict()
-    .transform((value, ctx): AwsMskIamAuth => {
-      const secretAccessKey = secret(value, 'secretAccessKey', ctx, false)
-      const sessionToken = secret(value, 'sessionToken', ctx, false)
-      if ((value.accessKeyId === undefined) !== (secretAccessKey === undefined)) {
-        ctx.addIssue({ code: 'custom', message: 'give both accessKeyId and secretAccessKey, or neither (to use the AWS credential chain)' })
-      }
-      if (value.profile !== undefined && value.accessKeyId !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['profile'], message: 'profile and explicit accessKeyId exclude each other' })
-      }
-      return {
-        mechanism: 'aws-msk-iam',
-        region: need(value, 'region', ctx),
-        ...(value.accessKeyId === undefined ? {} : { accessKeyId: value.accessKeyId }),
-        ...(secretAccessKey === undefined ? {} : { secretAccessKey }),
-        ...(sessionToken === undefined ? {} : { sessionToken }),
-        ...(value.profile === undefined ? {} : { profile: value.profile }),
-      }
-    })
-
-  const authTransforms = {
-    plain: passwordAuth('plain'),
-    'scram-sha-256': passwordAuth('scram-sha-256'),
-    'scram-sha-512': passwordAuth('scram-sha-512'),
-    'aws-iam': awsIamAuth,
-    'aws-msk-iam': awsMskIamAuth,
-  } as const
-  // Only the mechanism is checked here; the per-mechanism strict schema runs in the transform below.
+  const fields = authFields(baseDir, onSecret)
+  // Only the mechanism is checked here; the mechanism's own strict schema runs in the transform below.
   const auth = z
-    .object({ mechanism: z.enum(MECHANISMS, { errorMap: () => ({ message: `mechanism must be one of: ${MECHANISMS.join(', ')}` }) }) })
+    .object({ mechanism: z.enum(SASL_MECHANISM_NAMES, { errorMap: () => ({ message: `mechanism must be one of: ${SASL_MECHANISM_NAMES.join(', ')}` }) }) })
     .passthrough()
     .transform((value, ctx): KafkaAuth => {
-      const parsed = authTransforms[value.mechanism].safeParse(value)
+      const parsed = saslMechanism(value.mechanism).schema(fields).safeParse(value)
       if (parsed.success) return parsed.data
       for (const issue of parsed.error.issues) ctx.addIssue(issue)
       return z.NEVER
@@ -174,9 +78,19 @@ export function kafkaConfigSchema(baseDir: string, onSecret: (value: string) => 
       tls: tls.optional(),
       connectionTimeoutMs: z.number().int().positive().optional(),
       requestTimeoutMs: z.number().int().positive().optional(),
+      /** Accept a mechanism that exposes its credentials on a listener without TLS (PLAIN, aws-iam, aws-msk-iam). */
+      allowPlaintextCredentials: z.boolean().optional(),
     })
     .strict()
-    .transform((value): KafkaConnectionConfig => {
+    .transform((value, ctx): KafkaConnectionConfig => {
+      const exposed = value.auth === undefined ? undefined : saslMechanism(value.auth.mechanism).exposedWithoutTls
+      if (exposed !== undefined && value.tls === undefined && value.allowPlaintextCredentials !== true) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['auth', 'mechanism'],
+          message: `${exposed}: without TLS it is readable by anyone on the network path. Connect to the broker's SASL_SSL listener (destination.kafka.tls), or set destination.kafka.allowPlaintextCredentials: true to accept that`,
+        })
+      }
       const out: KafkaConnectionConfig = { clientId: value.clientId, brokers: value.brokers }
       if (value.auth !== undefined) out.auth = value.auth
       if (value.tls !== undefined) out.tls = value.tls
@@ -221,7 +135,6 @@ export function splitBroker(broker: string): { host: string; port: number } {
   return { host: host.startsWith('[') ? host.slice(1, -1) : host, port: Number(broker.slice(colon + 1)) }
 }
 
-const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'aws-iam', 'aws-msk-iam'] as const
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/
 
 function brokerProblem(item: string): string | undefined {
@@ -244,45 +157,6 @@ function brokerProblem(item: string): string | undefined {
   }
   if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return `the port "${port}" must be a number from 1 to 65535`
   return undefined
-}
-
-/** A field every config of this mechanism needs (checked here, not by zod, so that all missing ones are reported). */
-function need(value: Record<string, unknown>, name: string, ctx: z.RefinementCtx): string {
-  const found = value[name]
-  if (typeof found === 'string') return found
-  ctx.addIssue({ code: 'custom', path: [name], message: `${name} is required for mechanism ${String(value.mechanism)}` })
-  return ''
-}
-
-/** Reads `<name>` or `<name>File` (exactly one when required, at most one otherwise) and reports the value as a secret. */
-function secretField(baseDir: string, onSecret: (value: string) => void) {
-  return (value: Record<string, unknown>, name: string, ctx: z.RefinementCtx, required: boolean): string | undefined => {
-    const inline = value[name] as string | undefined
-    const file = value[`${name}File`] as string | undefined
-    if (inline !== undefined && file !== undefined) {
-      ctx.addIssue({ code: 'custom', path: [`${name}File`], message: `give ${name} or ${name}File, not both` })
-      return undefined
-    }
-    if (inline === undefined && file === undefined) {
-      if (required) ctx.addIssue({ code: 'custom', path: [name], message: `${name} (or ${name}File) is required for mechanism ${String(value.mechanism)}` })
-      return undefined
-    }
-    let secret = inline
-    if (file !== undefined) {
-      try {
-        secret = readFileSync(resolve(baseDir, file), 'utf8').replace(/\r?\n$/, '')
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', path: [`${name}File`], message: `cannot read ${resolve(baseDir, file)}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` })
-        return undefined
-      }
-      if (secret === '') {
-        ctx.addIssue({ code: 'custom', path: [`${name}File`], message: `${resolve(baseDir, file)} is empty` })
-        return undefined
-      }
-    }
-    onSecret(secret as string)
-    return secret
-  }
 }
 
 function resolveTls(tls: { ca?: string; servername?: string }, baseDir: string, ctx: z.RefinementCtx): KafkaTls {

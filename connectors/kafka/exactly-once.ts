@@ -2,6 +2,7 @@ import type { Producer, RecordMetadata, TopicMessages, Transaction } from 'kafka
 import { parseLsn, formatLsn, type Lsn } from '../../core/lsn.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
+import type { SourceIdentity } from '../../core/contracts.ts'
 import type { KafkaClient } from './client.ts'
 import { translateKafkaError } from './errors.ts'
 import type { QueueEntry, RequestPart } from './send-queue.ts'
@@ -14,6 +15,8 @@ import type { QueueEntry, RequestPart } from './send-queue.ts'
 export interface DeliveryProgress {
   lsn: Lsn
   partial: { txLsn: Lsn; messages: number } | null
+  /** The source whose positions these are (absent in records of earlier versions). */
+  source?: SourceIdentity
 }
 
 export const NO_PROGRESS: DeliveryProgress = Object.freeze({ lsn: 0n, partial: null })
@@ -33,14 +36,15 @@ export interface TransactionalProgress {
   resume?: DeliveryProgress
 }
 
-/** The progress record of `sync`: a compacted topic keyed by sync name. */
-export function progressRecord(topic: string, sync: string): TransactionalProgress {
-  return { topic, key: sync, encode: (progress) => encodeProgress(sync, progress) }
+/** The progress record of `sync`: a compacted topic keyed by sync name (within a namespace), naming its source. */
+export function progressRecord(topic: string, key: string, source?: SourceIdentity): TransactionalProgress {
+  return { topic, key, encode: (progress) => encodeProgress(key, { ...progress, ...(source === undefined ? {} : { source }) }) }
 }
 
-export function encodeProgress(sync: string, { lsn, partial }: DeliveryProgress): string {
+export function encodeProgress(sync: string, { lsn, partial, source }: DeliveryProgress): string {
   return JSON.stringify({
     sync,
+    ...(source === undefined ? {} : { source }),
     lsn: formatLsn(lsn),
     ...(partial === null ? {} : { partial: { txLsn: formatLsn(partial.txLsn), messages: partial.messages } }),
     at: new Date().toISOString(),
@@ -48,11 +52,28 @@ export function encodeProgress(sync: string, { lsn, partial }: DeliveryProgress)
 }
 
 export function decodeProgress(value: string): DeliveryProgress {
-  const parsed = JSON.parse(value) as { lsn: string; partial?: { txLsn: string; messages: number } }
+  const parsed = JSON.parse(value) as { lsn: string; partial?: { txLsn: string; messages: number }; source?: SourceIdentity }
   return {
     lsn: parseLsn(parsed.lsn),
     partial: parsed.partial === undefined ? null : { txLsn: parseLsn(parsed.partial.txLsn), messages: parsed.partial.messages },
+    ...(parsed.source === undefined ? {} : { source: parsed.source }),
   }
+}
+
+/**
+ * Progress written for another source (another deployment with the same sync name on this cluster, or a
+ * database replaced under the same URL) says nothing about this one: skipping by it would lose changes.
+ * Records of earlier versions name no source and are taken as this one's.
+ */
+export function checkProgressSource(progress: DeliveryProgress, source: SourceIdentity, topic: string, key: string): void {
+  const recorded = progress.source
+  if (recorded === undefined || (recorded.systemId === source.systemId && recorded.database === source.database && recorded.slot === source.slot)) return
+  const describe = (s: SourceIdentity) => `system ${s.systemId}, database "${s.database}", slot "${s.slot}"`
+  throw new RowcastError(
+    'KAFKA_PROGRESS_FOREIGN',
+    `exactly-once progress "${key}" on topic "${topic}" was written by another source (${describe(recorded)}); this sync streams from ${describe(source)}. ` +
+      'Two deployments share this sync name on one Kafka cluster, or the database was replaced: give each deployment its own destination.exactlyOnce.namespace',
+  )
 }
 
 /**

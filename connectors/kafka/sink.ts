@@ -1,6 +1,6 @@
 import type { Admin, Message, Producer, ProducerConfig, RecordMetadata, TopicMessages } from 'kafkajs'
 import type { Batch, OutgoingMessage } from '../../core/changes.ts'
-import type { DeliveredMessage, MessageSink, SinkEvents } from '../../core/contracts.ts'
+import type { DeliveredMessage, MessageSink, SinkEvents, SourceIdentity } from '../../core/contracts.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, type Lsn } from '../../core/lsn.ts'
@@ -8,7 +8,7 @@ import { Backoff, interruptibleSleep } from '../../core/retry.ts'
 import { assembleRequest } from './assemble-request.ts'
 import type { KafkaClient } from './client.ts'
 import { translateKafkaError } from './errors.ts'
-import { progressRecord, readProgress, TransactionalSend } from './exactly-once.ts'
+import { checkProgressSource, progressRecord, readProgress, TransactionalSend } from './exactly-once.ts'
 import { loadKafkajs } from './kafkajs/patch.ts'
 import { sumOf } from './message-size.ts'
 import { BatchPreparer } from './prepare-batch.ts'
@@ -44,7 +44,7 @@ export interface KafkaSinkOptions {
   logger: Logger
   events: SinkEvents
   /** Exactly-once: transactional producer, progress records on progressTopic keyed progressKey. */
-  exactlyOnce?: { transactionalId: string; progressTopic: string; progressKey: string }
+  exactlyOnce?: { transactionalId: string; progressTopic: string; progressKey: string; source?: SourceIdentity }
 }
 
 /** A request (with its metadata checks) unanswered this long makes the sync report itself degraded. */
@@ -67,13 +67,14 @@ export async function openKafkaSink(options: KafkaSinkOptions): Promise<KafkaSin
     opened.push(admin)
     let transactional: TransactionalSend | null = null
     if (exactlyOnce !== undefined) {
-      const { progressTopic, progressKey } = exactlyOnce
+      const { progressTopic, progressKey, source } = exactlyOnce
       const resume = await readProgress(kafka, progressTopic, progressKey)
+      if (source !== undefined) checkProgressSource(resume, source, progressTopic, progressKey)
       if (resume.lsn > 0n) {
         const partial = resume.partial === null ? undefined : { txLsn: formatLsn(resume.partial.txLsn), messages: resume.partial.messages }
         logger.info({ through: formatLsn(resume.lsn), partial }, 'exactly-once: skipping what is already committed to Kafka')
       }
-      transactional = new TransactionalSend(producer, { ...progressRecord(progressTopic, progressKey), resume }, logger)
+      transactional = new TransactionalSend(producer, { ...progressRecord(progressTopic, progressKey, source), resume }, logger)
     }
     return new KafkaSink({ producer, admin, limits: options.limits, events: options.events, logger, transactional })
   } catch (error) {

@@ -2,6 +2,7 @@ import pg from 'pg'
 import type { CheckResult } from '../../core/check-result.ts'
 import { ConfigError, errorMessage } from '../../core/errors.ts'
 import { redactSecrets } from '../../core/secrets.ts'
+import { sessionConfig } from './session.ts'
 
 /** One table to check on the open connection; the caller says what fits (for `rowcast check`: the sync resolved against it). */
 export interface TableCheck {
@@ -17,7 +18,7 @@ export interface TableCheck {
  */
 export async function checkPostgres(url: string, tables: readonly TableCheck[]): Promise<CheckResult[]> {
   const results: CheckResult[] = []
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
+  const client = new pg.Client(sessionConfig(url, { connectionTimeoutMillis: 10_000 }))
   try {
     await client.connect()
   } catch (error) {
@@ -55,7 +56,7 @@ export type PostgresClient = pg.Client
 
 /** A connected client for one-off work (the CLI's validate, setup, resync); the caller ends it. */
 export async function connectPostgres(url: string, connectionTimeoutMillis?: number): Promise<PostgresClient> {
-  const client = new pg.Client({ connectionString: url, ...(connectionTimeoutMillis === undefined ? {} : { connectionTimeoutMillis }) })
+  const client = new pg.Client(sessionConfig(url, connectionTimeoutMillis === undefined ? {} : { connectionTimeoutMillis }))
   await client.connect()
   return client
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg'
-import { RowcastError, errorMessage } from '../../core/errors.ts'
+import { ConfigError, RowcastError, errorMessage } from '../../core/errors.ts'
 import { ident } from './identifiers.ts'
+import { rowFilterIssue } from './row-filter.ts'
 
 /** The publication of a sync: which table, columns and rows PostgreSQL sends it. */
 
@@ -10,10 +11,19 @@ export interface PublicationSpec {
   /** Column list, or null to publish every column (needed when it cannot cover the replica identity). */
   columns: readonly string[] | null
   filter: string | null
+  /** Where the filter comes from in the config (`syncs[0].model.filter`), for the error when it is refused. */
+  filterPath?: string
 }
 
-/** Creates the publication, or makes an existing one match the config (table, columns, row filter). */
+/**
+ * Creates the publication, or makes an existing one match the config (table, columns, row filter). The filter
+ * is written into the DDL, so it is checked first to be one expression over the table (see row-filter.ts).
+ */
 export async function ensurePublication(client: pg.ClientBase, spec: PublicationSpec): Promise<void> {
+  if (spec.filter !== null) {
+    const issue = await rowFilterIssue(client, spec.table, spec.filter, spec.filterPath ?? 'model.filter')
+    if (issue !== undefined) throw new ConfigError([issue])
+  }
   const columns = spec.columns === null ? '' : ` (${spec.columns.map(ident).join(', ')})`
   const where = spec.filter === null ? '' : ` WHERE (${spec.filter})`
   const target = `TABLE ${spec.table}${columns}${where}`

@@ -2,22 +2,25 @@ import pg from 'pg'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import { parseLsn, type Lsn } from '../../core/lsn.ts'
 import { ident } from './identifiers.ts'
+import { sessionConfig } from './session.ts'
 
 /** Logical replication slots: read, create (with or without an exported snapshot), drop. */
 
 export interface SlotState {
   confirmedFlush: Lsn
   activePid: number | null
+  /** pg_replication_slots.wal_status: 'lost' means PostgreSQL removed WAL the slot still needed (invalidated). */
+  walStatus?: string | null
 }
 
 export async function readSlot(client: pg.ClientBase, slot: string): Promise<SlotState | null> {
-  const result = await client.query<{ confirmed: string | null; pid: number | null }>(
-    'SELECT confirmed_flush_lsn::text AS confirmed, active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1',
+  const result = await client.query<{ confirmed: string | null; pid: number | null; wal_status: string | null }>(
+    'SELECT confirmed_flush_lsn::text AS confirmed, active_pid AS pid, wal_status FROM pg_replication_slots WHERE slot_name = $1',
     [slot],
   )
   const row = result.rows[0]
   if (row === undefined) return null
-  return { confirmedFlush: row.confirmed === null ? 0n : parseLsn(row.confirmed), activePid: row.pid }
+  return { confirmedFlush: row.confirmed === null ? 0n : parseLsn(row.confirmed), activePid: row.pid, walStatus: row.wal_status }
 }
 
 /** A slot created without a snapshot: streaming starts at its consistent point (initialSync: skip). */
@@ -55,7 +58,7 @@ export async function dropSlot(client: pg.ClientBase, slot: string, waitMs = 15_
  * transaction has imported the snapshot.
  */
 export async function createSlotWithSnapshot(connectionString: string, slot: string): Promise<{ consistentPoint: Lsn; snapshot: string; connection: pg.Client }> {
-  const connection = new pg.Client({ connectionString, replication: 'database' } as pg.ClientConfig)
+  const connection = new pg.Client(sessionConfig(connectionString, { replication: 'database' } as pg.ClientConfig))
   await connection.connect()
   try {
     const result = await connection.query<{ consistent_point: string; snapshot_name: string }>(`CREATE_REPLICATION_SLOT ${ident(slot)} LOGICAL pgoutput EXPORT_SNAPSHOT`)

@@ -5,6 +5,7 @@ import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { ColumnInfo, Row } from '../../core/changes.ts'
 import { ident } from './identifiers.ts'
 import { parserForColumn } from './values.ts'
+import { sessionConfig } from './session.ts'
 
 export interface SnapshotOptions {
   connectionString: string
@@ -27,7 +28,7 @@ export interface SnapshotOptions {
  */
 export function snapshot(options: SnapshotOptions): Observable<Batch<SourceChange>> {
   return new Observable<Batch<SourceChange>>((subscriber) => {
-    const client = new pg.Client({ connectionString: options.connectionString, options: '-c TimeZone=UTC' })
+    const client = new pg.Client(sessionConfig(options.connectionString))
     let cancelled = false
     const raw = { getTypeParser: () => (text: string) => text } // values stay text: our parsers decode them
     const parsers = options.columns.map((c) => [c.name, parserForColumn(c)] as const)

@@ -1,16 +1,20 @@
 import pg from 'pg'
 import { concat, defer, EMPTY, finalize, merge, Subject, takeUntil, type Observable } from 'rxjs'
 import type { Batch, ColumnInfo, SourceChange } from '../../core/changes.ts'
-import type { ChangeSource, ChangeSourceEvents } from '../../core/contracts.ts'
+import type { ChangeSource, ChangeSourceEvents, SourceIdentity } from '../../core/contracts.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, type Lsn } from '../../core/lsn.ts'
 import { describeTable, type TableInfo } from './catalog.ts'
 import { ensurePublication, type PublicationSpec } from './publication.ts'
-import { createSlot, createSlotWithSnapshot, dropSlot, readSlot, type SlotState } from './slots.ts'
+import { createSlot, createSlotWithSnapshot, dropSlot, readSlot } from './slots.ts'
 import { snapshot } from './snapshot.ts'
+import { decideStart } from './start-decision.ts'
 import { emitHeartbeat, ReplicationStream } from './stream.ts'
-import { ensureStateTable, finishBackfill, readBackfillState, tryLockSync, writeBackfillState, type BackfillState } from './sync-state.ts'
+import {
+  ensureStateTable, finishBackfill, readBackfillState, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync, writeBackfillState,
+} from './sync-state.ts'
+import { sessionConfig } from './session.ts'
 
 export interface PostgresSourceOptions {
   url: string
@@ -45,21 +49,12 @@ export interface StreamSpec {
   filter: string | null
 }
 
-/** How a sync starts: from its slot, from a new slot, or from a new slot and its snapshot (backfill, resync). */
-export type StartDecision = { kind: 'resume'; from: Lsn } | { kind: 'create' } | { kind: 'snapshot'; dropSlot: boolean }
-
-/**
- * The slot decision, from what the database holds: a resync, or a backfill not yet delivered, starts over
- * from a new slot and its snapshot; otherwise an existing slot is resumed and a missing one created.
- */
-export function decideStart(slot: SlotState | null, backfill: BackfillState | null, initialSync: 'backfill' | 'skip'): StartDecision {
-  const wantsSnapshot = backfill === 'resync' || (initialSync === 'backfill' && (slot === null || backfill !== 'done'))
-  if (wantsSnapshot) return { kind: 'snapshot', dropSlot: slot !== null }
-  return slot === null ? { kind: 'create' } : { kind: 'resume', from: slot.confirmedFlush }
-}
+export { decideStart, type StartDecision } from './start-decision.ts'
 
 const LOCK_POLL_MS = 2_000
 const RESYNC_POLL_MS = 5_000
+/** The confirmed position recorded in _rowcast.sync_state at most this often (a vanished slot's gap starts there). */
+const RECORD_CONFIRMED_MS = 5_000
 
 /**
  * The PostgreSQL source of one sync, a coordinator over its connections: the control connection holds the
@@ -82,6 +77,8 @@ export class PostgresSource implements ChangeSource {
   #capacityWaiters: (() => void)[] = []
   #closed = false
   #closeExport: () => Promise<void> = async () => {}
+  #recorded = { position: 0n, at: 0, writing: false }
+  #identity: SourceIdentity | null = null
 
   private constructor(options: PostgresSourceOptions, control: pg.Client) {
     this.#options = options
@@ -92,7 +89,7 @@ export class PostgresSource implements ChangeSource {
 
   /** Connects and takes the sync's lock, waiting while another daemon holds it; null when `signal` aborts meanwhile. */
   static async connect(options: PostgresSourceOptions, signal: AbortSignal): Promise<PostgresSource | null> {
-    const control = new pg.Client({ connectionString: options.url, options: '-c TimeZone=UTC' })
+    const control = new pg.Client(sessionConfig(options.url))
     try {
       await control.connect()
     } catch (error) {
@@ -123,32 +120,50 @@ export class PostgresSource implements ChangeSource {
   /** Sets up publication and slot and decides where the batches start. */
   async prepare(spec: StreamSpec): Promise<void> {
     const { logger, sync, initialSync } = this.#options
-    await ensureStateTable(this.#control)
-    await ensurePublication(this.#control, spec.publication)
-    const decision = decideStart(await readSlot(this.#control, spec.slot), await readBackfillState(this.#control, sync), initialSync)
+    const control = this.#control
+    await ensureStateTable(control)
+    await ensurePublication(control, spec.publication)
+    const { database, ...server } = await readServerIdentity(control)
+    this.#identity = { systemId: server.systemId, database, slot: spec.slot }
+    const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
+    const slot = await readSlot(control, spec.slot)
+    const decision = decideStart(slot, await readBackfillState(control, sync), initialSync, { sync, slot: spec.slot, recorded, server, gapAccepted })
     let snapshotName: string | null = null
+    if (decision.kind === 'lost') throw new RowcastError('PG_SLOT_LOST', decision.reason)
     if (decision.kind === 'resume') this.#start = decision.from
-    else if (decision.kind === 'create') {
-      this.#start = await createSlot(this.#control, spec.slot)
+    else if (decision.kind === 'create' || decision.kind === 'replace') {
+      if (decision.kind === 'replace') {
+        if (slot !== null) await dropSlot(control, spec.slot)
+        logger.warn({ slot: spec.slot, from: recorded === null ? null : formatLsn(recorded.confirmed) }, 'gap accepted (rowcast resync --accept-gap): streaming from a new slot; changes since the recorded position are not sent')
+      }
+      this.#start = await createSlot(control, spec.slot)
       logger.info({ slot: spec.slot, lsn: formatLsn(this.#start) }, 'created replication slot')
     } else {
       // A backfill that did not finish (or a resync) starts over from a fresh slot and snapshot.
-      if (decision.dropSlot) await dropSlot(this.#control, spec.slot)
+      if (decision.dropSlot) await dropSlot(control, spec.slot)
       const created = await createSlotWithSnapshot(this.#options.url, spec.slot)
       // The exported snapshot lives while this connection stays open: closed once the snapshot read imported it.
       this.#closeExport = () => created.connection.end().catch(() => undefined)
       this.#releases.push(this.#closeExport)
-      await writeBackfillState(this.#control, sync, 'pending')
+      await writeBackfillState(control, sync, 'pending')
       logger.info({ slot: spec.slot, lsn: formatLsn(created.consistentPoint), snapshot: created.snapshot }, 'created replication slot with snapshot for backfill')
       this.#start = created.consistentPoint
       snapshotName = created.snapshot
       this.#snapshotPending = true
     }
+    // From here on the slot is this sync's stream: should it vanish, the next start stops loudly.
+    await recordStream(control, sync, { ...server, slot: spec.slot, position: this.#start, fresh: decision.kind !== 'resume' })
+    this.#recorded = { position: this.#start, at: Date.now(), writing: false }
     this.#batches = this.#read(spec, snapshotName)
   }
 
   get batches(): Observable<Batch<SourceChange>> {
     return this.#batches
+  }
+
+  /** The server, database and slot this source streams from (known once prepared): exactly-once progress is tied to it. */
+  get identity(): SourceIdentity | null {
+    return this.#identity
   }
 
   get startPosition(): Lsn {
@@ -161,6 +176,7 @@ export class PostgresSource implements ChangeSource {
 
   confirm(position: Lsn): void {
     this.#stream?.confirm(position)
+    this.#recordConfirmed(position, false)
     // Snapshot batches are opened before any streamed one: a position past the start means all were delivered.
     if (this.#snapshotPending && position > this.#start) {
       this.#snapshotPending = false
@@ -187,8 +203,23 @@ export class PostgresSource implements ChangeSource {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    await this.#recordConfirmed(this.#stream?.confirmed ?? 0n, true)
     this.resume() // a snapshot waiting for room gives up (its subscription is gone by now)
     for (const release of this.#releases.reverse()) await release()
+  }
+
+  /** Records the confirmed position in _rowcast.sync_state, at most every few seconds (or now, when closing). */
+  #recordConfirmed(position: Lsn, now: boolean): Promise<void> {
+    const recorded = this.#recorded
+    if (position <= recorded.position || recorded.writing || (!now && Date.now() - recorded.at < RECORD_CONFIRMED_MS)) return Promise.resolve()
+    recorded.writing = true
+    return recordConfirmed(this.#control, this.#options.sync, position).then(
+      () => void Object.assign(recorded, { position, at: Date.now(), writing: false }),
+      (error: unknown) => {
+        recorded.writing = false
+        this.#options.logger.debug({ error: errorMessage(error) }, 'could not record the confirmed position')
+      },
+    )
   }
 
   /** Snapshot rows (when asked) then the stream, with heartbeats and the resync watch while subscribed. */

@@ -9,6 +9,7 @@ import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 import { PgoutputDecoder, type PgoutputMessage } from './pgoutput.ts'
 import { standbyStatus } from './standby-status.ts'
 import { parserForColumn, type ValueParser } from './values.ts'
+import { sessionConfig } from './session.ts'
 
 export const HEARTBEAT_PREFIX = 'rowcast_heartbeat'
 
@@ -66,7 +67,7 @@ export class ReplicationStream {
       const { logger, maxBatchRows } = this.#options
       this.#confirmed = startLsn
       const service = new LogicalReplicationService(
-        { connectionString: this.#options.connectionString, options: '-c TimeZone=UTC' },
+        sessionConfig(this.#options.connectionString),
         { acknowledge: { auto: false, timeoutSeconds: 0 } },
       )
       this.#service = service

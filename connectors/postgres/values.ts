@@ -1,11 +1,14 @@
 import { parse as parseArray } from 'postgres-array'
 import type { ColumnInfo } from '../../core/changes.ts'
+import { JsonText } from '../../core/json-text.ts'
 
 /**
  * Turns PostgreSQL's text output of a value into the JSON value a consumer expects:
- * integers as numbers (int8 beyond 2^53 as a string), numeric as a string, booleans, json/jsonb nested,
+ * integers as numbers (int8 beyond 2^53 as a string), numeric as a string, booleans, json/jsonb as their exact text
+ * (JsonText, spliced into messages unchanged),
  * timestamps as ISO-8601 with their full (microsecond) precision, bytea as base64, arrays as arrays.
- * Connections run with TimeZone=UTC so timestamptz text ends in +00.
+ * Every connection pins the session settings this text depends on (session.ts): TimeZone=UTC so timestamptz
+ * text ends in +00, DateStyle=ISO, IntervalStyle=postgres, bytea_output=hex, extra_float_digits=3.
  */
 export type ValueParser = (text: string) => unknown
 
@@ -32,7 +35,7 @@ function scalarParser(typeName: string): ValueParser {
       return parseFloatValue
     case 'json':
     case 'jsonb':
-      return (text) => JSON.parse(text)
+      return toJsonText
     case 'bytea':
       return (text) => Buffer.from(text.slice(2), 'hex').toString('base64') // text form is \x<hex>
     case 'timestamp':
@@ -45,6 +48,7 @@ function scalarParser(typeName: string): ValueParser {
 }
 
 const identity: ValueParser = (text) => text
+const toJsonText: ValueParser = (text) => new JsonText(text)
 
 function parseInt8(text: string): number | string {
   const value = Number(text)

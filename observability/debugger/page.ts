@@ -1,6 +1,6 @@
 /**
  * The live debugger: one self-contained HTML page (inline CSS and JS, no external resources, no build step).
- * It reads `/debugger/events` (SSE: one `snapshot` event with the buffered records, then one message per record)
+ * It reads `/debugger/events` with the session cookie set at login (SSE: one `snapshot` event with the buffered records, then one message per record)
  * and renders everything with textContent, never innerHTML, so row data cannot inject markup.
  */
 export const DEBUGGER_PAGE = /* html */ `<!doctype html>
@@ -64,10 +64,8 @@ export const DEBUGGER_PAGE = /* html */ `<!doctype html>
   const syncs = new Set()
   let paused = false, held = [], selected = null
 
-  const params = new URLSearchParams(location.search)
-  const token = params.get('token')
-  if (token) history.replaceState(null, '', location.pathname) // the cookie set with the page carries on; keep the token out of history
-  const eventsUrl = location.pathname.replace(/\\/?$/, '/events') + (token ? '?token=' + encodeURIComponent(token) : '')
+  // The session cookie set at login authenticates the feed: no credential in any URL.
+  const eventsUrl = location.pathname.replace(/\\/?$/, '/events')
 
   function el(tag, text, cls) {
     const node = document.createElement(tag)
@@ -152,7 +150,12 @@ export const DEBUGGER_PAGE = /* html */ `<!doctype html>
 
   const source = new EventSource(eventsUrl)
   source.addEventListener('open', () => { $('conn').textContent = 'live'; $('conn').className = 'live' })
-  source.addEventListener('error', () => { $('conn').textContent = 'disconnected, retrying'; $('conn').className = 'down' })
+  source.addEventListener('error', () => {
+    // CLOSED: the feed refused us (the session expired or the token changed); a reload shows the login form
+    const closed = source.readyState === EventSource.CLOSED
+    $('conn').textContent = closed ? 'logged out: reload the page to log in' : 'disconnected, retrying'
+    $('conn').className = 'down'
+  })
   source.addEventListener('snapshot', (e) => { add(JSON.parse(e.data)); render() })
   source.addEventListener('message', (e) => {
     const r = JSON.parse(e.data)

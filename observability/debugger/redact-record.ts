@@ -1,3 +1,4 @@
+import { JsonText } from '../../core/json-text.ts'
 import { redactSecrets } from '../../core/secrets.ts'
 import type { DeliveryRecord } from '../../core/telemetry.ts'
 
@@ -29,7 +30,7 @@ function sensitiveValues(row: Record<string, unknown>, columns: ReadonlySet<stri
   for (const column of columns) {
     const value = row[column]
     if (value === null || value === undefined) continue
-    const text = typeof value === 'string' ? value : JSON.stringify(value)
+    const text = typeof value === 'string' ? value : value instanceof JsonText ? value.text : JSON.stringify(value) // as the message holds it
     if (text.length < MIN_VALUE_LENGTH) continue
     out.push(text)
     const escaped = JSON.stringify(text).slice(1, -1) // how it looks inside a JSON string
@@ -45,7 +46,8 @@ function replaceValues(text: string, values: readonly string[]): string {
 }
 
 /** The same value with every property named in `columns` (at any depth) replaced by the mask. */
-function maskKeys(value: unknown, columns: ReadonlySet<string>): unknown {
+function maskKeys(input: unknown, columns: ReadonlySet<string>): unknown {
+  const value = input instanceof JsonText ? input.value : input // shown parsed, like the rest of the row
   if (columns.size === 0 || value === null || typeof value !== 'object') return value
   if (Array.isArray(value)) return value.map((item) => maskKeys(item, columns))
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, columns.has(k) ? MASK : maskKeys(v, columns)]))
@@ -64,7 +66,8 @@ function maskJsonText(text: string, columns: ReadonlySet<string>): string {
   return out === JSON.stringify(parsed) ? text : out // keep the original formatting when nothing was masked
 }
 
-function scrubDeep(value: unknown, scrub: (text: string) => string): unknown {
+function scrubDeep(input: unknown, scrub: (text: string) => string): unknown {
+  const value = input instanceof JsonText ? input.value : input
   if (typeof value === 'string') return scrub(value)
   if (value === null || typeof value !== 'object') return value
   if (Array.isArray(value)) return value.map((item) => scrubDeep(item, scrub))

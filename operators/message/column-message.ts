@@ -28,7 +28,7 @@ export function compileColumnMessage(column: string, columns: ColumnIndex, path:
     if (value === null || value === undefined) {
       throw new RowcastError('ROW_INVALID_JSON', `${label} is NULL; a message cannot be null`)
     }
-    if (isJson) return jsonValue(value) // already parsed by the source: re-serialise
+    if (isJson) return jsonValue(value) // the server's text as it was sent (JsonText)
     const text = typeof value === 'string' ? value : String(value)
     assertJson(text, label)
     return text

@@ -2,6 +2,7 @@
 import { Liquid } from 'liquidjs'
 import type { Template } from 'liquidjs'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
+import { JsonText } from '../../core/json-text.ts'
 import type { ComposeContext } from '../../core/changes.ts'
 import { assertJson, jsonInString, jsonNumericValue, jsonValue } from './json-text.ts'
 import { ESCAPE_FILTERS } from './template-plan.ts'
@@ -14,6 +15,10 @@ export const templateEngine = new Liquid({ strictFilters: true, ownPropertyOnly:
 templateEngine.registerFilter(ESCAPE_FILTERS['in-string'], jsonInString)
 templateEngine.registerFilter(ESCAPE_FILTERS.value, jsonValue)
 templateEngine.registerFilter(ESCAPE_FILTERS['numeric-value'], jsonNumericValue)
+// liquidjs' own `json` filter, except that a json/jsonb value keeps its text (JSON.stringify would parse it via toJSON).
+templateEngine.registerFilter('json', (value: unknown, space: unknown = 0) =>
+  value instanceof JsonText && !space ? value.text : JSON.stringify(value, null, space as number),
+)
 
 /** `templates` is the parsed rewritten source of template-plan.ts (its tags already end in escaping filters). */
 export function compileLiquidTemplate(templates: Template[]): (ctx: ComposeContext) => string {

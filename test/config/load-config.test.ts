@@ -34,7 +34,7 @@ describe('parseConfig', () => {
   test('is pure: the secrets it resolved come back with the config, and nothing is registered', () => {
     const password = 'kafka-pw-parse-only-1'
     const url = 'postgres://u:db-pw-parse-only-2@db/app'
-    const config = parseConfig(yaml('', `{ brokers: "b:1", auth: { mechanism: plain, username: u, password: "${password}" } }`), dir, { DATABASE_URL: url })
+    const config = parseConfig(yaml('', `{ brokers: "b:1", allowPlaintextCredentials: true, auth: { mechanism: plain, username: u, password: "${password}" } }`), dir, { DATABASE_URL: url })
     assert.deepEqual([...secretsOf(config)].sort(), [password, url].sort())
     assert.equal(redactSecrets(`${url} ${password}`), `${url} ${password}`)
   })
@@ -58,7 +58,7 @@ describe('loadConfig', () => {
   test('reads the file and resolves files named in it against the file\'s folder', () => {
     writeFileSync(join(dir, 'kafka-password'), 'from-a-file-4\n')
     const file = join(dir, 'rowcast.yaml')
-    writeFileSync(file, yaml('', '{ brokers: "b:1", auth: { mechanism: plain, username: u, passwordFile: ./kafka-password } }'))
+    writeFileSync(file, yaml('', '{ brokers: "b:1", allowPlaintextCredentials: true, auth: { mechanism: plain, username: u, passwordFile: ./kafka-password } }'))
     const config = loadConfig(file, { DATABASE_URL: 'postgres://db/app' })
     assert.deepEqual(config.destination.kafka.auth, { mechanism: 'plain', username: 'u', password: 'from-a-file-4' })
     assert.ok(secretsOf(config).includes('from-a-file-4'))

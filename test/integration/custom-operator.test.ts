@@ -7,6 +7,7 @@ import { mapItems, type InsertedOperator, type ModelChange } from 'rowcast'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../support/rowcast-process.ts'
+import { currentLsn, dropSyncs, record, slotConfirmed } from '../support/sync-helpers.ts'
 
 /** Users compose the daemon with their own RxJS operators: from the config, and between the built-in steps. */
 describe('custom operators', () => {
@@ -122,6 +123,36 @@ describe('custom operators', () => {
     } finally {
       await consumer.stop()
       await daemon.stop()
+    }
+  })
+
+  test('an operator that reorders batches fails the sync naming its module; nothing is confirmed past the reorder', { timeout: 60_000 }, async () => {
+    const table = await setup()
+    // Holds each batch until the next one and lets the later one pass first (as mergeMap with delays can).
+    const module = resolve('test/support/swap-pairs-operator.ts')
+    const config = configFor(env, `
+  - name: ${table}
+    model: { table: public.${table} }
+    topic: ${table}
+    message: { mapping: { id: id, email: email } }
+    operators: [${module}]
+`)
+    const daemon = await runDaemon(config)
+    const states = record(daemon, 'state')
+    const slot = `rowcast_${table}`
+    try {
+      await streaming(daemon)
+      await sql(env, `INSERT INTO ${table} VALUES (1, 'a@example.com')`)
+      const afterFirst = await currentLsn(env)
+      await sql(env, `INSERT INTO ${table} VALUES (2, 'b@example.com')`)
+      await eventually(() => states.filter((s) => s.state === 'failed'), (f) => f.length > 0, 20_000, `sync failed (states: ${states.map((s) => s.state).join(',')})`)
+      const reason = states.find((s) => s.state === 'failed')?.reason ?? ''
+      assert.match(reason, /out of order/)
+      assert.ok(reason.includes(`${module} (after handleRowErrors)`), reason)
+      assert.ok((await slotConfirmed(env, slot)) < afterFirst, 'the slot was not confirmed past the held transaction')
+    } finally {
+      await daemon.stop()
+      await dropSyncs(env, [table])
     }
   })
 })

@@ -71,11 +71,27 @@ describe('live debugger page in Chromium (fed by a Telemetry driven from the tes
     await page.close()
   })
 
+  test('the login form: the token is typed, never put in a URL', async () => {
+    telemetry.emit('record', deliveryRecord({ key: 'form-1' }))
+    const page = await browser.newPage()
+    const requested: string[] = []
+    page.on('request', (request) => requested.push(request.url()))
+    assert.equal((await page.goto(`${server.url}/debugger`))!.status(), 401)
+    await page.fill('#token', TOKEN)
+    await Promise.all([page.waitForURL(`${server.url}/debugger`), page.click('button[type=submit]')])
+    await rowText(page, 'form-1').waitFor()
+    await page.locator('#conn.live').waitFor()
+    assert.deepEqual(requested.filter((url) => url.includes('token')), [])
+    await page.close()
+  })
+
   test('buffered and live records appear with topic and offset; filter, search, pause and details work', async () => {
     telemetry.emit('record', deliveryRecord({ key: '1', offset: '10', partition: 1 }))
     telemetry.emit('record', deliveryRecord({ key: '2', status: 'rejected', error: 'message too large', topic: undefined, partition: undefined, offset: undefined }))
 
     const page = await browser.newPage()
+    const requested: string[] = []
+    page.on('request', (request) => requested.push(request.url()))
     const response = await page.goto(`${server.url}/debugger?token=${TOKEN}`)
     assert.equal(response!.status(), 200)
     assert.equal(new URL(page.url()).search, '', 'the token is removed from the address bar')
@@ -86,6 +102,7 @@ describe('live debugger page in Chromium (fed by a Telemetry driven from the tes
     assert.equal(await rowText(page, '1').locator('td.partition').textContent(), '1')
     assert.equal(await rowText(page, '1').locator('td.offset').textContent(), '10')
     await page.locator('#conn.live').waitFor()
+    assert.deepEqual(requested.filter((url) => url.includes(TOKEN)), [`${server.url}/debugger?token=${TOKEN}`], 'after the login, the token travels in no URL')
 
     // then live
     telemetry.emit('record', deliveryRecord({ key: '3', offset: '11', sync: 'orders', topic: 'orders-topic' }))

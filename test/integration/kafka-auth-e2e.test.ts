@@ -33,7 +33,8 @@ describe('SASL end to end through the daemon', () => {
         const table = uniqueName('auth')
         await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, name text)`)
         await createTopics(env, [table], 1)
-        const tls = listener === 'SASL_SSL' ? `\n    tls: { ca: ${env.KAFKA_CA_FILE} }` : ''
+        // PLAIN without TLS sends the password in clear: allowed only when the config says so.
+        const tls = listener === 'SASL_SSL' ? `\n    tls: { ca: ${env.KAFKA_CA_FILE} }` : mechanism === 'plain' ? '\n    allowPlaintextCredentials: true' : ''
         const config = parseConfig(`
 source: { postgres: { url: ${env.ROWCAST_PG_URL}, heartbeatIntervalMs: 1000 } }
 destination:

@@ -11,7 +11,7 @@ import { checkKafka } from '../../connectors/kafka/check.ts'
 import { toKafkaJsConfig } from '../../connectors/kafka/client-options.ts'
 import { parseKafkaConfig, type KafkaConnectionConfig } from '../../connectors/kafka/config.ts'
 import { translateKafkaError } from '../../connectors/kafka/errors.ts'
-import type { RowcastError } from '../../core/errors.ts'
+import { ConfigError, type RowcastError } from '../../core/errors.ts'
 import { registerSecrets, secretsOf } from '../../core/secrets.ts'
 import { ensureStack, type StackEnv } from '../../scripts/stack-env.ts'
 
@@ -27,6 +27,9 @@ function config(input: Record<string, unknown>): KafkaConnectionConfig {
   registerSecrets(secretsOf(parsed))
   return parsed
 }
+
+/** PLAIN on the SASL_PLAINTEXT listener sends the password in clear: the config must say it accepts that. */
+const overPlaintext = (mechanism: string) => (mechanism === 'plain' ? { allowPlaintextCredentials: true } : {})
 
 function user(mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512', password?: string) {
   const prefix = { plain: 'KAFKA_PLAIN', 'scram-sha-256': 'KAFKA_SCRAM256', 'scram-sha-512': 'KAFKA_SCRAM512' }[mechanism]
@@ -89,7 +92,7 @@ after(async () => {
 describe('SASL mechanisms, produce and consume', () => {
   for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512'] as const) {
     test(`${mechanism} over SASL_PLAINTEXT`, async () => {
-      await roundTrip(config({ brokers: env.KAFKA_BOOTSTRAP_SASL_PLAINTEXT, auth: user(mechanism) }))
+      await roundTrip(config({ brokers: env.KAFKA_BOOTSTRAP_SASL_PLAINTEXT, auth: user(mechanism), ...overPlaintext(mechanism) }))
     })
     test(`${mechanism} over SASL_SSL with the stack's CA`, async () => {
       await roundTrip(config({ brokers: env.KAFKA_BOOTSTRAP_SASL_SSL, auth: user(mechanism), tls: { ca: env.KAFKA_CA_FILE } }))
@@ -97,10 +100,23 @@ describe('SASL mechanisms, produce and consume', () => {
   }
 })
 
+describe('credentials over plaintext', () => {
+  test('PLAIN on the SASL_PLAINTEXT listener is refused at config load, naming the path; allowed only when the config says so', async () => {
+    assert.throws(() => config({ brokers: env.KAFKA_BOOTSTRAP_SASL_PLAINTEXT, auth: user('plain', PLANTED) }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError, String(error))
+      assert.deepEqual(error.issues.map((i) => i.path), ['destination.kafka.auth.mechanism'])
+      assert.match(error.issues[0].message, /clear text.*allowPlaintextCredentials: true/s)
+      assert.ok(!error.message.includes(PLANTED))
+      return true
+    })
+    await roundTrip(config({ brokers: env.KAFKA_BOOTSTRAP_SASL_PLAINTEXT, auth: user('plain'), allowPlaintextCredentials: true }))
+  })
+})
+
 describe('wrong password', () => {
   test('→ KAFKA_AUTH_FAILED from translateKafkaError, for every mechanism, and the password is never shown', async () => {
     for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512'] as const) {
-      const error = await connectError(config({ brokers: env.KAFKA_BOOTSTRAP_SASL_PLAINTEXT, auth: user(mechanism, PLANTED) }))
+      const error = await connectError(config({ brokers: env.KAFKA_BOOTSTRAP_SASL_PLAINTEXT, auth: user(mechanism, PLANTED), ...overPlaintext(mechanism) }))
       assert.equal(error.code, 'KAFKA_AUTH_FAILED', error.message)
       assert.equal(error.retriable, false)
       assert.ok(!error.message.includes(PLANTED))

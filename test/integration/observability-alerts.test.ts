@@ -53,12 +53,14 @@ async function startReceiver(): Promise<{ url: string; received: Received[]; ser
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received, server }
 }
 
-async function startSmtp(): Promise<{ port: number; mails: Mail[]; server: SMTPServer }> {
+async function startSmtp(): Promise<{ port: number; mails: Mail[]; logins: string[]; server: SMTPServer }> {
   const mails: Mail[] = []
+  const logins: string[] = []
   const server = new SMTPServer({
     disabledCommands: ['STARTTLS'],
     allowInsecureAuth: true,
     onAuth(auth, _session, callback) {
+      logins.push(`${auth.username}:${auth.password}`)
       if (auth.username === 'alerts' && auth.password === 'smtp-pass-1234') callback(null, { user: auth.username })
       else callback(new Error('invalid credentials'))
     },
@@ -77,7 +79,7 @@ async function startSmtp(): Promise<{ port: number; mails: Mail[]; server: SMTPS
     },
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { port: (server.server.address() as AddressInfo).port, mails, server }
+  return { port: (server.server.address() as AddressInfo).port, mails, logins, server }
 }
 
 function captureLogs(): { lines: string[]; logger: Logger } {
@@ -114,7 +116,8 @@ describe('alerts: Slack, PagerDuty, webhook and email, against real local receiv
         { type: 'slack', url: `${receiver.url}${SLACK_SECRET_PATH}` },
         { type: 'pagerduty', routingKey: ROUTING_KEY, url: `${receiver.url}/pagerduty` },
         { type: 'webhook', url: `${receiver.url}/hook`, headers: { authorization: 'Bearer hook-token' } },
-        { type: 'email', smtp: `smtp://alerts:smtp-pass-1234@127.0.0.1:${smtp.port}`, to: ['oncall@example.com'], from: 'rowcast@example.com' },
+        // This local server offers no STARTTLS: plaintext is allowed explicitly (the default refuses it, see below).
+        { type: 'email', smtp: `smtp://alerts:smtp-pass-1234@127.0.0.1:${smtp.port}`, to: ['oncall@example.com'], from: 'rowcast@example.com', allowPlaintext: true },
       ]),
       thresholds: alertThresholdsSchema.parse({ kafkaUnreachableMs: 300 }),
       telemetry,
@@ -174,6 +177,32 @@ describe('alerts: Slack, PagerDuty, webhook and email, against real local receiv
     } finally {
       await alerts.close()
       receiver.received.length = 0
+      smtp.mails.length = 0
+    }
+  })
+
+  test('email: an SMTP server without STARTTLS gets neither the password nor the alert (unless allowPlaintext)', async () => {
+    const telemetry = new Telemetry()
+    const { lines, logger } = captureLogs()
+    smtp.logins.length = 0
+    const alerts = createAlerts({
+      config: alertsConfigSchema.parse([{ type: 'email', smtp: `smtp://alerts:smtp-pass-1234@127.0.0.1:${smtp.port}`, to: ['oncall@example.com'] }]),
+      thresholds: alertThresholdsSchema.parse({}),
+      telemetry,
+      logger,
+      retry: { attempts: 2, initialDelayMs: 20 },
+    })
+    try {
+      telemetry.emit('state', { sync: 'orders', state: 'failed', reason: 'fatal error' })
+      await waitFor('the email channel to give up', () => lines.some((l) => l.includes('giving up') && l.includes('email')))
+      assert.deepEqual(smtp.logins, [], 'the SMTP password was sent over plaintext')
+      assert.equal(smtp.mails.length, 0, 'the alert was sent over plaintext')
+      const warning = lines.map((l) => JSON.parse(l)).find((l) => l.channel === 'email')
+      assert.match(warning.error, /STARTTLS/)
+      assert.match(warning.error, /allowPlaintext/)
+      assert.equal(lines.join('\n').includes('smtp-pass-1234'), false, 'the SMTP password leaked into the logs')
+    } finally {
+      await alerts.close()
       smtp.mails.length = 0
     }
   })
@@ -244,6 +273,7 @@ describe('alerts: Slack, PagerDuty, webhook and email, against real local receiv
     assert.equal(alertsConfigSchema.safeParse([{ type: 'slack', url: 'not a url' }]).success, false)
     assert.equal(alertsConfigSchema.safeParse([{ type: 'email', smtp: 'http://x', to: ['a@b.c'] }]).success, false)
     assert.equal(alertsConfigSchema.safeParse([{ type: 'email', smtp: 'smtp://x', to: [] }]).success, false)
+    assert.equal(alertsConfigSchema.safeParse([{ type: 'email', smtp: 'smtp://x?ignoreTLS=true', to: ['a@b.c'] }]).success, false, 'TLS is not weakened through the URL')
     assert.equal(alertsConfigSchema.safeParse([{ type: 'webhook', url: 'https://x', extra: 1 }]).success, false)
     assert.equal(alertsConfigSchema.safeParse([{ type: 'sms', to: '1' }]).success, false)
   })

@@ -155,7 +155,8 @@ describe('HTTP server: metrics, health, readiness, debugger', () => {
   })
 
   test('/debugger serves the page with the token, and the records redacted', async () => {
-    const page = await fetch(`${server.url}/debugger?token=${TOKEN}`)
+    // Logs in with the header (a `?token=` login answers with a redirect and a cookie: see the next test).
+    const page = await fetch(`${server.url}/debugger`, { headers: { authorization: `Bearer ${TOKEN}` } })
     assert.equal(page.status, 200)
     assert.match(page.headers.get('content-type')!, /text\/html/)
     assert.match(page.headers.get('content-security-policy')!, /default-src 'none'/)
@@ -169,9 +170,55 @@ describe('HTTP server: metrics, health, readiness, debugger', () => {
     assert.equal(text.includes('ada@example.com'), false, 'redacted column leaked')
   })
 
+  test('after one login the token travels in no URL: a session cookie (HttpOnly, SameSite=Strict) that is not the token', async () => {
+    const login = await fetch(`${server.url}/debugger?token=${TOKEN}`, { redirect: 'manual' })
+    assert.equal(login.status, 303)
+    assert.equal(login.headers.get('location'), '/debugger', 'the token leaves the address bar')
+    const setCookie = login.headers.get('set-cookie') ?? ''
+    assert.match(setCookie, /; HttpOnly/)
+    assert.match(setCookie, /; SameSite=Strict/)
+    assert.match(setCookie, /; Path=\/debugger/)
+    assert.equal(setCookie.includes(TOKEN), false, 'the cookie carries the token itself')
+    const cookie = setCookie.split(';')[0]
+
+    const page = await fetch(`${server.url}/debugger`, { headers: { cookie } })
+    assert.equal(page.status, 200)
+    const html = await page.text()
+    assert.equal(html.includes('token='), false, 'the page builds URLs with the token')
+    assert.equal(html.includes(TOKEN), false)
+    assert.equal((await fetch(`${server.url}/debugger/records`, { headers: { cookie } })).status, 200)
+    const events = new AbortController()
+    assert.equal((await fetch(`${server.url}/debugger/events`, { headers: { cookie }, signal: events.signal })).status, 200)
+    events.abort()
+
+    // the feed and the records never take the token from a URL, even the right one
+    for (const path of ['/debugger/events', '/debugger/records']) assert.equal((await fetch(`${server.url}${path}?token=${TOKEN}`)).status, 401, path)
+    assert.equal((await fetch(`${server.url}/debugger/records`, { headers: { cookie: 'rowcast_debugger=forged' } })).status, 401, 'a forged cookie')
+
+    // a login form for browsers: POST the token, get the same cookie; a wrong one is 401
+    const form = await fetch(`${server.url}/debugger`, { headers: { accept: 'text/html' } })
+    assert.equal(form.status, 401)
+    assert.match(await form.text(), /<form method="post" action="\/debugger\/login"/)
+    const posted = await fetch(`${server.url}/debugger/login`, { method: 'POST', body: new URLSearchParams({ token: TOKEN }), redirect: 'manual' })
+    assert.equal(posted.status, 303)
+    assert.equal((await fetch(`${server.url}/debugger/records`, { headers: { cookie: (posted.headers.get('set-cookie') ?? '').split(';')[0] } })).status, 200)
+    const wrong = await fetch(`${server.url}/debugger/login`, { method: 'POST', body: new URLSearchParams({ token: 'wrong-token-wrong-token' }), redirect: 'manual' })
+    assert.equal(wrong.status, 401)
+    assert.equal(wrong.headers.get('set-cookie'), null)
+  })
+
+  test('a debugger token shorter than 16 characters is refused at config load; empty still means off', () => {
+    const short = httpConfigSchema.safeParse({ debuggerToken: 'short-token' })
+    assert.equal(short.success, false)
+    assert.match(short.error!.issues[0].message, /at least 16 characters/)
+    assert.deepEqual(short.error!.issues[0].path, ['debuggerToken'])
+    assert.equal(httpConfigSchema.safeParse({ debuggerToken: '' }).success, true)
+    assert.equal(httpConfigSchema.safeParse({ debuggerToken: TOKEN }).success, true)
+  })
+
   test('/debugger/events sends the buffer first, then live records (SSE)', async () => {
     const controller = new AbortController()
-    const response = await fetch(`${server.url}/debugger/events?token=${TOKEN}`, { signal: controller.signal })
+    const response = await fetch(`${server.url}/debugger/events`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: controller.signal })
     assert.equal(response.status, 200)
     assert.match(response.headers.get('content-type')!, /^text\/event-stream/)
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { classify, keyFormatter, type ModelShape } from '../../operators/classify.ts'
 import { UNCHANGED_TOAST } from '../../core/changes.ts'
+import { JsonText } from '../../core/json-text.ts'
 import type { ModelChange, SourceChange } from '../../core/changes.ts'
 import { batch, marbles } from './marbles.ts'
 
@@ -48,6 +49,19 @@ describe('classify', () => {
         a: batch<ModelChange>([{ type: 'changed', table: T, row: { id: 1, meta: { x: [2] } }, previous: { id: 1, meta: { x: [1] } }, key: '1', lsn: '0/2' }]),
       })
     })
+  })
+
+  test('json/jsonb values (JsonText) compared by their text; the key of a JSON string is its content', () => {
+    const shape: ModelShape = { table: T, columns: ['id', 'meta'], keyColumns: ['id'] }
+    const j = (text: string) => new JsonText(text)
+    marbles().run(({ cold, expectObservable }) => {
+      const source = cold('a|', { a: batch([update({ id: 1, meta: j('{"x": 1.10}') }, { id: 1, meta: j('{"x": 1.10}') }), update({ id: 1, meta: j('{"x": 1.10}') }, { id: 1, meta: j('{"x": 1.1}') })]) })
+      expectObservable(source.pipe(classify(shape))).toBe('a|', {
+        a: batch<ModelChange>([{ type: 'changed', table: T, row: { id: 1, meta: j('{"x": 1.1}') }, previous: { id: 1, meta: j('{"x": 1.10}') }, key: '1', lsn: '0/2' }]),
+      })
+    })
+    assert.equal(keyFormatter(['k'])({ k: j('"a,b"') }), 'a,b')
+    assert.equal(keyFormatter(['k'])({ k: j('{"n": 12345678901234567890}') }), '{"n": 12345678901234567890}')
   })
 
   test('without the full old row every update is changed, and previous is null; a delete carries the key only', () => {

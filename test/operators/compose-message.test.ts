@@ -4,6 +4,7 @@ import { compileComposer, messageConfigSchema } from '../../operators/compose-me
 import type { Composer } from '../../operators/compose-message.ts'
 import { ConfigError, RowcastError } from '../../core/errors.ts'
 import type { ColumnInfo } from '../../core/changes.ts'
+import { JsonText } from '../../core/json-text.ts'
 import { HOSTILE_STRINGS, columns, context } from './message-fixtures.ts'
 import { SEED_TEMPLATE, SEED_TEMPLATE_MESSAGE } from '../support/seed-examples.ts'
 
@@ -256,5 +257,25 @@ describe('template', () => {
     const error = rowError(() => composer(context({ ...JOHN, full_name: '/etc/hostname' })))
     assert.equal(error.code, 'ROW_RENDER_FAILED')
     assert.match(error.message, /^template render failed: .*Failed to lookup/)
+  })
+})
+
+describe('json and jsonb values (JsonText) keep the server\'s text in every mode', () => {
+  const cols = columns('id:int4', 'doc:jsonb', 'raw:json')
+  const DOC = '{"x": 1.10, "id": 12345678901234567890}'
+  const RAW = '{"b": 1, "a": 1.10, "a": 12345678901234567890}'
+  const ctx = () => context({ id: 7, doc: new JsonText(DOC), raw: new JsonText(RAW) })
+
+  test('mapping and column splice the text', () => {
+    assert.equal(compose({ mapping: { id: 'id', doc: 'doc', raw: 'raw' } }, cols)(ctx()), `{"id":7,"doc":${DOC},"raw":${RAW}}`)
+    assert.equal(compose({ column: 'doc' }, cols)(ctx()), DOC)
+    assert.equal(compose({ column: 'raw' }, cols)(ctx()), RAW)
+  })
+
+  test('templates splice it too; reading into the value sees it parsed', () => {
+    assert.equal(compose({ template: '{"doc": {{row.doc}}, "s": "{{row.raw}}"}' }, cols)(ctx()), `{"doc": ${DOC}, "s": ${JSON.stringify(RAW)}}`)
+    const liquid = '{% if row.id %}{"doc": {{row.doc}}, "j": {{row.raw | json}}, "x": {{row.doc.x}}, "big": "{{row.doc.id}}"}{% endif %}'
+    assert.equal(compose({ template: liquid }, cols)(ctx()), `{"doc": ${DOC}, "j": ${RAW}, "x": 1.1, "big": "12345678901234567000"}`)
+    assert.equal(compose({ template: '{"j": {{row.raw | json: 2}}}' }, cols)(ctx()), `{"j": ${JSON.stringify(JSON.parse(RAW), null, 2)}}`, 'json with indentation re-serialises, as asked')
   })
 })

@@ -1,9 +1,10 @@
 import { describe, test } from 'node:test'
 import { catchError, map, of } from 'rxjs'
 import assert from 'node:assert/strict'
-import { handleRowErrors, onRowErrorSchema } from '../../operators/handle-row-errors.ts'
+import { handleRowErrors, onRowErrorSchema, rowErrorResolver } from '../../operators/handle-row-errors.ts'
 import type { Batch, ModelChange, OutgoingMessage, RejectedChange } from '../../core/changes.ts'
 import { RowcastError } from '../../core/errors.ts'
+import { JsonText } from '../../core/json-text.ts'
 import { batch, marbles } from './marbles.ts'
 
 const change = (id: number): ModelChange => ({ type: 'changed', table: 'public.orders', row: { id, note: 'n"\n' }, previous: { id, note: 'old' }, key: String(id), lsn: `0/${id}` })
@@ -79,4 +80,16 @@ describe('handleRowErrors', () => {
       })
     })
   })
+})
+
+test('a dead letter carries json/jsonb values of the row as their exact text', () => {
+  const doc = new JsonText('{"id": 12345678901234567890, "x": 1.10}')
+  const change: ModelChange = { type: 'added', table: 'public.t', row: { id: 1, doc }, previous: null, key: '1', lsn: '0/1' }
+  const resolve = rowErrorResolver('s', { deadLetter: { topic: 'dlq' } })
+  const message = resolve({ change, reason: 'render', error: new RowcastError('ROW_RENDER_FAILED', 'boom') })
+  assert.ok(message !== undefined)
+  const value = message.value as string
+  assert.ok(value.includes(`"row":{"id":1,"doc":${doc.text}},"previous":null,"failedAt":"`), value)
+  const parsed = JSON.parse(value) as Record<string, unknown>
+  assert.deepEqual(Object.keys(parsed), ['sync', 'table', 'type', 'key', 'lsn', 'reason', 'code', 'error', 'row', 'previous', 'failedAt'])
 })

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { jsonInString, jsonNumericValue, jsonValue } from '../../operators/message/json-text.ts'
+import { JsonText } from '../../core/json-text.ts'
 import { HOSTILE_STRINGS } from './message-fixtures.ts'
 
 const VALUES: unknown[] = [
@@ -32,4 +33,14 @@ test('jsonNumericValue keeps number strings bare and quotes the rest', () => {
   for (const s of ['NaN', 'Infinity', '-Infinity', '00', '1.', '.5', '+1', '0x10', ' 1', '1 ']) assert.equal(jsonNumericValue(s), JSON.stringify(s))
   assert.equal(jsonNumericValue(null), 'null')
   assert.equal(jsonNumericValue(3), '3')
+})
+
+test('json/jsonb values (JsonText) are spliced as the server sent them, in arrays too', () => {
+  const doc = new JsonText('{"id": 12345678901234567890, "x": 1.10, "x": 2}')
+  assert.equal(jsonValue(doc), doc.text)
+  assert.equal(jsonValue([doc, null, new JsonText('1.10')]), `[${doc.text},null,1.10]`)
+  assert.equal(jsonValue([[1, 'a'], []]), JSON.stringify([[1, 'a'], []]))
+  assert.equal(jsonInString(doc), JSON.stringify(doc.text).slice(1, -1), 'inside a string: the text, escaped')
+  assert.equal(jsonInString(new JsonText('"say \\"hi\\""')), 'say \\"hi\\"', 'a JSON string: its content, escaped')
+  assert.equal(jsonInString([doc]), JSON.stringify(`[${doc.text}]`).slice(1, -1))
 })

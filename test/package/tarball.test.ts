@@ -47,7 +47,7 @@ describe('the npm package', () => {
   })
 
   test('the tarball holds the built code, its declarations and the command; no tests, bench, CI scripts or sources', () => {
-    for (const needed of ['package.json', 'README.md', 'bin/rowcast.mjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js']) {
+    for (const needed of ['package.json', 'README.md', 'bin/rowcast.mjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'dist/rowcast.schema.json']) {
       assert.ok(files.includes(needed), `${needed} in ${files.join(', ')}`)
     }
     const unwanted = files.filter((f) => /^(test|bench|\.ci|scripts|examples|node_modules)\//.test(f) || (/\.[cm]?ts$/.test(f) && !/\.d\.[cm]?ts$/.test(f)))
@@ -57,9 +57,9 @@ describe('the npm package', () => {
   test('plain Node imports the library: functions and classes, a config parsed, errors with their codes', async () => {
     writeFileSync(join(project, 'library.js'), `
 import { startDaemon, parseConfig, loadConfig, RowcastError, ConfigError, classify, filterTriggers, composeMessage, routeTopic,
-  setKeyPartitionHeaders, handleRowErrors, mapItems, isRejected, buildSteps, defaultPipeline, Telemetry, createLogger } from 'rowcast'
+  setKeyPartitionHeaders, handleRowErrors, mapItems, isRejected, secretsOf, registerSecrets, Telemetry, createLogger } from 'rowcast'
 const kinds = Object.fromEntries(Object.entries({ startDaemon, parseConfig, loadConfig, RowcastError, ConfigError, classify, filterTriggers,
-  composeMessage, routeTopic, setKeyPartitionHeaders, handleRowErrors, mapItems, isRejected, buildSteps, defaultPipeline, Telemetry, createLogger })
+  composeMessage, routeTopic, setKeyPartitionHeaders, handleRowErrors, mapItems, isRejected, secretsOf, registerSecrets, Telemetry, createLogger })
   .map(([name, value]) => [name, typeof value]))
 const config = parseConfig(\`
 source: { postgres: { url: "postgres://rowcast@127.0.0.1:9/app" } }
@@ -91,13 +91,14 @@ console.log(JSON.stringify({ kinds, sync: config.syncs[0].name, topic: config.sy
       files: ['main.ts'],
     }))
     writeFileSync(join(project, 'main.ts'), `
-import { map, pipe } from 'rxjs'
-import { startDaemon, parseConfig, mapItems, RowcastError, type Daemon, type PipelineComposer, type RowcastConfig } from 'rowcast'
+import { map } from 'rxjs'
+import { startDaemon, parseConfig, mapItems, RowcastError, type Daemon, type InsertedOperator, type ModelChange, type RowcastConfig } from 'rowcast'
 
 const config: RowcastConfig = parseConfig('syncs: []', '.')
-const upper: PipelineComposer = (s) =>
-  pipe(s.classify, s.filterTriggers, map((batch) => mapItems(batch, (change) => ({ ...change, row: { ...change.row, name: String(change.row.name).toUpperCase() } }))), s.composeMessage, s.routeTopic, s.setKeyPartitionHeaders, s.handleRowErrors)
-export const daemon: Promise<Daemon> = startDaemon(config, { pipelines: { users: upper } })
+const upper: InsertedOperator<ModelChange> = map((batch) => mapItems(batch, (change) => ({ ...change, row: { ...change.row, name: String(change.row.name).toUpperCase() } })))
+export const daemon: Promise<Daemon> = startDaemon(config, { operators: { users: { afterFilterTriggers: [upper] } } })
+// @ts-expect-error: an operator over messages does not fit after classify
+void startDaemon(config, { operators: { users: { afterClassify: [map((batch: { items: { value: string }[] }) => batch)] } } })
 export const code: string = new RowcastError('CONFIG_INVALID', 'x').code
 // @ts-expect-error: a config is not a string
 void startDaemon('rowcast.yaml')

@@ -1,9 +1,11 @@
 import { describe, test } from 'node:test'
+import { pipe } from 'rxjs'
+import swapPairs from '../support/swap-pairs-operator.ts'
 import assert from 'node:assert/strict'
 import type { SyncState } from '../../core/telemetry.ts'
 import { RowcastError } from '../../core/errors.ts'
 import { Attempt, type AttemptEdges } from '../../pipeline/attempt.ts'
-import { fakeEdges, FakeSink, FakeSource, recordsFor, silentLogger, until } from './fakes.ts'
+import { fakeEdges, FakeSink, FakeSource, recordsFor, silentLogger, toMessages, until } from './fakes.ts'
 
 function attemptWith(edges: AttemptEdges, exactlyOnce = false): { attempt: Attempt; states: SyncState[] } {
   const states: SyncState[] = []
@@ -177,5 +179,32 @@ describe('Attempt (fake source and sink)', () => {
     sink.ack(0)
     await attempt.stop()
     await running
+  })
+
+  test('a custom operator that reorders batches fails the attempt, naming it, before a later commit can be confirmed', async () => {
+    const source = new FakeSource()
+    const sink = new FakeSink()
+    const edges = fakeEdges(source, sink, {
+      openSource: async () => ({ source, steps: pipe(toMessages, swapPairs), customOperators: ['./swap-pairs.ts (after handleRowErrors)'] }),
+      openSink: async (events) => {
+        sink.events = events
+        return sink
+      },
+    })
+    const { attempt } = attemptWith(edges)
+    const running = attempt.run()
+    await until(() => sink.events !== null)
+    source.commit(10n)
+    source.commit(20n)
+    await assert.rejects(running, (error: unknown) => {
+      assert.ok(error instanceof RowcastError)
+      assert.equal(error.code, 'PIPELINE_ORDER_BROKEN')
+      assert.equal(error.retriable, false)
+      assert.match(error.message, /commit 0\/14 .* before commit 0\/A/)
+      assert.match(error.message, /\.\/swap-pairs\.ts \(after handleRowErrors\)/)
+      return true
+    })
+    assert.deepEqual(sink.queued, [], 'the batch that came early was never opened')
+    assert.deepEqual(source.confirmed, [], 'nothing confirmed past the reorder')
   })
 })

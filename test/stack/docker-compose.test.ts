@@ -33,3 +33,13 @@ test('docker-compose.yml publishes the local stack ports on 127.0.0.1', () => {
   assert.deepEqual(compose.services.kafka.ports, ['127.0.0.1:19092:19092'])
   assert.ok(JSON.stringify(compose.services.postgres.command).includes('wal_level=logical'))
 })
+
+test('docker-compose.yml runs rowcast from the Dockerfile\'s image, with the example config mounted where the image reads it', () => {
+  const compose = parse(readFileSync(composeFile, 'utf8')) as { services: Record<string, { build?: unknown; volumes?: string[]; command?: unknown; stop_grace_period?: string }> }
+  const rowcast = compose.services.rowcast
+  assert.equal(rowcast.build, '.')
+  assert.ok(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8').includes('CMD ["run", "--config", "/etc/rowcast/rowcast.yaml"]'))
+  assert.deepEqual(rowcast.volumes, ['./examples/rowcast.yaml:/etc/rowcast/rowcast.yaml:ro'])
+  assert.equal(rowcast.command, undefined, 'the image\'s own ENTRYPOINT and CMD')
+  assert.equal(rowcast.stop_grace_period, '45s')
+})

@@ -13,9 +13,60 @@ import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { SASLOptions } from 'kafkajs'
+import { z } from 'zod'
 import { RowcastError } from '../../../core/errors.ts'
 import { registerSecret } from '../../../core/secrets.ts'
-import type { AwsMskIamAuth } from '../config.ts'
+import type { SaslMechanism } from './mechanism.ts'
+
+/** Amazon MSK IAM (SASL OAUTHBEARER with a SigV4-signed token). Without explicit keys: the AWS env/profile chain. */
+export interface AwsMskIamAuth {
+  mechanism: 'aws-msk-iam'
+  region: string
+  accessKeyId?: string
+  secretAccessKey?: string
+  sessionToken?: string
+  /** Shared-credentials profile to use when no keys are given (default: $AWS_PROFILE or "default"). */
+  profile?: string
+}
+
+export const awsMskIam: SaslMechanism<AwsMskIamAuth> = {
+  name: 'aws-msk-iam',
+  // Not the key, but a bearer token: whoever reads it can authenticate as this identity until it expires.
+  exposedWithoutTls: 'aws-msk-iam sends a signed bearer token as clear text, usable by whoever reads it for 15 minutes',
+  schema: (fields) =>
+    z
+      .object({
+        mechanism: z.literal('aws-msk-iam'),
+        region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1').optional(),
+        accessKeyId: z.string().min(1).optional(),
+        secretAccessKey: z.string().min(1).optional(),
+        secretAccessKeyFile: z.string().min(1).optional(),
+        sessionToken: z.string().min(1).optional(),
+        sessionTokenFile: z.string().min(1).optional(),
+        profile: z.string().min(1).optional(),
+      })
+      .strict()
+      .transform((value, ctx): AwsMskIamAuth => {
+        const secretAccessKey = fields.secret(value, 'secretAccessKey', ctx, false)
+        const sessionToken = fields.secret(value, 'sessionToken', ctx, false)
+        if ((value.accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'give both accessKeyId and secretAccessKey, or neither (to use the AWS credential chain)' })
+        }
+        if (value.profile !== undefined && value.accessKeyId !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['profile'], message: 'profile and explicit accessKeyId exclude each other' })
+        }
+        return {
+          mechanism: 'aws-msk-iam',
+          region: fields.need(value, 'region', ctx),
+          ...(value.accessKeyId === undefined ? {} : { accessKeyId: value.accessKeyId }),
+          ...(secretAccessKey === undefined ? {} : { secretAccessKey }),
+          ...(sessionToken === undefined ? {} : { sessionToken }),
+          ...(value.profile === undefined ? {} : { profile: value.profile }),
+        }
+      }),
+  sasl: (auth) => awsMskIamSasl(auth),
+  describe: (auth) => `aws-msk-iam (${auth.region})`,
+}
 
 export interface AwsCredentials {
   accessKeyId: string

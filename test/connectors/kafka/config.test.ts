@@ -77,7 +77,7 @@ describe('parseKafkaConfig', () => {
 
   test('passwordFile is read relative to baseDir, trailing newline trimmed, and registered', () => {
     writeFileSync(join(dir, 'secret.txt'), 'from-file-s3cret\n')
-    const config = parseKafkaConfig({ brokers: 'b:1', auth: { mechanism: 'plain', username: 'u', passwordFile: './secret.txt' } }, dir)
+    const config = parseKafkaConfig({ brokers: 'b:1', allowPlaintextCredentials: true, auth: { mechanism: 'plain', username: 'u', passwordFile: './secret.txt' } }, dir)
     assert.deepEqual(config.auth, { mechanism: 'plain', username: 'u', password: 'from-file-s3cret' })
     registerSecrets(secretsOf(config))
     assert.equal(redactSecrets('x from-file-s3cret y'), 'x [redacted] y')
@@ -91,7 +91,7 @@ describe('parseKafkaConfig', () => {
 
   test('aws-iam and aws-msk-iam', () => {
     writeFileSync(join(dir, 'aws-secret'), 'aws-secret-from-file\n')
-    const iam = parseKafkaConfig({ brokers: 'b:1', auth: { mechanism: 'aws-iam', authorizationIdentity: 'AIDA1', accessKeyId: 'AKIA1', secretAccessKeyFile: 'aws-secret' } }, dir)
+    const iam = parseKafkaConfig({ brokers: 'b:1', tls: true, auth: { mechanism: 'aws-iam', authorizationIdentity: 'AIDA1', accessKeyId: 'AKIA1', secretAccessKeyFile: 'aws-secret' } }, dir)
     assert.deepEqual(iam.auth, { mechanism: 'aws-iam', authorizationIdentity: 'AIDA1', accessKeyId: 'AKIA1', secretAccessKey: 'aws-secret-from-file' })
     const msk = parseKafkaConfig({ brokers: 'b:1', tls: true, auth: { mechanism: 'aws-msk-iam', region: 'eu-west-1' } }, dir)
     assert.deepEqual(msk.auth, { mechanism: 'aws-msk-iam', region: 'eu-west-1' })
@@ -149,5 +149,36 @@ describe('parseKafkaConfig', () => {
     const [issue] = issues({ brokers: 'b:1', auth: { mechanism: 'plain', username: 'u', passwordFile: 'absent.txt' } })
     assert.equal(issue.path, 'destination.kafka.auth.passwordFile')
     assert.match(issue.message, /absent\.txt.*ENOENT/)
+  })
+
+  test('PLAIN, aws-iam and aws-msk-iam without TLS are refused, naming the path and why; SCRAM is allowed', () => {
+    const cases = [
+      [{ mechanism: 'plain', username: 'u', password: 'p' }, /PLAIN sends the password as clear text/],
+      [{ mechanism: 'aws-iam', authorizationIdentity: 'i', accessKeyId: 'k', secretAccessKey: 's' }, /aws-iam sends the AWS secret access key as clear text/],
+      [{ mechanism: 'aws-msk-iam', region: 'us-east-1' }, /aws-msk-iam sends a signed bearer token/],
+    ] as const
+    for (const [auth, why] of cases) {
+      for (const tls of [undefined, false]) {
+        const found = issues({ brokers: 'b:1', auth, ...(tls === undefined ? {} : { tls }) })
+        assert.equal(found.length, 1, JSON.stringify(found))
+        assert.equal(found[0].path, 'destination.kafka.auth.mechanism')
+        assert.match(found[0].message, why)
+        assert.match(found[0].message, /readable by anyone on the network path/)
+        assert.match(found[0].message, /destination\.kafka\.tls/)
+        assert.match(found[0].message, /destination\.kafka\.allowPlaintextCredentials: true/)
+        assert.equal(found[0].message.includes("'p'") || found[0].message.includes('secretAccessKey: s'), false)
+      }
+      // explicit opt-in, or TLS: accepted
+      assert.equal(parseKafkaConfig({ brokers: 'b:1', auth, allowPlaintextCredentials: true }, dir).auth?.mechanism, auth.mechanism)
+      assert.equal(parseKafkaConfig({ brokers: 'b:1', auth, tls: true }, dir).auth?.mechanism, auth.mechanism)
+    }
+    for (const mechanism of ['scram-sha-256', 'scram-sha-512'] as const) {
+      assert.equal(parseKafkaConfig({ brokers: 'b:1', auth: { mechanism, username: 'u', password: 'p' } }, dir).auth?.mechanism, mechanism)
+    }
+  })
+
+  test('allowPlaintextCredentials must be a boolean and is not carried into the parsed config', () => {
+    assert.equal(issues({ brokers: 'b:1', allowPlaintextCredentials: 'yes' })[0].path, 'destination.kafka.allowPlaintextCredentials')
+    assert.deepEqual(parseKafkaConfig({ brokers: 'b:1', allowPlaintextCredentials: false }, dir), { clientId: 'rowcast', brokers: ['b:1'] })
   })
 })

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parserForColumn } from '../../../connectors/postgres/values.ts'
+import { JsonText } from '../../../core/json-text.ts'
 
 test('timestamptz text becomes ISO-8601 with its full precision, UTC as Z', () => {
   const parse = parserForColumn({ typeName: 'timestamptz' })
@@ -16,4 +17,16 @@ test('timestamptz text becomes ISO-8601 with its full precision, UTC as Z', () =
     ['-infinity', '-infinity'],
   ]
   for (const [text, iso] of cases) assert.equal(parse(text), iso, text)
+})
+
+test('json and jsonb keep the server\'s text (JsonText), also as array elements', () => {
+  for (const typeName of ['json', 'jsonb']) {
+    const value = parserForColumn({ typeName })('{"id": 12345678901234567890, "x": 1.10}')
+    assert.ok(value instanceof JsonText, typeName)
+    assert.equal(value.text, '{"id": 12345678901234567890, "x": 1.10}')
+  }
+  const array = parserForColumn({ typeName: '_jsonb', elementTypeName: 'jsonb' })('{"{\\"a\\": 1.10}",NULL}') as unknown[]
+  assert.ok(array[0] instanceof JsonText)
+  assert.equal((array[0] as JsonText).text, '{"a": 1.10}')
+  assert.equal(array[1], null)
 })

@@ -1,0 +1,63 @@
+import { formatLsn, type Lsn } from '../../core/lsn.ts'
+import type { SlotState } from './slots.ts'
+import type { BackfillState, RecordedStream } from './sync-state.ts'
+
+/**
+ * How a sync starts: from its slot, from a new slot, from a new slot and its snapshot (backfill, resync),
+ * from a new slot replacing a lost one (a gap the user accepted), or not at all: the slot it streamed from
+ * is gone, and going on silently would lose every change since the recorded position.
+ */
+export type StartDecision =
+  | { kind: 'resume'; from: Lsn }
+  | { kind: 'create' }
+  | { kind: 'snapshot'; dropSlot: boolean }
+  | { kind: 'replace' }
+  | { kind: 'lost'; reason: string }
+
+/** What the database says about the stream the sync read before (absent: decided as for a first start). */
+export interface StreamHistory {
+  sync: string
+  slot: string
+  recorded: RecordedStream | null
+  server: { systemId: string; timeline: number }
+  gapAccepted: boolean
+}
+
+/**
+ * The slot decision, from what the database holds: a resync, or a backfill not yet delivered, starts over
+ * from a new slot and its snapshot. Otherwise a sync that has streamed before resumes its slot, or stops
+ * when that slot vanished, was invalidated, or the database is another one (unless the user accepted the
+ * gap); a sync that never streamed creates its slot (and a backfill sync reads the snapshot).
+ */
+export function decideStart(slot: SlotState | null, backfill: BackfillState | null, initialSync: 'backfill' | 'skip', history?: StreamHistory): StartDecision {
+  if (backfill === 'resync' || (initialSync === 'backfill' && backfill !== 'done')) return { kind: 'snapshot', dropSlot: slot !== null }
+  const recorded = history?.recorded ?? null
+  if (history !== undefined && recorded !== null) {
+    const lost = lostBecause(slot, recorded, history)
+    if (lost !== null) return history.gapAccepted ? { kind: 'replace' } : { kind: 'lost', reason: describeGap(lost, recorded, history) }
+  }
+  // Only a sync with no recorded stream gets here without its slot: a first start (or one from before rowcast recorded streams).
+  if (slot === null) return initialSync === 'backfill' ? { kind: 'snapshot', dropSlot: false } : { kind: 'create' }
+  return { kind: 'resume', from: slot.confirmedFlush }
+}
+
+function lostBecause(slot: SlotState | null, recorded: RecordedStream, history: StreamHistory): string | null {
+  if (recorded.systemId !== history.server.systemId) {
+    return `the database is not the one this sync streamed from (system identifier ${history.server.systemId}, recorded ${recorded.systemId}: restored, or another server under the same URL)`
+  }
+  if (slot === null) return `replication slot "${history.slot}" does not exist (dropped, or lost in a failover)`
+  if (slot.walStatus === 'lost') return `replication slot "${history.slot}" was invalidated: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size)`
+  // Behind on the same timeline is PostgreSQL not having saved the slot's position before a restart: resent, not lost.
+  if (slot.confirmedFlush < recorded.confirmed && history.server.timeline !== recorded.timeline) {
+    return `replication slot "${history.slot}" is at ${formatLsn(slot.confirmedFlush)}, behind what rowcast confirmed, on another timeline (${history.server.timeline}, recorded ${recorded.timeline}): the history it streamed diverged`
+  }
+  return null
+}
+
+function describeGap(why: string, recorded: RecordedStream, history: StreamHistory): string {
+  return (
+    `sync "${history.sync}": ${why}. rowcast confirmed up to ${formatLsn(recorded.confirmed)} (at ${recorded.confirmedAt.toISOString()}; ` +
+    `streaming from slot "${recorded.slot}" since ${recorded.since.toISOString()}); changes committed after that cannot be streamed. ` +
+    `Either re-send the model: rowcast resync --sync ${history.sync}; or accept the gap and go on from a new slot: rowcast resync --sync ${history.sync} --accept-gap`
+  )
+}

@@ -1,0 +1,19 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { PINNED_OPTIONS, sessionConfig } from '../../../connectors/postgres/session.ts'
+
+test('every setting the value parsers rely on is pinned in the startup options', () => {
+  for (const setting of ['TimeZone=UTC', 'DateStyle=ISO', 'IntervalStyle=postgres', 'bytea_output=hex', 'extra_float_digits=3']) {
+    assert.ok(PINNED_OPTIONS.split(' ').includes(setting), setting)
+  }
+  const url = 'postgres://u:p@h:5432/db'
+  assert.deepEqual(sessionConfig(url), { connectionString: url, options: PINNED_OPTIONS })
+  assert.deepEqual(sessionConfig(url, { replication: 'database' } as never), { replication: 'database', connectionString: url, options: PINNED_OPTIONS })
+})
+
+test('options in the URL (which pg prefers to the config\'s) keep theirs, with ours after so ours win', () => {
+  const config = sessionConfig('postgres://u:p@h:5432/db?options=-c%20search_path%3Dapp')
+  assert.equal(config.options, `-c search_path=app ${PINNED_OPTIONS}`)
+  assert.equal(new URL(config.connectionString).searchParams.get('options'), `-c search_path=app ${PINNED_OPTIONS}`)
+  assert.equal(new URL(config.connectionString).password, 'p')
+})

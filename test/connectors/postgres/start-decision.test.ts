@@ -1,0 +1,54 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { decideStart, type StreamHistory } from '../../../connectors/postgres/start-decision.ts'
+
+/** The slot decision once a sync has streamed: a vanished or invalidated slot, or another database, is a loud stop. */
+const slot = { confirmedFlush: 0x200n, activePid: null, walStatus: 'reserved' }
+const recorded = { systemId: '7300000000000000001', slot: 'rowcast_users', timeline: 1, confirmed: 0x200n, confirmedAt: new Date('2026-12-01T10:00:00Z'), since: new Date('2026-11-30T08:00:00Z') }
+const history = (over: Partial<StreamHistory> = {}): StreamHistory => ({ sync: 'users', slot: 'rowcast_users', recorded, server: { systemId: recorded.systemId, timeline: 1 }, gapAccepted: false, ...over })
+
+function lostReason(decision: ReturnType<typeof decideStart>): string {
+  assert.equal(decision.kind, 'lost')
+  return (decision as { reason: string }).reason
+}
+
+test('a sync that never streamed (no recorded stream) decides as before: create, or snapshot for a backfill', () => {
+  assert.deepEqual(decideStart(null, null, 'skip', history({ recorded: null })), { kind: 'create' })
+  assert.deepEqual(decideStart(null, null, 'backfill', history({ recorded: null })), { kind: 'snapshot', dropSlot: false })
+  assert.deepEqual(decideStart(slot, null, 'skip', history({ recorded: null })), { kind: 'resume', from: 0x200n })
+})
+
+test('its slot still there and valid: resumed, also when the slot is behind on the same timeline (a restart lost its saved position)', () => {
+  assert.deepEqual(decideStart(slot, null, 'skip', history()), { kind: 'resume', from: 0x200n })
+  assert.deepEqual(decideStart({ ...slot, confirmedFlush: 0x100n }, 'done', 'backfill', history()), { kind: 'resume', from: 0x100n })
+})
+
+test('a missing slot of a sync that streamed before is lost, never re-created: skip and backfill-done alike; the gap and both ways on are named', () => {
+  for (const [backfill, initialSync] of [[null, 'skip'], ['done', 'skip'], ['done', 'backfill']] as const) {
+    const reason = lostReason(decideStart(null, backfill, initialSync, history()))
+    assert.match(reason, /replication slot "rowcast_users" does not exist/)
+    assert.match(reason, /confirmed up to 0\/200 \(at 2026-12-01T10:00:00.000Z/)
+    assert.match(reason, /since 2026-11-30T08:00:00.000Z/)
+    assert.match(reason, /rowcast resync --sync users;/)
+    assert.match(reason, /rowcast resync --sync users --accept-gap/)
+  }
+})
+
+test('an invalidated slot (wal_status lost), another database, or a slot behind on another timeline are lost too', () => {
+  assert.match(lostReason(decideStart({ ...slot, walStatus: 'lost' }, null, 'skip', history())), /invalidated/)
+  assert.match(lostReason(decideStart(slot, null, 'skip', history({ server: { systemId: '999', timeline: 1 } }))), /system identifier 999, recorded 7300000000000000001/)
+  assert.match(lostReason(decideStart({ ...slot, confirmedFlush: 0x100n }, null, 'skip', history({ server: { systemId: recorded.systemId, timeline: 2 } }))), /another timeline/)
+  assert.deepEqual(decideStart(slot, null, 'skip', history({ server: { systemId: recorded.systemId, timeline: 2 } })), { kind: 'resume', from: 0x200n }, 'a new timeline with the slot not behind: nothing diverged')
+})
+
+test('an accepted gap replaces a lost slot with a new one (no snapshot); it changes nothing while the slot is fine', () => {
+  assert.deepEqual(decideStart(null, 'done', 'backfill', history({ gapAccepted: true })), { kind: 'replace' })
+  assert.deepEqual(decideStart({ ...slot, walStatus: 'lost' }, null, 'skip', history({ gapAccepted: true })), { kind: 'replace' })
+  assert.deepEqual(decideStart(slot, null, 'skip', history({ gapAccepted: true })), { kind: 'resume', from: 0x200n })
+})
+
+test('a resync, or a backfill not yet delivered, starts from a new slot and snapshot even when the slot is lost', () => {
+  assert.deepEqual(decideStart(null, 'resync', 'skip', history()), { kind: 'snapshot', dropSlot: false })
+  assert.deepEqual(decideStart({ ...slot, walStatus: 'lost' }, 'resync', 'skip', history()), { kind: 'snapshot', dropSlot: true })
+  assert.deepEqual(decideStart(null, 'pending', 'backfill', history()), { kind: 'snapshot', dropSlot: false })
+})
