@@ -43,15 +43,29 @@ export function delayFor(policy: BackoffPolicy, attempt: number): number {
   return Math.min(policy.initialMs * (policy.multiplier ?? 2) ** attempt, policy.maxMs)
 }
 
-/** Waits `ms`, or less when `wake()` of the returned handle is called (a stop). */
-export function interruptibleSleep(ms: number): { done: Promise<void>; wake(): void } {
-  let wake = () => {}
-  const done = new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    wake = () => {
-      clearTimeout(timer)
-      resolve()
-    }
-  })
-  return { done, wake }
+/**
+ * Waits between retries that a stop can cut short: `sleep(ms)` waits (not at all once stopped), `stop()` ends
+ * the wait in progress and every later one.
+ */
+export class RetryWait {
+  #wake: (() => void) | null = null
+  #stopped = false
+
+  sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve()
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.#wake = null
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      this.#wake = wake
+    })
+  }
+
+  stop(): void {
+    this.#stopped = true
+    this.#wake?.()
+  }
 }

@@ -1,6 +1,6 @@
 import { RowcastError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
-import { Backoff, interruptibleSleep, RECONNECT_BACKOFF } from '../core/retry.ts'
+import { Backoff, RetryWait, RECONNECT_BACKOFF } from '../core/retry.ts'
 import type { SyncState, Telemetry } from '../core/telemetry.ts'
 import { Attempt, type AttemptEdges } from './attempt.ts'
 import type { DeliveryRecords } from './delivery-records.ts'
@@ -32,7 +32,7 @@ export class SyncSupervisor {
   readonly #records: DeliveryRecords
   #state: SyncState = 'starting'
   #stopping = false
-  #wake: (() => void) | null = null
+  readonly #retryWait = new RetryWait()
   #loop: Promise<void> | null = null
   #current: Attempt | null = null
 
@@ -54,7 +54,7 @@ export class SyncSupervisor {
   /** Stops reading, lets in-flight messages reach Kafka, confirms what they covered, and closes. */
   async stop(): Promise<void> {
     this.#stopping = true
-    this.#wake?.()
+    this.#retryWait.stop()
     await this.#current?.stop()
     await this.#loop
     this.#setState('stopped')
@@ -89,18 +89,11 @@ export class SyncSupervisor {
           this.#logger.error({ code: error instanceof RowcastError ? error.code : 'INTERNAL', err: error instanceof RowcastError ? undefined : error }, message)
           this.#setState('failed', message, 'fatal')
         }
-        await this.#sleep(delay)
+        await this.#retryWait.sleep(delay)
       } finally {
         this.#current = null
       }
     }
   }
 
-  async #sleep(ms: number): Promise<void> {
-    if (this.#stopping) return
-    const sleep = interruptibleSleep(ms)
-    this.#wake = sleep.wake
-    await sleep.done
-    this.#wake = null
-  }
 }

@@ -4,7 +4,7 @@ import type { DeliveredMessage, MessageSink, SinkEvents, SourceIdentity } from '
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, type Lsn } from '../../core/lsn.ts'
-import { Backoff, interruptibleSleep } from '../../core/retry.ts'
+import { Backoff, RetryWait } from '../../core/retry.ts'
 import { assembleRequest } from './assemble-request.ts'
 import type { KafkaClient } from './client.ts'
 import { translateKafkaError } from './errors.ts'
@@ -106,7 +106,7 @@ export class KafkaSink implements MessageSink {
   #stopped = false
   #failed = false
   #degraded = false
-  #wake: (() => void) | null = null
+  readonly #retryWait = new RetryWait()
   /** The request being sent, kept as it is until it succeeds. */
   #frozen: { parts: RequestPart[]; topicMessages: TopicMessages[] } | null = null
 
@@ -139,7 +139,7 @@ export class KafkaSink implements MessageSink {
   /** Stops sending and retrying; queued messages stay unacknowledged (they will be re-read from the slot). */
   stop(): void {
     this.#stopped = true
-    this.#wake?.()
+    this.#retryWait.stop()
   }
 
   async close(): Promise<void> {
@@ -190,7 +190,7 @@ export class KafkaSink implements MessageSink {
         if (this.#events.retrying !== undefined && request.length > 0) this.#events.retrying(withPartitions(request), translated)
         const delay = backoff.next()
         this.#logger.warn({ code: translated.code, retryInMs: delay }, `Kafka: ${translated.message}; retrying`)
-        await this.#sleep(delay)
+        await this.#retryWait.sleep(delay)
       } finally {
         clearTimeout(stalled)
       }
@@ -238,13 +238,6 @@ export class KafkaSink implements MessageSink {
     this.#events.delivered(delivered, latency)
   }
 
-  async #sleep(ms: number): Promise<void> {
-    if (this.#stopped) return
-    const sleep = interruptibleSleep(ms)
-    this.#wake = sleep.wake
-    await sleep.done
-    this.#wake = null
-  }
 }
 
 /** A request's messages by topic, as kafkajs takes them, each with its partition. */
