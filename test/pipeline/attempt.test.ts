@@ -13,13 +13,20 @@ function attemptWith(edges: AttemptEdges, exactlyOnce = false): { attempt: Attem
   return { attempt, states }
 }
 
+/** An attempt over fake edges, running, its sink open: what most tests start from. */
+async function started(options: { source?: FakeSource; exactlyOnce?: boolean; overrides?: Partial<AttemptEdges> } = {}) {
+  const source = options.source ?? new FakeSource()
+  const sink = new FakeSink()
+  const edges = fakeEdges(source, sink, options.overrides)
+  const { attempt, states } = attemptWith(edges, options.exactlyOnce)
+  const running = attempt.run()
+  await until(() => sink.events !== null, 2_000, 'the sink to open')
+  return { source, sink, edges, attempt, states, running }
+}
+
 describe('Attempt (fake source and sink)', () => {
   test('acknowledgements out of order confirm positions in commit order', async () => {
-    const source = new FakeSource()
-    const sink = new FakeSink()
-    const { attempt, states } = attemptWith(fakeEdges(source, sink))
-    const running = attempt.run()
-    await until(() => sink.events !== null, 2_000, 'the sink to open')
+    const { source, sink, attempt, states, running } = await started()
     source.commit(10n)
     source.commit(20n)
     source.commit(30n)
@@ -46,11 +53,7 @@ describe('Attempt (fake source and sink)', () => {
   })
 
   test('a sink failure ends the attempt without confirming anything further', async () => {
-    const source = new FakeSource()
-    const sink = new FakeSink()
-    const { attempt } = attemptWith(fakeEdges(source, sink))
-    const running = attempt.run()
-    await until(() => sink.events !== null)
+    const { source, sink, running } = await started()
     source.commit(10n)
     source.commit(20n)
     sink.ack(0)
@@ -66,11 +69,7 @@ describe('Attempt (fake source and sink)', () => {
   })
 
   test('a source error ends the attempt with that error, and both edges are closed', async () => {
-    const source = new FakeSource()
-    const sink = new FakeSink()
-    const { attempt } = attemptWith(fakeEdges(source, sink))
-    const running = attempt.run()
-    await until(() => sink.events !== null)
+    const { source, sink, running } = await started()
     const lost = new RowcastError('PG_REPLICATION_LOST', 'gone')
     source.input.error(lost)
     await assert.rejects(running, (error) => error === lost)
@@ -104,11 +103,7 @@ describe('Attempt (fake source and sink)', () => {
   })
 
   test('stop drains what is in flight and confirms it before it returns', async () => {
-    const source = new FakeSource()
-    const sink = new FakeSink()
-    const { attempt } = attemptWith(fakeEdges(source, sink))
-    const running = attempt.run()
-    await until(() => sink.events !== null)
+    const { source, sink, attempt, running } = await started()
     source.commit(10n)
     let stopped = false
     const stopping = attempt.stop().then(() => (stopped = true))
@@ -124,11 +119,7 @@ describe('Attempt (fake source and sink)', () => {
   })
 
   test('a source that ends (a resync) ends the attempt after delivering what is in flight', async () => {
-    const source = new FakeSource()
-    const sink = new FakeSink()
-    const { attempt } = attemptWith(fakeEdges(source, sink))
-    const running = attempt.run()
-    await until(() => sink.events !== null)
+    const { source, sink, running } = await started()
     source.commit(10n)
     source.input.complete()
     await new Promise((r) => setTimeout(r, 10))
@@ -138,11 +129,7 @@ describe('Attempt (fake source and sink)', () => {
   })
 
   test('backpressure from the sink pauses and resumes the source', async () => {
-    const source = new FakeSource()
-    const sink = new FakeSink()
-    const { attempt } = attemptWith(fakeEdges(source, sink))
-    const running = attempt.run()
-    await until(() => sink.events !== null)
+    const { source, sink, attempt, running } = await started()
     sink.events?.pressure(true)
     sink.events?.pressure(false)
     assert.deepEqual(source.calls, ['pause', 'resume'])
@@ -151,11 +138,7 @@ describe('Attempt (fake source and sink)', () => {
   })
 
   test('a snapshot first: backfilling until the first streamed commit', async () => {
-    const source = new FakeSource(100n, true)
-    const sink = new FakeSink()
-    const { attempt, states } = attemptWith(fakeEdges(source, sink))
-    const running = attempt.run()
-    await until(() => sink.events !== null)
+    const { source, sink, attempt, states, running } = await started({ source: new FakeSource(100n, true) })
     source.input.next({ items: [], commitLsn: null, commitTime: 0, txId: 0 })
     assert.deepEqual(states, ['backfilling'])
     source.commit(120n)
@@ -167,12 +150,7 @@ describe('Attempt (fake source and sink)', () => {
   })
 
   test('exactly-once: each batch carries its transaction\'s commit position from BEGIN', async () => {
-    const source = new FakeSource()
-    const sink = new FakeSink()
-    const edges = fakeEdges(source, sink)
-    const { attempt } = attemptWith(edges, true)
-    const running = attempt.run()
-    await until(() => sink.events !== null)
+    const { source, sink, edges, attempt, running } = await started({ exactlyOnce: true })
     edges.hooks?.onBegin?.(10, 10n)
     source.commit(10n)
     assert.deepEqual(sink.queued.map((q) => q.txLsn), [10n])
@@ -183,17 +161,10 @@ describe('Attempt (fake source and sink)', () => {
 
   test('a custom operator that reorders batches fails the attempt, naming it, before a later commit can be confirmed', async () => {
     const source = new FakeSource()
-    const sink = new FakeSink()
-    const edges = fakeEdges(source, sink, {
-      openSource: async () => ({ source, steps: pipe(toMessages, swapPairs), customOperators: ['./swap-pairs.ts (after handleRowErrors)'] }),
-      openSink: async (events) => {
-        sink.events = events
-        return sink
-      },
+    const { sink, running } = await started({
+      source,
+      overrides: { openSource: async () => ({ source, steps: pipe(toMessages, swapPairs), customOperators: ['./swap-pairs.ts (after handleRowErrors)'] }) },
     })
-    const { attempt } = attemptWith(edges)
-    const running = attempt.run()
-    await until(() => sink.events !== null)
     source.commit(10n)
     source.commit(20n)
     await assert.rejects(running, (error: unknown) => {
