@@ -153,8 +153,10 @@ export async function catchUp(ctx: BenchContext, changes: number, runs: RunSpec[
       result = await measureStable(ctx, `rowcast ${run.key}`, log, async (suffix) => {
         const name = `${prefix}_${run.key}${suffix}`
         try {
-          await prepare(name, `${topicPrefix}${suffix}`) // fresh topics on a retry: the counts start at 0
-          return await runRowcast(ctx, run, name, `${topicPrefix}${suffix}`, changes, resultsDir)
+          // Fresh topics per run and per retry: a repeated run must not count the messages of the one before.
+          const runTopics = `${topicPrefix}_${run.key}${suffix}`
+          await prepare(name, runTopics)
+          return await runRowcast(ctx, run, name, runTopics, changes, resultsDir)
         } finally {
           await release(name).catch(() => undefined)
         }
