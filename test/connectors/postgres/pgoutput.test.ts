@@ -78,7 +78,7 @@ async function readRaw(env: StackEnv, slot: string, marker: string): Promise<Buf
 }
 
 async function columnsOf(table: string): Promise<ColumnInfo[]> {
-  const client = new pg.Client({ connectionString: env.PG_URL })
+  const client = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
   await client.connect()
   try {
     return (await describeTable(client, table))!.columns
