@@ -85,7 +85,8 @@ export class RelationShapes {
       else change(text, policy === 'fail')
     }
     this.#previous = columns.map((c) => c.name)
-    const stop = stops.length === 0 ? null : `schema change on ${table}: ${stops.join('; ')}. The sync stops (schemaChanges: ${policy}) rather than send values of another shape: set schemaChanges: follow on the sync to carry on with the new shape, or change the config to the new columns (a resync re-sends the model)`
+    const remedy = policy === 'fail' ? 'set schemaChanges: follow on the sync to carry on with the new shape, or change' : 'change'
+    const stop = stops.length === 0 ? null : `schema change on ${table}: ${stops.join('; ')}. The sync stops (schemaChanges: ${policy}) rather than send values of another shape: ${remedy} the config to the new columns (rowcast resync re-sends the model as it is now)`
     return { parsers, followed, stop }
   }
 
