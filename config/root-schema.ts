@@ -55,6 +55,8 @@ export const syncConfigSchema = z
     ...keyPartitionHeadersSchema.shape,
     initialSync: z.enum(['backfill', 'skip']).default('skip'),
     onRowError: onRowErrorSchema,
+    /** A model column dropped, renamed or retyped while streaming: stop the sync (fail), or carry on with the new shape (follow). */
+    schemaChanges: z.enum(['fail', 'follow']).default('fail'),
     delivery: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
     /** Overrides of the names rowcast_<name>. */
     slot: z.string().regex(/^[a-z0-9_]{1,63}$/).optional(),

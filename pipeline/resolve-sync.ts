@@ -1,5 +1,6 @@
 import { filterColumns, type TableInfo } from '../connectors/postgres/catalog.ts'
 import type { PublicationSpec } from '../connectors/postgres/publication.ts'
+import type { ShapeOptions } from '../connectors/postgres/relation-shape.ts'
 import type { ModelShape } from '../operators/classify.ts'
 import { compileComposer, type Composer } from '../operators/compose-message.ts'
 import type { SyncConfig } from '../config/root-schema.ts'
@@ -15,6 +16,8 @@ export interface ResolvedSync {
   composer: Composer
   publication: PublicationSpec
   slot: string
+  /** The model's columns as streamed, and what a change of the table's shape does (relation-shape.ts). */
+  shape: ShapeOptions
   /** Things that work but not as well as they could (e.g. no REPLICA IDENTITY FULL). */
   warnings: string[]
 }
@@ -38,7 +41,8 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
   const issues: ConfigIssue[] = []
   const names = new Set(table.columns.map((c) => c.name))
   const missing = (column: string, at: string) => {
-    if (!names.has(column)) issues.push({ path: at, message: `column "${column}" does not exist in ${table.name}` })
+    if (table.generatedColumns.includes(column)) issues.push({ path: at, message: generatedMessage(table.name, [column]) })
+    else if (!names.has(column)) issues.push({ path: at, message: `column "${column}" does not exist in ${table.name}` })
   }
   sync.model.columns?.forEach((c, i) => missing(c, `${path}.model.columns[${i}]`))
   sync.model.primaryKey?.forEach((c, i) => missing(c, `${path}.model.primaryKey[${i}]`))
@@ -60,6 +64,9 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
   })
 
   const warnings: string[] = []
+  if (sync.model.columns === undefined && table.generatedColumns.length > 0) {
+    warnings.push(`${generatedMessage(table.name, table.generatedColumns)}: left out of the model, in the backfill and the stream alike`)
+  }
   if (sync.model.filter !== undefined) {
     const used = filterColumns(sync.model.filter, [...names])
     const outside = used.filter((c) => !table.identityColumns.includes(c))
@@ -98,6 +105,28 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
     composer,
     publication: { name: publicationName(sync), table: table.name, columns: listCovers ? projection : null, filter: sync.model.filter ?? null, filterPath: `${path}.model.filter` },
     slot: slotName(sync),
+    shape: {
+      model: modelColumns,
+      streamed: (listCovers ? modelColumns : table.columns).map((c) => c.name),
+      projected: projection !== undefined,
+      policy: sync.schemaChanges,
+      required: requiredColumns(sync, keyColumns),
+      fixedSchema: sync.message.format !== 'json',
+    },
     warnings,
   }
+}
+
+/** Generated columns (GENERATED ALWAYS AS … STORED): PostgreSQL 12–17 never streams their values. */
+function generatedMessage(table: string, columns: readonly string[]): string {
+  const named = columns.map((c) => `"${c}"`).join(', ')
+  return `${columns.length === 1 ? 'column' : 'columns'} ${named} of ${table} ${columns.length === 1 ? 'is' : 'are'} generated (GENERATED ALWAYS AS … STORED), and PostgreSQL before 18 does not stream generated values, so they cannot be in the model (a message would carry null where the table has a value)`
+}
+
+/** The columns the sync's config names outside the model itself: the sync cannot carry on without them. */
+function requiredColumns(sync: SyncConfig, keyColumns: readonly string[]): string[] {
+  const topic = typeof sync.topic === 'object' && 'column' in sync.topic ? [sync.topic.column] : []
+  const message = [...Object.values(sync.message.mapping ?? {}), ...(sync.message.column === undefined ? [] : [sync.message.column])]
+  const named = [...keyColumns, sync.key, sync.partition, ...Object.values(sync.headers ?? {}), ...topic, ...message]
+  return [...new Set(named.filter((c): c is string => c !== undefined))]
 }

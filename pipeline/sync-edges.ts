@@ -58,7 +58,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         for (const warning of resolved.warnings) logger.warn(warning)
         const encoders = await prepareValueEncoders(resolved, { registry: options.schemaRegistry, baseDir: options.baseDir, index, logger })
         identity = null
-        await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, columns: resolved.columns, snapshotColumns: resolved.table.columns, filter: sync.model.filter ?? null })
+        await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, shape: resolved.shape, snapshotColumns: resolved.table.columns, filter: sync.model.filter ?? null })
         identity = source.identity
         const steps = buildSteps(resolved, {
           onUnchanged: (count) => records.filtered(count, 'unchanged'),

@@ -5,7 +5,10 @@ import type { ColumnInfo } from '../../core/changes.ts'
 export interface TableInfo {
   /** schema.table, as PostgreSQL names it */
   name: string
+  /** The columns PostgreSQL streams (generated columns are not: PostgreSQL 12–17 never publishes their values). */
   columns: ColumnInfo[]
+  /** Generated columns (GENERATED ALWAYS AS … STORED), left out of `columns`. */
+  generatedColumns: string[]
   primaryKey: string[]
   replicaIdentity: 'default' | 'nothing' | 'full' | 'index'
   /** Columns PostgreSQL writes into the old row of an UPDATE/DELETE (all of them under FULL). */
@@ -26,8 +29,8 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   )
   const found = rel.rows[0]
   if (found === undefined) return null
-  const columns = await client.query<{ name: string; type_oid: number; type_name: string; nullable: boolean; element: string | null }>(
-    `SELECT a.attname AS name, a.atttypid::int AS type_oid,
+  const columns = await client.query<{ name: string; type_oid: number; type_name: string; nullable: boolean; element: string | null; generated: boolean }>(
+    `SELECT a.attname AS name, a.atttypid::int AS type_oid, a.attgenerated <> '' AS generated,
             coalesce(bt.typname, t.typname) AS type_name, NOT a.attnotnull AS nullable,
             CASE WHEN coalesce(bt.typcategory, t.typcategory) = 'A' THEN et.typname END AS element
        FROM pg_attribute a
@@ -47,7 +50,7 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   )
   const replicaIdentity = IDENTITY[found.ident]
   const primaryKey = keys.rows.filter((k) => k.primary).map((k) => k.name)
-  const cols: ColumnInfo[] = columns.rows.map((c) => ({
+  const cols: ColumnInfo[] = columns.rows.filter((c) => !c.generated).map((c) => ({
     name: c.name,
     typeOid: c.type_oid,
     typeName: c.type_name,
@@ -59,7 +62,8 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
     : replicaIdentity === 'index' ? keys.rows.filter((k) => k.identity).map((k) => k.name)
     : replicaIdentity === 'default' ? primaryKey
     : []
-  return { name: found.name, columns: cols, primaryKey, replicaIdentity, identityColumns, estimatedRows: Math.max(0, found.reltuples) }
+  const generatedColumns = columns.rows.filter((c) => c.generated).map((c) => c.name)
+  return { name: found.name, columns: cols, generatedColumns, primaryKey, replicaIdentity, identityColumns, estimatedRows: Math.max(0, found.reltuples) }
 }
 
 /** Identifiers a row filter refers to (string literals and quoted text removed), for start-up checks. */

@@ -40,7 +40,7 @@ export async function checkPostgres(url: string, tables: readonly TableCheck[]):
       try {
         const found = await check(client)
         results.push({ name, ok: true, detail: found.detail })
-        for (const warning of found.warnings) results.push({ name: `${name} replica identity`, ok: true, detail: `warning: ${warning}` })
+        for (const warning of found.warnings) results.push({ name, ok: true, detail: `warning: ${warning}` })
       } catch (error) {
         const detail = error instanceof ConfigError ? error.issues.map((i) => `${i.path}: ${i.message}`).join('; ') : errorMessage(error)
         results.push({ name, ok: false, detail: redactSecrets(detail), fix: 'fix the sync in the config file or the table (see the message)' })

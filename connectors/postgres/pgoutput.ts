@@ -2,14 +2,15 @@ import type { Client } from 'pg'
 import { UNCHANGED_TOAST } from '../../core/changes.ts'
 import type { Row } from '../../core/changes.ts'
 import type { Lsn } from '../../core/lsn.ts'
+import type { RelationShapes, StreamedColumn } from './relation-shape.ts'
 import type { ValueParser } from './values.ts'
 
 /**
  * pgoutput (protocol version 1) decoded straight into rowcast's rows, as a pg-logical-replication plugin:
  * the library keeps the connection, this replaces its parser, which was a quarter of rowcast's CPU.
  * What it does differently, all for speed:
- * - values become JSON-ready by the model's column types as they are read (no pg-types pass first), and
- *   columns outside the model are skipped unread;
+ * - values become JSON-ready by each column's type in the Relation message as they are read (no pg-types pass
+ *   first), and columns outside the model are skipped unread;
  * - text is sliced from the buffer directly (no view and TextDecoder per value);
  * - in an UPDATE with the old row (REPLICA IDENTITY FULL), a new value whose bytes equal the old one's is
  *   the old value itself, neither decoded again nor, later, compared by content (values are never mutated);
@@ -35,6 +36,10 @@ export interface Relation {
   keyColumns: string[]
   /** The model's columns are all here, in the model's order: a complete row needs no projection. */
   coversModel: boolean
+  /** Changes against the model the sync was built for, which it follows (see relation-shape.ts). */
+  followed: string[]
+  /** Why the sync must stop before any row of this shape (a schema change it does not follow), or null. */
+  stop: string | null
 }
 
 interface RelationColumn {
@@ -45,8 +50,8 @@ interface RelationColumn {
 
 export interface PgoutputOptions {
   publication: string
-  /** Parsers by column name; a column without one is outside the model and is not decoded. */
-  parsers: ReadonlyMap<string, ValueParser>
+  /** Picks each column's parser by its type OID in the Relation message; a column without one is outside the model and is not decoded. */
+  shapes: RelationShapes
 }
 
 /** Which tuple of a message: an UPDATE's old row, its new row, or any other (insert, delete, key). */
@@ -228,20 +233,25 @@ export class PgoutputDecoder {
     const name = this.#string()
     this.#pos += 1 // replica identity setting
     const count = this.#uint16()
-    const columns: RelationColumn[] = []
+    const streamed: StreamedColumn[] = []
     const keyColumns: string[] = []
     for (let i = 0; i < count; i++) {
       const flags = this.#buf[this.#pos++] ?? 0
       const column = this.#string()
-      this.#pos += 4 + 4 // type oid (the model's catalog types decide the parsers), type modifier
+      const typeOid = this.#uint32()
+      this.#pos += 4 // type modifier
       if (column === '__proto__') throw new Error(`column "__proto__" of ${schema}.${name} cannot be streamed`)
-      columns.push({ name: column, parser: this.options.parsers.get(column) ?? null })
+      streamed.push({ name: column, typeOid })
       if ((flags & 1) === 1) keyColumns.push(column)
     }
+    const qualified = `${schema}.${name}`
+    const plan = this.options.shapes.plan(qualified, streamed)
+    const columns: RelationColumn[] = streamed.map((c, i) => ({ name: c.name, parser: plan.parsers[i] ?? null }))
     const inModel = columns.filter((c) => c.parser !== null).map((c) => c.name)
-    const model = [...this.options.parsers.keys()]
-    const coversModel = inModel.length === model.length && inModel.every((c, i) => c === model[i])
-    const relation: Relation = { qualified: `${schema}.${name}`, columns, keyColumns, coversModel }
+    const model = this.options.shapes.modelColumns
+    // A followed change makes the columns in the model now the model's shape (a dropped column is absent, never null).
+    const coversModel = plan.followed.length > 0 || (inModel.length === model.length && inModel.every((c, i) => c === model[i]))
+    const relation: Relation = { qualified, columns, keyColumns, coversModel, followed: plan.followed, stop: plan.stop }
     this.#relations.set(id, relation)
     return relation
   }

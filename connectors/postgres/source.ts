@@ -7,6 +7,8 @@ import type { Logger } from '../../core/logger.ts'
 import { formatLsn, type Lsn } from '../../core/lsn.ts'
 import { describeTable, type TableInfo } from './catalog.ts'
 import { ensurePublication, type PublicationSpec } from './publication.ts'
+import type { ShapeOptions } from './relation-shape.ts'
+import { settleShape } from './shape-record.ts'
 import { createSlot, createSlotWithSnapshot, dropSlot, readSlot } from './slots.ts'
 import { snapshot } from './snapshot.ts'
 import { decideStart } from './start-decision.ts'
@@ -42,8 +44,8 @@ export interface StreamSpec {
   publication: PublicationSpec
   /** The model's table (schema.table). */
   table: string
-  /** The columns the stream decodes (the model's); other columns are skipped. */
-  columns: readonly ColumnInfo[]
+  /** The columns the stream decodes (the model's) and what a change of the table's shape does; other columns are skipped. */
+  shape: ShapeOptions
   /** The columns the snapshot reads (classify projects them to the model). */
   snapshotColumns: readonly ColumnInfo[]
   filter: string | null
@@ -154,7 +156,8 @@ export class PostgresSource implements ChangeSource {
     // From here on the slot is this sync's stream: should it vanish, the next start stops loudly.
     await recordStream(control, sync, { ...server, slot: spec.slot, position: this.#start, fresh: decision.kind !== 'resume' })
     this.#recorded = { position: this.#start, at: Date.now(), writing: false }
-    this.#batches = this.#read(spec, snapshotName)
+    const shape = await settleShape(control, sync, spec.shape, decision.kind !== 'resume')
+    this.#batches = this.#read({ ...spec, shape }, snapshotName)
   }
 
   get batches(): Observable<Batch<SourceChange>> {
@@ -229,7 +232,7 @@ export class PostgresSource implements ChangeSource {
       connectionString: url,
       slot: spec.slot,
       publication: spec.publication.name,
-      columns: spec.columns,
+      shape: spec.shape,
       maxBatchRows,
       statusIntervalMs,
       logger,

@@ -4,11 +4,10 @@ import { LogicalReplicationService } from 'pg-logical-replication'
 import type { Batch, SourceChange } from '../../core/changes.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
-import type { ColumnInfo } from '../../core/changes.ts'
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 import { PgoutputDecoder, type PgoutputMessage } from './pgoutput.ts'
 import { standbyStatus } from './standby-status.ts'
-import { parserForColumn, type ValueParser } from './values.ts'
+import { RelationShapes, type ShapeOptions } from './relation-shape.ts'
 import { sessionConfig } from './session.ts'
 
 export const HEARTBEAT_PREFIX = 'rowcast_heartbeat'
@@ -22,8 +21,8 @@ export interface ReplicationStreamOptions {
   connectionString: string
   slot: string
   publication: string
-  /** The model's columns, decoded by their real types (arrays, domains, int8…); other columns are skipped. */
-  columns: readonly ColumnInfo[]
+  /** The model's columns and what to do when the table changes shape (relation-shape.ts); other columns are skipped. */
+  shape: ShapeOptions
   /** A transaction larger than this is emitted in chunks (only the last one carries the commit LSN). */
   maxBatchRows: number
   /** How often to tell PostgreSQL our confirmed position even when nothing moves (keeps the walsender alive). */
@@ -50,7 +49,6 @@ export interface ReplicationStreamOptions {
  */
 export class ReplicationStream {
   readonly #options: ReplicationStreamOptions
-  readonly #parsers: Map<string, ValueParser>
   #service: LogicalReplicationService | null = null
   #confirmed: Lsn = 0n
   #lastSent: Lsn = -1n
@@ -58,7 +56,6 @@ export class ReplicationStream {
 
   constructor(options: ReplicationStreamOptions) {
     this.#options = options
-    this.#parsers = new Map(options.columns.map((c) => [c.name, parserForColumn(c)]))
   }
 
   /** Streams batches from `startLsn` (the slot's confirmed position: PostgreSQL resumes there itself). */
@@ -71,7 +68,8 @@ export class ReplicationStream {
         { acknowledge: { auto: false, timeoutSeconds: 0 } },
       )
       this.#service = service
-      const decoder = new PgoutputDecoder({ publication: this.#options.publication, parsers: this.#parsers })
+      // Per subscription: the first Relation message of a session is compared with the model afresh.
+      const decoder = new PgoutputDecoder({ publication: this.#options.publication, shapes: new RelationShapes(this.#options.shape) })
 
       let items: SourceChange[] = []
       let commitTime = 0
@@ -97,6 +95,17 @@ export class ReplicationStream {
           case 'delete':
             items.push({ op: 'delete', table: message.relation.qualified, row: null, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn, modelShaped: message.modelShaped })
             break
+          case 'relation': {
+            const { relation } = message
+            if (relation.stop !== null) {
+              // Before any row of the new shape: nothing of it is emitted, and the transaction is not confirmed.
+              stopping = true
+              subscriber.error(new RowcastError('PG_SCHEMA_CHANGED', relation.stop))
+            } else if (relation.followed.length > 0) {
+              logger.warn({ table: relation.qualified, changes: relation.followed, lsn }, `schema change on ${relation.qualified} followed: ${relation.followed.join('; ')}`)
+            }
+            return
+          }
           case 'truncate':
             this.#options.onTruncate?.(message.relations.map((r) => r.qualified))
             return
@@ -108,7 +117,7 @@ export class ReplicationStream {
             return
           }
           default:
-            return // relation (kept by the decoder), origin, type, logical messages (our heartbeat's transaction still ends in a commit)
+            return // origin, type, logical messages (our heartbeat's transaction still ends in a commit)
         }
         if (items.length >= maxBatchRows) {
           subscriber.next({ items, commitLsn: null, commitTime, txId })

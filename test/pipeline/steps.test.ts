@@ -59,12 +59,13 @@ describe('buildSteps + composeSteps with the real steps', () => {
   const sync = syncConfigSchema.parse({ name: 'users', model: { table: 'public.users' }, topic: 'users', key: 'id', message: { mapping: { id: 'id', email: 'email' } } })
   const resolved: ResolvedSync = {
     config: sync,
-    table: { name: 'public.users', columns: cols, primaryKey: ['id'], replicaIdentity: 'full', identityColumns: ['id', 'email'], estimatedRows: 0 },
+    table: { name: 'public.users', columns: cols, generatedColumns: [], primaryKey: ['id'], replicaIdentity: 'full', identityColumns: ['id', 'email'], estimatedRows: 0 },
     columns: cols,
     model: { table: 'public.users', columns: ['id', 'email'], keyColumns: ['id'] },
     composer: compileComposer(sync.message, cols, 'syncs[0].message', 'public.users'),
     publication: { name: 'rowcast_users', table: 'public.users', columns: null, filter: null },
     slot: 'rowcast_users',
+    shape: { model: cols, streamed: ['id', 'email'], projected: false, policy: 'fail', required: ['id'], fixedSchema: false },
     warnings: [],
   }
   const insert = (id: number, email: string): SourceChange => ({ op: 'insert', table: 'public.users', row: { id, email }, previous: null, previousIsFull: false, lsn: '0/1' })

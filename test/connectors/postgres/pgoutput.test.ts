@@ -8,6 +8,8 @@ import type { Row } from '../../../core/changes.ts'
 import { describeTable } from '../../../connectors/postgres/catalog.ts'
 import { PgoutputDecoder, type PgoutputMessage } from '../../../connectors/postgres/pgoutput.ts'
 import { parserForColumn, type ValueParser } from '../../../connectors/postgres/values.ts'
+import { RelationShapes } from '../../../connectors/postgres/relation-shape.ts'
+import type { ColumnInfo } from '../../../core/changes.ts'
 import { sql, stack, uniqueName } from '../../support/harness.ts'
 import type { StackEnv } from '../../../scripts/stack-env.ts'
 
@@ -75,6 +77,22 @@ async function readRaw(env: StackEnv, slot: string, marker: string): Promise<Buf
   })
 }
 
+async function columnsOf(table: string): Promise<ColumnInfo[]> {
+  const client = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
+  await client.connect()
+  try {
+    return (await describeTable(client, table))!.columns
+  } finally {
+    await client.end()
+  }
+}
+
+/** The decoder of a sync whose model is `columns` (projected when not all the table's), failing on schema changes. */
+function decoderFor(columns: ColumnInfo[], all: readonly ColumnInfo[] = columns): PgoutputDecoder {
+  const shapes = new RelationShapes({ model: columns, streamed: all.map((c) => c.name), projected: columns.length < all.length, policy: 'fail', required: [], fixedSchema: false })
+  return new PgoutputDecoder({ publication: slot, shapes })
+}
+
 async function parsersFor(table: string): Promise<Map<string, ValueParser>> {
   const client = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
   await client.connect()
@@ -96,7 +114,7 @@ function expectedRow(row: Row | null, newOfUpdate = false): Row | null {
 
 test('decodes the stream exactly as pg-logical-replication does (with rowcast value parsers)', async () => {
   const parsers = await parsersFor(full) // both tables have the same columns
-  const decoder = new PgoutputDecoder({ publication: slot, parsers })
+  const decoder = decoderFor(await columnsOf(full))
   const library = new PgoutputPlugin({ protoVersion: 1, publicationNames: [slot], messages: true })
   const seen = new Map<string, number>()
   let unchangedToast = 0
@@ -156,14 +174,14 @@ test('decodes the stream exactly as pg-logical-replication does (with rowcast va
 })
 
 test('columns without a parser (outside the model) are skipped unread', async () => {
-  const parsers = await parsersFor(full)
-  const decoder = new PgoutputDecoder({ publication: slot, parsers: new Map([...parsers].filter(([name]) => name === 'id' || name === 'name')) })
+  const all = await columnsOf(full)
+  const decoder = decoderFor(all.filter((c) => c.name === 'id' || c.name === 'name'), all)
   const inserts = raw.map((b) => decoder.parse(b)).filter((m) => m.tag === 'insert')
   assert.deepEqual(inserts[0]?.tag === 'insert' ? inserts[0].new : null, { id: 1, name: 'Zoë "quoted" \\ back' })
 })
 
 test('a malformed stream is an error that says what is wrong', () => {
-  const decoder = new PgoutputDecoder({ publication: 'p', parsers: new Map() })
+  const decoder = decoderFor([])
   assert.throws(() => decoder.parse(Buffer.from('Zxyz')), /unknown pgoutput message 'Z'/)
   const insert = Buffer.alloc(12)
   insert.write('I', 0)
