@@ -42,7 +42,8 @@ export function createSlotReader(url: string): SlotReader {
   async function connected(): Promise<pg.Client> {
     if (client !== null) return client
     connecting ??= (async () => {
-      const c = new pg.Client(sessionConfig(url, { connectionTimeoutMillis: 10_000, application_name: 'rowcast slot monitor' }))
+      // Bounded waits: a server that stops answering must not hold the monitor (or the daemon's stop) forever.
+      const c = new pg.Client(sessionConfig(url, { connectionTimeoutMillis: 10_000, query_timeout: 10_000, application_name: 'rowcast slot monitor' }))
       c.on('error', () => undefined) // a lost connection fails the next query, which drops it
       try {
         await c.connect()

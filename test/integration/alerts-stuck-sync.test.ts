@@ -3,12 +3,17 @@ import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import type { RowcastConfig } from '../../config/root-schema.ts'
 import type { Daemon } from '../../daemon/daemon.ts'
 import type { TelemetryEvents } from '../../core/telemetry.ts'
-import { configFor, consume, createTopics, eventually, kafkaClient, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configFor, configYaml, consume, createTopics, eventually, kafkaClient, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 import { restartPostgres } from '../support/rowcast-process.ts'
+import { parseConfig } from '../../config/load-config.ts'
+import { repoRoot } from '../../scripts/stack-env.ts'
 import { sleep } from '../support/sync-helpers.ts'
 
 /**
@@ -77,6 +82,10 @@ function syncYaml(table: string, extra = ''): string {
 ${extra}`
 }
 
+/** scripts/registry.sh's registry (its default port), started and stopped by the registry test. */
+const REGISTRY_URL = 'http://127.0.0.1:18081/apis/ccompat/v7'
+const registry = (command: 'up' | 'down') => promisify(execFile)('bash', [join(repoRoot, 'scripts/registry.sh'), command], { cwd: repoRoot, timeout: 180_000 })
+
 /** kafkajs ConfigResourceTypes.TOPIC. */
 const TOPIC_RESOURCE = 2
 
@@ -136,9 +145,9 @@ alertThresholds: { ${thresholds} }`
       // The topic appears: everything is delivered, and each alert resolves exactly once.
       writing = false
       await writer
+      await createTopics(env, [table], 3)
       const consumer = await consume(env, [table])
       try {
-        await createTopics(env, [table], 3)
         await consumer.waitFor(written, 90_000)
         await eventually(() => actions(hook.notices, table), (a) => ['resolve topic-missing', 'resolve lag', 'resolve slot-wal'].every((x) => a.includes(x)), 60_000, 'the resolves')
         await sleep(3000)
@@ -232,6 +241,32 @@ alertThresholds: { ${thresholds} }`
       assert.deepEqual(actions(hook.notices, table), ['trigger slot-lost'])
     } finally {
       await daemon.stop()
+    }
+  })
+
+  test('the schema registry down past its threshold: one registry-unreachable alert; once it is up, one recovery notice', { timeout: 240_000 }, async () => {
+    const table = uniqueName('regdown')
+    await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, payload text)`)
+    await createTopics(env, [table], 1)
+    await registry('down') // the stack's registry (Apicurio, scripts/registry.sh) is not running: connections are refused
+    const yaml = configYaml(env, `
+  - name: ${table}
+    model: { table: public.${table} }
+    topic: ${table}
+    key: id
+    message: { format: avro, mapping: { id: id, payload: payload } }
+`, { destination: `  schemaRegistry: { url: "${REGISTRY_URL}" }`, root: alertsYaml('registryUnreachableMs: 3000') })
+    const daemon = await runDaemon(parseConfig(yaml, process.cwd()))
+    try {
+      await eventually(() => actions(hook.notices, table), (a) => a.includes('trigger registry-unreachable'), 60_000, 'the registry-unreachable alert')
+      await registry('up')
+      await streaming(daemon, 90_000)
+      await eventually(() => actions(hook.notices, table), (a) => a.includes('resolve registry-unreachable'), 30_000, 'the recovery notice')
+      await sleep(2000)
+      assert.deepEqual(actions(hook.notices, table), ['trigger registry-unreachable', 'resolve registry-unreachable'])
+    } finally {
+      await daemon.stop()
+      await registry('down')
     }
   })
 })
