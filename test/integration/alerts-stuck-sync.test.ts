@@ -112,6 +112,7 @@ alertThresholds: { ${thresholds} }`
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, payload text)`)
     const config = withSlotChecks(configFor(env, syncYaml(table), alertsYaml('replicationLagBytes: 262144, topicMissingMs: 3000, slotRetainedWalBytes: 1048576')))
     const daemon = await runDaemon(config)
+    await streaming(daemon) // the slot exists: every row written from here on is in the stream
     let writing = true
     let written = 0
     const writer = (async () => {
@@ -123,7 +124,6 @@ alertThresholds: { ${thresholds} }`
       }
     })()
     try {
-      await streaming(daemon)
       // The gauge follows the server's view while nothing is confirmed, and the lag alert fires.
       await eventually(() => serverLag(env, slot), (lag) => lag > 2 * 262_144, 60_000, 'PostgreSQL to see the slot lag')
       await sleep(2500) // two slot checks
@@ -148,7 +148,7 @@ alertThresholds: { ${thresholds} }`
       await createTopics(env, [table], 3)
       const consumer = await consume(env, [table])
       try {
-        await consumer.waitFor(written, 90_000)
+        await eventually(() => new Set(consumer.messages.map((m) => m.key)).size, (n) => n === written, 90_000, `all ${written} rows delivered`)
         await eventually(() => actions(hook.notices, table), (a) => ['resolve topic-missing', 'resolve lag', 'resolve slot-wal'].every((x) => a.includes(x)), 60_000, 'the resolves')
         await sleep(3000)
         for (const kind of ['topic-missing', 'lag', 'slot-wal']) {
