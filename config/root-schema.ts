@@ -78,6 +78,8 @@ export const postgresSchema = z
     heartbeatIntervalMs: z.number().int().positive().default(10_000),
     /** Standby status to PostgreSQL at least this often. */
     statusIntervalMs: z.number().int().positive().default(10_000),
+    /** How often the slot's health (lag and retained WAL from the server's view) is read, on an ordinary connection. */
+    slotCheckIntervalMs: z.number().int().min(100).default(10_000),
   })
   .strict()
 

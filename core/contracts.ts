@@ -30,6 +30,25 @@ export interface ChangeSource {
   close(): Promise<void>
 }
 
+/** One reading of a replication slot, from an ordinary connection: the server's view, whatever the sync does. */
+export interface SlotReading {
+  /** pg_current_wal_lsn() when read. */
+  serverLsn: Lsn
+  confirmedLsn: Lsn
+  restartLsn: Lsn | null
+  walStatus: string | null
+  safeWalBytes: number | null
+  /** From pg_stat_replication_slots (PostgreSQL 14 and later), null when absent. */
+  stats: { spillTxns: number; spillBytes: number; streamTxns: number; streamBytes: number; totalTxns: number; totalBytes: number } | null
+}
+
+/** Reads slots for the slot monitor: connectors/postgres implements it, so the pipeline never imports pg. */
+export interface SlotReader {
+  /** The slot's reading, or null when the slot does not exist. Rejects when the server cannot be asked. */
+  read(slot: string): Promise<SlotReading | null>
+  close(): Promise<void>
+}
+
 /** Where a stream's positions come from: they mean nothing for another server, database or slot. */
 export interface SourceIdentity {
   systemId: string

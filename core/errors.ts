@@ -8,13 +8,16 @@ import { ERROR_CODES, type ErrorCode } from './error-codes.ts'
 export class RowcastError extends Error {
   readonly code: ErrorCode
   readonly retriable: boolean
+  /** The stream position the failure is stuck at (a row error's LSN), when known: recovery means delivering past it. */
+  readonly position: bigint | undefined
 
-  constructor(code: ErrorCode, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { retriable?: boolean; cause?: unknown; position?: bigint } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'RowcastError'
     this.code = code
     const flag = ERROR_CODES[code].retriable
     this.retriable = flag === 'varies' ? (options.retriable ?? false) : flag
+    this.position = options.position
   }
 
   /** What the user can do about it. */

@@ -7,6 +7,8 @@ import type { ChangeType } from './changes.ts'
  */
 export type RecordStatus = 'sent' | 'filtered' | 'rejected' | 'dead-lettered' | 'skipped' | 'retrying'
 export type SyncState = 'starting' | 'backfilling' | 'streaming' | 'degraded' | 'failed' | 'stopped'
+/** What a `failed` or `degraded` state is about: each is an alert kind of its own (observability/alerts). */
+export type ProblemKind = 'fatal' | 'slot-lost' | 'kafka-unreachable' | 'postgres-unreachable' | 'topic-missing' | 'registry-unreachable'
 
 /** One row change as the debugger shows it. Row values are already redacted by the emitter. */
 export interface DeliveryRecord {
@@ -43,9 +45,40 @@ export interface TelemetryEvents {
   checkpoint: { sync: string; lsn: bigint; lagBytes: number; lagSeconds: number }
   backfill: { sync: string; done: number; total: number }
   reconnect: { sync: string; target: 'postgres' | 'kafka'; error: string }
-  /** State changes of a sync (not per retry). `reason` is a human sentence, free of secrets. */
-  state: { sync: string; state: SyncState; reason?: string; kind?: 'fatal' | 'kafka-unreachable' | 'row-errors' | 'lag' }
+  /**
+   * State changes of a sync (not per retry). `reason` is a human sentence, free of secrets. `position`: for a
+   * failure stuck at a known place in the stream (a row error), the LSN the sync must deliver past to recover.
+   */
+  state: { sync: string; state: SyncState; reason?: string; kind?: ProblemKind; position?: bigint }
+  /** The slot as the server sees it, read on a timer whatever the sync is doing (pipeline/slot-monitor.ts). */
+  slotHealth: SlotHealthEvent
   record: DeliveryRecord
+}
+
+export interface SlotHealthEvent {
+  sync: string
+  slot: string
+  /** The server's WAL position minus the slot's confirmed position. */
+  lagBytes: number
+  /** How long ago the server's WAL was last at the confirmed position (0 when caught up). */
+  lagSeconds: number
+  /** WAL the slot makes the server keep: its position minus the slot's restart_lsn. */
+  retainedBytes: number
+  /** pg_replication_slots.wal_status: reserved, extended, unreserved or lost. */
+  walStatus: string | null
+  /** pg_replication_slots.safe_wal_size: bytes that can still be written before the slot is invalidated (null: no limit). */
+  safeWalBytes: number | null
+  /** pg_stat_replication_slots counters since the slot's statistics were last reset (null when the server has none). */
+  stats: SlotStats | null
+}
+
+export interface SlotStats {
+  spillTxns: number
+  spillBytes: number
+  streamTxns: number
+  streamBytes: number
+  totalTxns: number
+  totalBytes: number
 }
 
 export type TelemetryEvent = keyof TelemetryEvents

@@ -10,6 +10,9 @@ import { DeliveryRecords } from '../pipeline/delivery-records.ts'
 import { SyncSupervisor } from '../pipeline/supervisor.ts'
 import { syncEdges } from '../pipeline/sync-edges.ts'
 import { translatePgError } from '../connectors/postgres/errors.ts'
+import { createSlotReader } from '../connectors/postgres/slot-reader.ts'
+import { startSlotMonitor } from '../pipeline/slot-monitor.ts'
+import { slotName } from '../pipeline/resolve-sync.ts'
 import { Telemetry } from '../core/telemetry.ts'
 import { registerSecrets, secretsOf } from '../core/secrets.ts'
 import { checkOperatorOptions, loadOperators } from './load-operators.ts'
@@ -82,6 +85,14 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
     syncs.push(supervisor)
   }
   for (const sync of syncs) sync.start()
+  // Lag, retained WAL and slot statistics from the server's view, on a timer: they move even while a sync is stuck.
+  const slotMonitor = startSlotMonitor({
+    syncs: config.syncs.map((sync) => ({ sync: sync.name, slot: slotName(sync) })),
+    reader: createSlotReader(config.source.postgres.url),
+    telemetry,
+    logger: logger.child({ component: 'slot-monitor' }),
+    intervalMs: config.source.postgres.slotCheckIntervalMs,
+  })
 
   let stopping: Promise<void> | null = null
   return {
@@ -91,6 +102,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
     stop: () =>
       (stopping ??= (async () => {
         await Promise.all(syncs.map((s) => s.stop()))
+        await slotMonitor.close()
         await alerts.close()
         debuggerFeed?.close()
         await http?.close()

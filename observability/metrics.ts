@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { SyncState, Telemetry } from '../core/telemetry.ts'
+import { registerSlotMetrics } from './slot-metrics.ts'
 
 /**
  * Prometheus metrics of the daemon, fed only by telemetry events. One Registry per daemon (never the global one),
@@ -24,6 +25,17 @@ export function createMetrics(telemetry: Telemetry): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'rowcast_' })
   const m = defineMetrics(registry)
   const states = new Map<string, SyncState>()
+  const lastDelivery = new Map<string, number>()
+  new Gauge({
+    name: 'rowcast_seconds_since_last_delivery',
+    help: 'Seconds since Kafka last acknowledged a message of the sync (since the sync started, before its first).',
+    labelNames: ['sync'],
+    registers: [registry],
+    collect() {
+      const now = Date.now()
+      for (const [sync, at] of lastDelivery) this.set({ sync }, (now - at) / 1000)
+    },
+  })
 
   const off = [
     telemetry.on('received', ({ sync, counts }) => {
@@ -31,6 +43,7 @@ export function createMetrics(telemetry: Telemetry): Metrics {
     }),
     telemetry.on('filtered', ({ sync, count, reason }) => m.filtered.inc({ sync, reason }, count)),
     telemetry.on('produced', ({ sync, topic, count, bytes, produceLatencyMs, endToEndLatenciesMs }) => {
+      lastDelivery.set(sync, Date.now())
       m.produced.inc({ sync, topic }, count)
       m.producedBytes.inc({ sync, topic }, bytes)
       m.produceLatency.observe({ sync }, produceLatencyMs / 1000)
@@ -45,17 +58,15 @@ export function createMetrics(telemetry: Telemetry): Metrics {
       m.inFlightBytes.set({ sync }, bytes)
     }),
     telemetry.on('paused', ({ sync, paused }) => m.paused.set({ sync }, paused ? 1 : 0)),
-    telemetry.on('checkpoint', ({ sync, lsn, lagBytes, lagSeconds }) => {
-      m.confirmedLsn.set({ sync }, Number(lsn))
-      m.lagBytes.set({ sync }, lagBytes)
-      m.lagSeconds.set({ sync }, lagSeconds)
-    }),
+    telemetry.on('checkpoint', ({ sync, lsn }) => m.confirmedLsn.set({ sync }, Number(lsn))),
+    registerSlotMetrics(registry, telemetry),
     telemetry.on('backfill', ({ sync, done, total }) => {
       m.backfillDone.set({ sync }, done)
       m.backfillTotal.set({ sync }, total)
     }),
     telemetry.on('reconnect', ({ sync, target }) => m.reconnects.inc({ sync, target })),
     telemetry.on('state', ({ sync, state }) => {
+      if (!lastDelivery.has(sync)) lastDelivery.set(sync, Date.now()) // counted from the sync's start until it delivers
       states.set(sync, state)
       for (const s of SYNC_STATES) m.state.set({ sync, state: s }, s === state ? 1 : 0)
     }),
@@ -88,8 +99,6 @@ function defineMetrics(registry: Registry) {
     inFlightMessages: gauge('rowcast_in_flight_messages', 'Messages sent to Kafka and not yet acknowledged.'),
     inFlightBytes: gauge('rowcast_in_flight_bytes', 'Bytes sent to Kafka and not yet acknowledged.'),
     paused: gauge('rowcast_paused', '1 while reading from PostgreSQL is paused by backpressure, else 0.'),
-    lagBytes: gauge('rowcast_replication_lag_bytes', 'Replication lag of the sync in bytes of WAL: server position minus confirmed slot position.'),
-    lagSeconds: gauge('rowcast_replication_lag_seconds', 'Replication lag of the sync in seconds, as of the last server keep-alive.'),
     confirmedLsn: gauge('rowcast_confirmed_lsn', 'Last LSN confirmed to the replication slot, as a number (exact up to 2^53).'),
     backfillDone: gauge('rowcast_backfill_rows_done', 'Rows read so far by the running or last backfill.'),
     backfillTotal: gauge('rowcast_backfill_rows_total', 'Rows the running or last backfill has to read.'),

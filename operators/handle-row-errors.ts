@@ -2,6 +2,7 @@ import { map, type OperatorFunction } from 'rxjs'
 import { z } from 'zod'
 import { isRejected, mapItems, type Batch, type OutgoingMessage, type RejectedChange } from '../core/changes.ts'
 import { RowcastError, errorMessage } from '../core/errors.ts'
+import { parseLsn } from '../core/lsn.ts'
 import type { Row } from '../core/changes.ts'
 import { jsonValue } from './message/json-text.ts'
 
@@ -42,7 +43,18 @@ export function rowErrorResolver(sync: string, policy: OnRowError, events: RowEr
 export function rowFailure(sync: string, rejected: RejectedChange): RowcastError {
   const code = rejected.error instanceof RowcastError ? rejected.error.code : 'ROW_ERROR'
   const { change } = rejected
-  return new RowcastError(code, `sync "${sync}": row ${change.key ?? '(no key)'} of ${change.table} (${change.type}, lsn ${change.lsn}): ${errorMessage(rejected.error)}`, { cause: rejected.error })
+  const message = `sync "${sync}": row ${change.key ?? '(no key)'} of ${change.table} (${change.type}, lsn ${change.lsn}): ${errorMessage(rejected.error)}`
+  return new RowcastError(code, message, { cause: rejected.error, ...positionOf(change.lsn) })
+}
+
+/** A snapshot row has no stream position (its lsn is 0/0): its failure has none either. */
+function positionOf(lsn: string): { position?: bigint } {
+  try {
+    const position = parseLsn(lsn)
+    return position > 0n ? { position } : {}
+  } catch {
+    return {}
+  }
 }
 
 function deadLetterMessage(sync: string, topic: string, rejected: RejectedChange): OutgoingMessage {

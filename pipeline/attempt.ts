@@ -4,7 +4,8 @@ import type { ChangeSource, ChangeSourceEvents, MessageSink, SinkEvents } from '
 import type { Logger } from '../core/logger.ts'
 import type { Lsn } from '../core/lsn.ts'
 import { BatchOrder } from './batch-order.ts'
-import type { SyncState } from '../core/telemetry.ts'
+import type { ProblemKind, SyncState } from '../core/telemetry.ts'
+import { problemKindOf } from './problem-kind.ts'
 import { Checkpoint } from './checkpoint.ts'
 import type { DeliveryRecords } from './delivery-records.ts'
 
@@ -34,7 +35,7 @@ export interface AttemptContext {
   exactlyOnce: boolean
   logger: Logger
   records: DeliveryRecords
-  setState(state: SyncState, reason?: string, kind?: 'fatal' | 'kafka-unreachable'): void
+  setState(state: SyncState, reason?: string, kind?: ProblemKind): void
 }
 
 /** How long a stop waits for in-flight messages to be acknowledged before it gives up on them (they are read again). */
@@ -161,7 +162,7 @@ export class Attempt {
       delivered: (messages, latency) => records.delivered(messages, latency, this.#sink?.inFlight ?? { messages: 0, bytes: 0 }),
       degraded: (error) => {
         if (error === null) setState('streaming')
-        else setState('degraded', error.message, error.code === 'KAFKA_TOPIC_MISSING' ? undefined : 'kafka-unreachable')
+        else setState('degraded', error.message, problemKindOf(error))
       },
       ...(records.wantsRecords ? { retrying: (messages: readonly OutgoingMessage[], error) => records.retrying(messages, error) } : {}),
       fatal: (error) => this.#outcome?.fail(error),

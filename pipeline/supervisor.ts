@@ -1,8 +1,9 @@
 import { RowcastError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import { Backoff, RetryWait, RECONNECT_BACKOFF } from '../core/retry.ts'
-import type { SyncState, Telemetry } from '../core/telemetry.ts'
+import type { ProblemKind, SyncState, Telemetry } from '../core/telemetry.ts'
 import { Attempt, type AttemptEdges } from './attempt.ts'
+import { problemKindOf } from './problem-kind.ts'
 import type { DeliveryRecords } from './delivery-records.ts'
 
 export interface SupervisorOptions {
@@ -31,6 +32,7 @@ export class SyncSupervisor {
   readonly #logger: Logger
   readonly #records: DeliveryRecords
   #state: SyncState = 'starting'
+  #kind: ProblemKind | undefined = undefined
   #stopping = false
   readonly #retryWait = new RetryWait()
   #loop: Promise<void> | null = null
@@ -60,10 +62,14 @@ export class SyncSupervisor {
     this.#setState('stopped')
   }
 
-  #setState(state: SyncState, reason?: string, kind?: 'fatal' | 'kafka-unreachable'): void {
-    if (this.#state === state && state !== 'failed') return
+  /** Emits a change of state, or of what a degraded state is about (Kafka, then PostgreSQL: two alerts). */
+  #setState(state: SyncState, reason?: string, kind?: ProblemKind, position?: bigint): void {
+    if (this.#state === state && this.#kind === kind && state !== 'failed') return
     this.#state = state
-    this.#options.telemetry.emit('state', { sync: this.name, state, ...(reason === undefined ? {} : { reason }), ...(kind === undefined ? {} : { kind }) })
+    this.#kind = kind
+    this.#options.telemetry.emit('state', {
+      sync: this.name, state, ...(reason === undefined ? {} : { reason }), ...(kind === undefined ? {} : { kind }), ...(position === undefined ? {} : { position }),
+    })
   }
 
   async #supervise(): Promise<void> {
@@ -83,11 +89,11 @@ export class SyncSupervisor {
         if (error instanceof RowcastError && error.retriable) {
           this.#logger.warn({ code: error.code, retryInMs: delay }, message)
           // Reconnecting (PostgreSQL or Kafka lost): not streaming until the next attempt does.
-          this.#setState('degraded', message, error.code.startsWith('KAFKA') ? 'kafka-unreachable' : undefined)
+          this.#setState('degraded', message, problemKindOf(error))
           telemetry.emit('reconnect', { sync: this.name, target: /^(KAFKA|REGISTRY)_/.test(error.code) ? 'kafka' : 'postgres', error: message })
         } else {
           this.#logger.error({ code: error instanceof RowcastError ? error.code : 'INTERNAL', err: error instanceof RowcastError ? undefined : error }, message)
-          this.#setState('failed', message, 'fatal')
+          this.#setState('failed', message, problemKindOf(error), error instanceof RowcastError ? error.position : undefined)
         }
         await this.#retryWait.sleep(delay)
       } finally {

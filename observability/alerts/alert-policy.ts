@@ -1,23 +1,31 @@
 import { z } from 'zod'
-import type { TelemetryEvents } from '../../core/telemetry.ts'
+import type { ProblemKind, TelemetryEvents } from '../../core/telemetry.ts'
 
 export const alertThresholdsSchema = z
   .object({
     /** Alert when Kafka stays unreachable (state `degraded`, kind `kafka-unreachable`) this long. */
     kafkaUnreachableMs: z.number().int().min(0).default(60_000),
+    /** Alert when PostgreSQL stays unreachable (connection refused or lost, kind `postgres-unreachable`) this long. */
+    postgresUnreachableMs: z.number().int().min(0).default(60_000),
+    /** Alert when a missing Kafka topic holds the sync's messages (kind `topic-missing`) this long. */
+    topicMissingMs: z.number().int().min(0).default(60_000),
+    /** Alert when the schema registry stays unreachable (kind `registry-unreachable`) this long. */
+    registryUnreachableMs: z.number().int().min(0).default(60_000),
+    /** Alert when the sync's slot makes PostgreSQL retain more WAL than this (kind `slot-wal`, `restart_lsn` to the server's position). */
+    slotRetainedWalBytes: z.number().int().min(0).default(4 * 1024 ** 3),
     /** Alert when at least this many rows are rejected within `rejectedWindowMs`; resolved once the window holds fewer. */
     rejectedRows: z.number().int().min(1).default(1),
     rejectedWindowMs: z.number().int().min(1000).default(300_000),
-    /** Alert when the confirmed slot position lags the server by more than this (either figure). */
+    /** Alert when the confirmed slot position lags the server by more than this (either figure; read on a timer from the server). */
     replicationLagBytes: z.number().int().min(0).default(1024 ** 3),
     replicationLagSeconds: z.number().min(0).default(300),
   })
   .strict()
 export type AlertThresholds = z.infer<typeof alertThresholdsSchema>
 
-export type AlertKind = 'fatal' | 'kafka-unreachable' | 'row-errors' | 'lag'
+export type AlertKind = ProblemKind | 'row-errors' | 'lag' | 'slot-wal'
 
-/** One notification: a sync entered (`trigger`) or left (`resolve`) a failing state of one kind. */
+/** A notification: a sync entered (`trigger`) or left (`resolve`) a failing state of one kind. */
 export interface AlertTransition {
   action: 'trigger' | 'resolve'
   sync: string
@@ -26,19 +34,34 @@ export interface AlertTransition {
   time: number
 }
 
-/** Lag must fall below this share of its threshold to resolve, so a lag hovering at the threshold does not flap. */
-const LAG_RECOVERY_RATIO = 0.9
+/** Lag and retained WAL must fall below this share of their threshold to resolve, so a figure hovering at it does not flap. */
+const RECOVERY_RATIO = 0.9
+
+/** States `degraded` is retried through, each alerted once it lasts past its own threshold. */
+type OutageKind = 'kafka-unreachable' | 'postgres-unreachable' | 'topic-missing' | 'registry-unreachable'
+const OUTAGES: Readonly<Record<OutageKind, { threshold: 'kafkaUnreachableMs' | 'postgresUnreachableMs' | 'topicMissingMs' | 'registryUnreachableMs'; what: string }>> = {
+  'kafka-unreachable': { threshold: 'kafkaUnreachableMs', what: 'Kafka unreachable' },
+  'postgres-unreachable': { threshold: 'postgresUnreachableMs', what: 'PostgreSQL unreachable' },
+  'topic-missing': { threshold: 'topicMissingMs', what: 'a missing Kafka topic holds the sync' },
+  'registry-unreachable': { threshold: 'registryUnreachableMs', what: 'schema registry unreachable' },
+}
+const isOutage = (kind: string | undefined): kind is OutageKind => kind !== undefined && Object.hasOwn(OUTAGES, kind)
 
 interface SyncAlertState {
   failing: Map<AlertKind, string> // kind -> summary it fired with
-  kafkaDownSince: number | null
+  outage: { kind: OutageKind; since: number } | null
   rejected: { second: number; count: number }[] // per-second buckets inside the window
+  /** The highest position the checkpoint confirmed so far. */
+  confirmed: bigint
+  /** While failed: the position the sync must deliver past to have recovered. */
+  stuckAt: bigint | null
 }
 
 /**
  * The alert state machine, pure and clock-free: feed it telemetry (`observe`) and the passing of time (`tick`),
  * it answers with transitions. Each (sync, kind) fires once when it starts failing and once when it recovers,
- * whatever the number of rows, retries or repeated events in between.
+ * whatever the number of rows, retries or repeated events in between. A failed sync recovers when its checkpoint
+ * passes the failing position, not when a retry starts streaming (each retry does, before failing again).
  */
 export class AlertPolicy {
   readonly #t: Readonly<AlertThresholds>
@@ -53,15 +76,17 @@ export class AlertPolicy {
     const s = this.#sync(e.sync)
     const out: AlertTransition[] = []
     if (e.state === 'failed') {
-      s.kafkaDownSince = null
-      this.#enter(out, e.sync, 'fatal', `sync ${e.sync} failed${e.reason ? `: ${e.reason}` : ''}`, now)
-    } else if (e.state === 'degraded' && e.kind === 'kafka-unreachable') {
-      s.kafkaDownSince ??= now
+      s.outage = null
+      s.stuckAt = e.position ?? (s.stuckAt === null ? s.confirmed : s.stuckAt)
+      const kind = e.kind === 'slot-lost' ? 'slot-lost' : 'fatal'
+      this.#enter(out, e.sync, kind, `sync ${e.sync} ${kind === 'slot-lost' ? 'lost its replication slot' : 'failed'}${e.reason ? `: ${e.reason}` : ''}`, now)
+    } else if (e.state === 'degraded' && isOutage(e.kind)) {
+      if (s.outage !== null && s.outage.kind !== e.kind) this.#leave(out, e.sync, s.outage.kind, now) // the problem moved on
+      if (s.outage?.kind !== e.kind) s.outage = { kind: e.kind, since: now }
       out.push(...this.tick(now))
     } else if (e.state === 'streaming' || e.state === 'backfilling') {
-      s.kafkaDownSince = null
-      this.#leave(out, e.sync, 'kafka-unreachable', now)
-      this.#leave(out, e.sync, 'fatal', now)
+      s.outage = null
+      for (const kind of Object.keys(OUTAGES) as OutageKind[]) this.#leave(out, e.sync, kind, now)
     }
     return out
   }
@@ -75,25 +100,45 @@ export class AlertPolicy {
     return this.tick(now)
   }
 
+  /** The confirmed position moved: a failed sync that delivered past its failing position has recovered. */
   observeCheckpoint(e: TelemetryEvents['checkpoint'], now: number): AlertTransition[] {
+    const s = this.#sync(e.sync)
     const out: AlertTransition[] = []
-    const { replicationLagBytes: maxBytes, replicationLagSeconds: maxSeconds } = this.#t
-    if (e.lagBytes > maxBytes || e.lagSeconds > maxSeconds) {
-      const summary = `sync ${e.sync} replication lag ${formatBytes(e.lagBytes)} / ${Math.round(e.lagSeconds)} s (thresholds ${formatBytes(maxBytes)} / ${maxSeconds} s)`
-      this.#enter(out, e.sync, 'lag', summary, now)
-    } else if (e.lagBytes < maxBytes * LAG_RECOVERY_RATIO && e.lagSeconds < maxSeconds * LAG_RECOVERY_RATIO) {
-      this.#leave(out, e.sync, 'lag', now)
+    if (e.lsn > s.confirmed) s.confirmed = e.lsn
+    if (s.stuckAt !== null && e.lsn > s.stuckAt) {
+      s.stuckAt = null
+      this.#leave(out, e.sync, 'fatal', now)
+      this.#leave(out, e.sync, 'slot-lost', now)
     }
     return out
   }
 
-  /** Time-based transitions: Kafka unreachable past its threshold, rejected rows leaving the window. */
+  /** The slot as the server sees it, on a timer: lag and retained WAL, even while nothing is confirmed. */
+  observeSlot(e: TelemetryEvents['slotHealth'], now: number): AlertTransition[] {
+    const out: AlertTransition[] = []
+    const { replicationLagBytes: maxBytes, replicationLagSeconds: maxSeconds, slotRetainedWalBytes: maxRetained } = this.#t
+    if (e.lagBytes > maxBytes || e.lagSeconds > maxSeconds) {
+      const summary = `sync ${e.sync} replication lag ${formatBytes(e.lagBytes)} / ${Math.round(e.lagSeconds)} s (thresholds ${formatBytes(maxBytes)} / ${maxSeconds} s)`
+      this.#enter(out, e.sync, 'lag', summary, now)
+    } else if (e.lagBytes < maxBytes * RECOVERY_RATIO && e.lagSeconds < maxSeconds * RECOVERY_RATIO) {
+      this.#leave(out, e.sync, 'lag', now)
+    }
+    if (e.retainedBytes > maxRetained) {
+      const summary = `sync ${e.sync}: slot ${e.slot} retains ${formatBytes(e.retainedBytes)} of WAL on the server (threshold ${formatBytes(maxRetained)}, wal_status ${e.walStatus ?? 'unknown'})`
+      this.#enter(out, e.sync, 'slot-wal', summary, now)
+    } else if (e.retainedBytes < maxRetained * RECOVERY_RATIO) {
+      this.#leave(out, e.sync, 'slot-wal', now)
+    }
+    return out
+  }
+
+  /** Time-based transitions: an outage past its threshold, rejected rows leaving the window. */
   tick(now: number): AlertTransition[] {
     const out: AlertTransition[] = []
     for (const [sync, s] of this.#syncs) {
-      if (s.kafkaDownSince !== null && now - s.kafkaDownSince >= this.#t.kafkaUnreachableMs) {
-        const seconds = Math.round((now - s.kafkaDownSince) / 1000)
-        this.#enter(out, sync, 'kafka-unreachable', `sync ${sync}: Kafka unreachable for ${seconds} s`, now)
+      if (s.outage !== null && now - s.outage.since >= this.#t[OUTAGES[s.outage.kind].threshold]) {
+        const seconds = Math.round((now - s.outage.since) / 1000)
+        this.#enter(out, sync, s.outage.kind, `sync ${sync}: ${OUTAGES[s.outage.kind].what} for ${seconds} s`, now)
       }
       const windowStart = Math.floor((now - this.#t.rejectedWindowMs) / 1000)
       while (s.rejected.length > 0 && s.rejected[0].second <= windowStart) s.rejected.shift()
@@ -110,7 +155,7 @@ export class AlertPolicy {
     let next: number | undefined
     const consider = (t: number) => (next = next === undefined ? t : Math.min(next, t))
     for (const [, s] of this.#syncs) {
-      if (s.kafkaDownSince !== null && !s.failing.has('kafka-unreachable')) consider(s.kafkaDownSince + this.#t.kafkaUnreachableMs)
+      if (s.outage !== null && !s.failing.has(s.outage.kind)) consider(s.outage.since + this.#t[OUTAGES[s.outage.kind].threshold])
       if (s.rejected.length > 0) consider(s.rejected[0].second * 1000 + this.#t.rejectedWindowMs)
     }
     return next
@@ -122,7 +167,7 @@ export class AlertPolicy {
 
   #sync(sync: string): SyncAlertState {
     let s = this.#syncs.get(sync)
-    if (!s) this.#syncs.set(sync, (s = { failing: new Map(), kafkaDownSince: null, rejected: [] }))
+    if (!s) this.#syncs.set(sync, (s = { failing: new Map(), outage: null, rejected: [], confirmed: 0n, stuckAt: null }))
     return s
   }
 

@@ -63,6 +63,7 @@ export function createAlerts(options: {
     options.telemetry.on('state', (e) => handle(policy.observeState(e, Date.now()))),
     options.telemetry.on('rejected', (e) => handle(policy.observeRejected(e, Date.now()))),
     options.telemetry.on('checkpoint', (e) => handle(policy.observeCheckpoint(e, Date.now()))),
+    options.telemetry.on('slotHealth', (e) => handle(policy.observeSlot(e, Date.now()))),
   ]
 
   function schedule(): void {

@@ -98,12 +98,14 @@ describe('the Grafana dashboard and the Prometheus rules', () => {
   test('the dashboard covers throughput, latency, lag, in-flight, row errors and state; the rules lag, stuck, degraded and failed', () => {
     const used = new Set(panelExpressions().flatMap(({ expr }) => metricNames(expr)))
     for (const name of ['rowcast_messages_produced_total', 'rowcast_end_to_end_latency_seconds_bucket', 'rowcast_replication_lag_bytes', 'rowcast_replication_lag_seconds',
-      'rowcast_in_flight_messages', 'rowcast_in_flight_bytes', 'rowcast_rows_rejected_total', 'rowcast_sync_state']) {
+      'rowcast_in_flight_messages', 'rowcast_in_flight_bytes', 'rowcast_rows_rejected_total', 'rowcast_sync_state',
+      'rowcast_slot_retained_wal_bytes', 'rowcast_slot_safe_wal_bytes', 'rowcast_slot_wal_status', 'rowcast_slot_spill_txns_total', 'rowcast_slot_spill_bytes_total',
+      'rowcast_slot_stream_txns_total', 'rowcast_slot_stream_bytes_total', 'rowcast_slot_txns_total', 'rowcast_slot_decoded_bytes_total', 'rowcast_seconds_since_last_delivery']) {
       assert.ok(used.has(name), `a panel shows ${name}`)
     }
     assert.ok(dashboard.panels.some((p) => p.type === 'heatmap' && p.targets?.some((t) => t.expr.includes('rowcast_end_to_end_latency_seconds_bucket'))), 'a latency heatmap')
     const alerts = rules.groups.flatMap((g) => g.rules.map((r) => r.alert))
-    for (const alert of ['RowcastReplicationLagBytes', 'RowcastReplicationLagSeconds', 'RowcastSyncStuck', 'RowcastSyncDegraded', 'RowcastSyncFailed']) assert.ok(alerts.includes(alert), alert)
+    for (const alert of ['RowcastReplicationLagBytes', 'RowcastReplicationLagSeconds', 'RowcastSyncStuck', 'RowcastSyncDegraded', 'RowcastSyncFailed', 'RowcastSlotRetainedWal', 'RowcastSlotWalAtRisk']) assert.ok(alerts.includes(alert), alert)
   })
 
   test('promtool check rules accepts the rules, and promtool test rules sees them fire (and stay quiet)', async () => {

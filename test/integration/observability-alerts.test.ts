@@ -213,9 +213,10 @@ describe('alerts: Slack, PagerDuty, webhook and email, against real local receiv
     const alerts = createAlerts({ config: alertsConfigSchema.parse([{ type: 'webhook', url: `${receiver.url}/hook` }]), thresholds: alertThresholdsSchema.parse({ rejectedRows: 1 }), telemetry, logger })
     try {
       for (let i = 0; i < 200; i++) telemetry.emit('rejected', { sync: 'users', reason: 'message-too-large', count: 1 })
-      for (let i = 0; i < 20; i++) telemetry.emit('state', { sync: 'users', state: 'failed', reason: 'row error under onRowError=fail', kind: 'row-errors' })
-      telemetry.emit('checkpoint', { sync: 'users', lsn: 10n, lagBytes: 2 * 1024 ** 3, lagSeconds: 1 })
-      telemetry.emit('checkpoint', { sync: 'users', lsn: 11n, lagBytes: 3 * 1024 ** 3, lagSeconds: 1 })
+      for (let i = 0; i < 20; i++) telemetry.emit('state', { sync: 'users', state: 'failed', reason: 'row error under onRowError=fail', kind: 'fatal' })
+      const slot = { sync: 'users', slot: 'rowcast_users', lagSeconds: 1, retainedBytes: 0, walStatus: 'reserved', safeWalBytes: null, stats: null }
+      telemetry.emit('slotHealth', { ...slot, lagBytes: 2 * 1024 ** 3 })
+      telemetry.emit('slotHealth', { ...slot, lagBytes: 3 * 1024 ** 3 })
       await waitFor('three notices', () => receiver.received.length === 3)
       await new Promise((resolve) => setTimeout(resolve, 200))
       assert.deepEqual(receiver.received.map((r) => `${r.body.action} ${r.body.kind}`), ['trigger row-errors', 'trigger fatal', 'trigger lag'])

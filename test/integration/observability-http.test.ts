@@ -78,6 +78,11 @@ describe('HTTP server: metrics, health, readiness, debugger', () => {
     telemetry.emit('inFlight', { sync: 'users', messages: 17, bytes: 4096 })
     telemetry.emit('paused', { sync: 'users', paused: true })
     telemetry.emit('checkpoint', { sync: 'users', lsn: 0x16b3748n, lagBytes: 2048, lagSeconds: 1.5 })
+    const stats = { spillTxns: 1, spillBytes: 100, streamTxns: 2, streamBytes: 200, totalTxns: 10, totalBytes: 1000 }
+    const slot = { sync: 'users', slot: 'rowcast_users', lagBytes: 1024, lagSeconds: 0.5, retainedBytes: 4096, walStatus: 'reserved', safeWalBytes: 65536 }
+    telemetry.emit('slotHealth', { ...slot, stats })
+    telemetry.emit('slotHealth', { ...slot, lagBytes: 2048, lagSeconds: 1.5, walStatus: 'extended', stats: { ...stats, spillTxns: 3, totalTxns: 15 } })
+    telemetry.emit('slotHealth', { ...slot, lagBytes: 2048, lagSeconds: 1.5, walStatus: 'extended', stats: { ...stats, spillTxns: 3, totalTxns: 4 } }) // statistics reset on the server
     telemetry.emit('backfill', { sync: 'users', done: 50, total: 200 })
     telemetry.emit('reconnect', { sync: 'users', target: 'kafka', error: 'ECONNREFUSED' })
     telemetry.emit('state', { sync: 'users', state: 'streaming' })
@@ -109,6 +114,19 @@ describe('HTTP server: metrics, health, readiness, debugger', () => {
     expect('rowcast_replication_lag_bytes', { sync: 'users' }, 2048)
     expect('rowcast_replication_lag_seconds', { sync: 'users' }, 1.5)
     expect('rowcast_confirmed_lsn', { sync: 'users' }, 0x16b3748)
+    const slotLabels = { sync: 'users', slot: 'rowcast_users' }
+    expect('rowcast_slot_retained_wal_bytes', slotLabels, 4096)
+    expect('rowcast_slot_safe_wal_bytes', slotLabels, 65536)
+    expect('rowcast_slot_wal_status', { ...slotLabels, status: 'extended' }, 1)
+    expect('rowcast_slot_wal_status', { ...slotLabels, status: 'reserved' }, 0)
+    expect('rowcast_slot_spill_txns_total', slotLabels, 3)
+    expect('rowcast_slot_spill_bytes_total', slotLabels, 100)
+    expect('rowcast_slot_stream_txns_total', slotLabels, 2)
+    expect('rowcast_slot_stream_bytes_total', slotLabels, 200)
+    expect('rowcast_slot_txns_total', slotLabels, 19) // 10, +5, then a reset and 4 more: a counter never goes down
+    expect('rowcast_slot_decoded_bytes_total', slotLabels, 1000)
+    const sinceDelivery = value(samples, 'rowcast_seconds_since_last_delivery', { sync: 'users' })
+    assert.ok(sinceDelivery !== undefined && sinceDelivery >= 0 && sinceDelivery < 60, `rowcast_seconds_since_last_delivery ${sinceDelivery}`)
     expect('rowcast_backfill_rows_done', { sync: 'users' }, 50)
     expect('rowcast_backfill_rows_total', { sync: 'users' }, 200)
     expect('rowcast_reconnects_total', { sync: 'users', target: 'kafka' }, 1)

@@ -71,7 +71,7 @@ describe('slot identity: a vanished slot is loud', () => {
 
       await eventually(() => states.filter((s) => s.state === 'failed'), (f) => f.length > 0, 30_000, `sync failed (states: ${states.map((s) => s.state).join(',')}; logs: ${JSON.stringify(log.lines().slice(-5))})`)
       const failed = states.find((s) => s.state === 'failed')
-      assert.equal(failed?.kind, 'fatal', 'the failure raises a fatal alert')
+      assert.equal(failed?.kind, 'slot-lost', 'the failure raises a slot-lost alert')
       assert.match(failed?.reason ?? '', /does not exist/)
       assert.match(failed?.reason ?? '', /confirmed up to [0-9A-F]+\/[0-9A-F]+/, 'the gap is named: from which position')
       assert.match(failed?.reason ?? '', /rowcast resync --sync \S+ --accept-gap/)

@@ -1,0 +1,66 @@
+import type { SlotReader } from '../core/contracts.ts'
+import { errorMessage } from '../core/errors.ts'
+import type { Logger } from '../core/logger.ts'
+import type { Telemetry } from '../core/telemetry.ts'
+import { LagClock } from './lag-clock.ts'
+
+export interface SlotMonitorOptions {
+  /** The syncs and their slots. */
+  syncs: readonly { sync: string; slot: string }[]
+  reader: SlotReader
+  telemetry: Telemetry
+  logger: Logger
+  intervalMs: number
+}
+
+/**
+ * Reads every sync's slot on a timer, from the server's view, and reports it as `slotHealth` telemetry: lag
+ * (bytes and seconds), WAL retained, WAL status and decoding statistics. It runs whatever the syncs do, so a
+ * stuck, paused or failing sync still shows its lag growing (metrics and alerts listen). One query per sync per tick.
+ */
+export function startSlotMonitor(options: SlotMonitorOptions): { close(): Promise<void> } {
+  const { reader, telemetry, logger } = options
+  const clocks = new Map(options.syncs.map(({ sync }) => [sync, new LagClock()]))
+  let failing = false
+  let running: Promise<void> | null = null
+  let closed = false
+
+  async function tick(): Promise<void> {
+    for (const { sync, slot } of options.syncs) {
+      if (closed) return
+      try {
+        const reading = await reader.read(slot)
+        if (failing) logger.info('slot monitor: PostgreSQL answers again')
+        failing = false
+        if (reading === null) continue // not created yet, or lost: the sync itself reports that
+        const lagBytes = positive(reading.serverLsn - reading.confirmedLsn)
+        const lagSeconds = clocks.get(sync)!.observe(Date.now(), reading.serverLsn, reading.confirmedLsn)
+        const retainedBytes = reading.restartLsn === null ? 0 : positive(reading.serverLsn - reading.restartLsn)
+        telemetry.emit('slotHealth', { sync, slot, lagBytes, lagSeconds, retainedBytes, walStatus: reading.walStatus, safeWalBytes: reading.safeWalBytes, stats: reading.stats })
+      } catch (error) {
+        // PostgreSQL down is the syncs' own alert (postgres-unreachable): say it once, not every tick.
+        if (!failing) logger.warn({ error: errorMessage(error) }, 'slot monitor: cannot read the replication slots; retrying every tick')
+        failing = true
+        return
+      }
+    }
+  }
+
+  const timer = setInterval(() => {
+    running ??= tick().finally(() => (running = null))
+  }, options.intervalMs)
+  timer.unref()
+
+  return {
+    async close() {
+      closed = true
+      clearInterval(timer)
+      await running
+      await reader.close()
+    },
+  }
+}
+
+function positive(diff: bigint): number {
+  return diff > 0n ? Number(diff) : 0
+}
