@@ -143,6 +143,8 @@ function avroMismatch(type: Type, value: unknown): RowcastError {
 function describeAvro(type: Type): string {
   const name = type.typeName
   if (name === 'abstract:long') return 'long'
+  // PostgreSQL's infinity and instants past ±292,000 years have no int64 count of µs (ms) since 1970.
+  if (/^logical:(local-)?timestamp-/.test(name)) return `${name.slice(8)}, a timestamp within int64 ${name.endsWith('micros') ? 'µs' : 'ms'} of 1970 (not infinity)`
   if (name === 'logical:undefined') return String((type as unknown as { underlyingType: Type }).underlyingType.typeName)
   if (name === 'union:unwrapped' || name === 'union:wrapped') return (type as unknown as { types: Type[] }).types.map(describeAvro).join(' | ')
   return name
