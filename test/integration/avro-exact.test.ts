@@ -37,10 +37,13 @@ async function consumeRaw(topic: string) {
 }
 
 const table = uniqueName('avro_exact')
+const jsonTable = uniqueName('avro_json')
 after(async () => {
-  await sql(env, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [`rowcast_${table}`])
-  await sql(env, `DROP PUBLICATION IF EXISTS rowcast_${table}`)
-  await sql(env, `DROP TABLE IF EXISTS ${table}`)
+  for (const name of [table, jsonTable]) {
+    await sql(env, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [`rowcast_${name}`])
+    await sql(env, `DROP PUBLICATION IF EXISTS rowcast_${name}`)
+    await sql(env, `DROP TABLE IF EXISTS ${name}`)
+  }
 })
 
 /** id -> [timestamptz, timestamp, int8] as SQL literals. */
@@ -99,5 +102,37 @@ describe('Avro longs and timestamps at the extremes, decoded by Apache Avro (Jav
     const errors = letters.messages.map((m) => JSON.parse(m.value) as { key: string; code: string; error: string }).sort((a, b) => Number(a.key) - Number(b.key))
     assert.deepEqual(errors.map((e) => [e.key, e.code]), Object.keys(unrepresentable).map((id) => [id, 'ROW_SCHEMA_MISMATCH']))
     for (const e of errors) assert.match(e.error, /field "at" .*timestamp/, e.error)
+  })
+
+  test('json and jsonb fields (Avro string, logicalType json) carry PostgreSQL\'s text exactly', async () => {
+    const topic = uniqueName('avro-json')
+    await sql(env, `CREATE TABLE ${jsonTable} (id int4 PRIMARY KEY, b jsonb, j json)`)
+    await createTopics(env, [topic], 1)
+    const config = registryConfig(`
+  - name: ${jsonTable}
+    model: { table: public.${jsonTable} }
+    topic: ${topic}
+    onRowError: fail
+    message:
+      format: avro
+      mapping: { id: id, b: b, j: j }
+`)
+    const out = await consumeRaw(topic)
+    const daemon = await runDaemon(config)
+    const doc = '{"id": 12345678901234567890, "x": 1.10, "a": {"z": 1, "z": 2}}'
+    try {
+      await streaming(daemon)
+      await sql(env, `INSERT INTO ${jsonTable} VALUES (1, $1, $1), (2, '12345678901234567890', '[1.10, "}"]'), (3, NULL, 'null')`, [doc])
+      await out.waitFor(3)
+    } finally {
+      await daemon.stop()
+      await out.stop()
+    }
+    const expected = await sql(env, `SELECT id, b::text AS b, j::text AS j FROM ${jsonTable} ORDER BY id`)
+    const schemaId = out.values[0].value.readInt32BE(1)
+    const schema = (await (await fetch(`${url}/schemas/ids/${schemaId}`)).json()) as { schema: string }
+    const decoded = await javaAvroDecode(schema.schema, out.values.map((m) => m.value.subarray(5)))
+    assert.deepEqual(decoded, expected.rows.map((r: { id: number; b: string | null; j: string }) => ({ id: String(r.id), b: String(r.b), j: r.j })))
+    assert.equal(decoded[0].j, doc, 'json: the text as committed, duplicate keys and all')
   })
 })
