@@ -64,7 +64,7 @@ export function reselectUnchangedToast(client: pg.ClientBase, spec: ReselectSpec
       throw new RowcastError('PG_RESELECT_FAILED', `could not read back unchanged large values of ${spec.table}: ${errorMessage(error)}`, { cause: error })
     }
     const current = new Map<string, unknown[]>()
-    for (const values of result.rows) current.set(keyOf(keys.map((k, i) => parse(k, values[i]))), values.slice(keys.length))
+    for (const values of result.rows) current.set(keyOf(keys.map((k, i) => plain(parse(k, values[i])))), values.slice(keys.length))
     const items = batch.items.slice()
     const gone: number[] = []
     for (const { index, missing } of waiting) {
@@ -87,7 +87,7 @@ export function reselectUnchangedToast(client: pg.ClientBase, spec: ReselectSpec
   function parse(column: string, text: unknown): unknown {
     if (text === null || text === undefined) return null
     const parser = parsers.get(column)
-    return plain(parser === undefined ? text : parser(String(text)))
+    return parser === undefined ? text : parser(String(text))
   }
 }
 

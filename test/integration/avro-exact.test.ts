@@ -122,7 +122,7 @@ describe('Avro longs and timestamps at the extremes, decoded by Apache Avro (Jav
     const doc = '{"id": 12345678901234567890, "x": 1.10, "a": {"z": 1, "z": 2}}'
     try {
       await streaming(daemon)
-      await sql(env, `INSERT INTO ${jsonTable} VALUES (1, $1, $1), (2, '12345678901234567890', '[1.10, "}"]'), (3, NULL, 'null')`, [doc])
+      await sql(env, `INSERT INTO ${jsonTable} VALUES (1, $1, $2), (2, '12345678901234567890', '[1.10, "}"]'), (3, NULL, 'null')`, [doc, doc])
       await out.waitFor(3)
     } finally {
       await daemon.stop()
