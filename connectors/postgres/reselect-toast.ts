@@ -38,7 +38,8 @@ export function reselectUnchangedToast(client: pg.ClientBase, spec: ReselectSpec
       const row = change.row
       let missing: string[] | undefined
       for (const name in row) if (row[name] === UNCHANGED_TOAST) (missing ??= []).push(name)
-      if (missing !== undefined) waiting.push({ index, missing })
+      // A key too large to be resent cannot find its row: left as it is, a row error (ROW_VALUE_UNAVAILABLE).
+      if (missing !== undefined && !keys.some((k) => row[k] === UNCHANGED_TOAST)) waiting.push({ index, missing })
     })
     if (waiting.length === 0) return batch // the common case: no query, no promise
     return fill(batch, waiting)
