@@ -29,6 +29,11 @@ export const modelSchema = z
     filter: z.string().min(1).optional(),
     /** Default: the table's primary key. */
     primaryKey: z.array(z.string().min(1)).nonempty().optional(),
+    /**
+     * An UPDATE that leaves a large (TOASTed) value unchanged, without REPLICA IDENTITY FULL: `reselect` reads the
+     * value back from the table by key (its current value); `error` makes the change a row error (onRowError).
+     */
+    unchangedToast: z.enum(['reselect', 'error']).default('reselect'),
   })
   .strict()
 

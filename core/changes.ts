@@ -14,6 +14,8 @@ export interface ColumnInfo {
   nullable: boolean
   /** For arrays, the element's typname (int4 for _int4). */
   elementTypeName?: string
+  /** Whether a value can be large enough to be TOASTed (stored out of line), which an UPDATE may then not resend. */
+  toastable?: boolean
 }
 
 /** What a message composer sees for one row change. */
@@ -58,6 +60,8 @@ export interface SourceChange {
   modelShaped?: boolean
   /** For an UPDATE with the full old row: the source compared every model column and none changed. */
   unchanged?: boolean
+  /** Columns of an UPDATE whose unchanged large value the source read back from the table (their current value). */
+  reselected?: string[]
 }
 
 /** A row change of the model: added, changed or removed. */
@@ -71,6 +75,8 @@ export interface ModelChange {
   lsn: string
   /** Columns whose large (TOASTed) value PostgreSQL did not resend and no old row supplied: a row error. */
   unavailable?: string[]
+  /** Columns whose unchanged large value was read back from the table (see connectors/postgres/reselect-toast.ts). */
+  reselected?: string[]
 }
 
 /** A message ready for Kafka, still carrying its origin for errors, dead letters and the debugger. */

@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   PG_SLOT_MISSING: { retriable: true, hint: 'the replication slot vanished while streaming: the next attempt checks the sync\'s recorded stream and stops with PG_SLOT_LOST' },
   PG_SLOT_LOST: { retriable: false, hint: 'the sync\'s slot vanished, was invalidated, or the database is another one: changes since the position named are lost. `rowcast resync --sync NAME` re-sends the model; `rowcast resync --sync NAME --accept-gap` records the loss and goes on from a new slot' },
   PG_SCHEMA_CHANGED: { retriable: false, hint: 'a model column of the table was dropped, renamed or changed type while streaming: set schemaChanges: follow on the sync to carry on with the new shape, or change the config to the new columns; `rowcast resync --sync NAME` re-sends the model as it is now' },
+  PG_RESELECT_FAILED: { retriable: true, hint: 'rowcast could not read unchanged large values back from the table (model.unchangedToast: reselect); check the role may SELECT it, or set REPLICA IDENTITY FULL' },
   PG_PUBLICATION_FAILED: { retriable: false, hint: 'check the model (table, columns, filter) and that the role may create publications' },
   PG_BACKFILL_FAILED: { retriable: true, hint: 'the backfill restarts by itself; check the server if it keeps happening' },
   PG_BACKFILL_QUERY_FAILED: { retriable: false, hint: 'the model\'s query failed on the table: check model.columns and model.filter' },

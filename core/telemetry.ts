@@ -16,7 +16,7 @@ export interface DeliveryRecord {
   time: number // ms since epoch when the status was reached
   type: ChangeType
   table: string
-  key: string | null // the row's primary key values as text, joined by ','
+  key: string | null // the row's key: one key column's text, or a JSON array of the key columns' texts (operators/classify.ts keyFormatter)
   row: Record<string, unknown> | null
   message: string | null // the rendered message value
   topic?: string

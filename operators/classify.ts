@@ -48,6 +48,7 @@ export function classify(model: ModelShape, onUnchanged?: (count: number) => voi
           return {
             type: 'changed', table: change.table, row, previous: change.previousIsFull ? previous : null, key: keyOf(row), lsn: change.lsn,
             ...(unavailable.length > 0 ? { unavailable } : {}),
+            ...(change.reselected === undefined ? {} : { reselected: change.reselected }),
           }
         }
         case 'delete': {
@@ -94,14 +95,17 @@ function projector(columns: readonly string[]): (row: Row) => Row {
   }
 }
 
-/** The row's key as text: the key columns' values joined by ','. */
+/**
+ * The row's key as text: one key column's text form; several as a JSON array of their text forms (null for NULL),
+ * `["a,b","c"]`, so that no two keys share a text (joining by ',' made ('a,b','c') and ('a','b,c') one key).
+ */
 export function keyFormatter(keyColumns: readonly string[]): (row: Row) => string | null {
   if (keyColumns.length === 0) return () => null
   if (keyColumns.length === 1) {
     const [column] = keyColumns
     return (row) => textForm(row[column])
   }
-  return (row) => keyColumns.map((c) => textForm(row[c]) ?? '').join(',')
+  return (row) => JSON.stringify(keyColumns.map((c) => textForm(row[c])))
 }
 
 /** The text form of a value, as used for keys and headers: NULL -> null. */

@@ -19,6 +19,9 @@ export interface KeyPartitionHeadersConfig {
   headers?: Record<string, string>
 }
 
+/** Names the columns of a `changed` message whose unchanged large value was read back from the table. */
+export const RESELECTED_HEADER = 'rowcast-reselected'
+
 /** Sets the Kafka key, the explicit partition and the headers of each message from columns of the row. */
 export function setKeyPartitionHeaders(config: KeyPartitionHeadersConfig): OperatorFunction<Batch<RoutedMessage | RejectedChange>, Batch<OutgoingMessage | RejectedChange>> {
   const keyColumn = config.key
@@ -35,6 +38,8 @@ export function setKeyPartitionHeaders(config: KeyPartitionHeadersConfig): Opera
         headers ??= {}
         headers[name] = value
       }
+      // A value read back from the table is its current one, not the one committed with this change: say so.
+      if (item.change.reselected !== undefined) (headers ??= {})[RESELECTED_HEADER] = item.change.reselected.join(',')
       return {
         change: item.change,
         value: item.value,

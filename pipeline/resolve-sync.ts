@@ -63,6 +63,18 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
     if (names.has(c) && !inModel.has(c)) issues.push({ path: `${path}.model.columns`, message: `key column "${c}" must be one of the model's columns` })
   })
 
+  if (table.replicaIdentity === 'default' || table.replicaIdentity === 'index') {
+    // A DELETE (and an UPDATE of the key) carries only the identity's columns: a key outside it would be null there.
+    const identity = table.identityColumns.length === 0 ? 'no columns' : table.identityColumns.map((c) => `"${c}"`).join(', ')
+    const outside = (column: string, at: string, what: string) => {
+      if (names.has(column) && !table.identityColumns.includes(column)) {
+        issues.push({ path: at, message: `sync "${sync.name}": ${what} column "${column}" is not in the replica identity of ${table.name} (${table.replicaIdentity}: ${identity}); a DELETE carries only those columns, so its message would have no ${what} — use identity columns, or run ALTER TABLE ${table.name} REPLICA IDENTITY FULL` })
+      }
+    }
+    if (sync.key !== undefined) outside(sync.key, `${path}.key`, 'key:')
+    keyColumns.forEach((c, i) => outside(c, sync.model.primaryKey === undefined ? `${path}.model.primaryKey` : `${path}.model.primaryKey[${i}]`, 'primary key'))
+  }
+
   const warnings: string[] = []
   if (sync.model.columns === undefined && table.generatedColumns.length > 0) {
     warnings.push(`${generatedMessage(table.name, table.generatedColumns)}: left out of the model, in the backfill and the stream alike`)
@@ -78,7 +90,14 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
     }
   }
   if (table.replicaIdentity !== 'full') {
-    warnings.push(`${table.name} does not have REPLICA IDENTITY FULL: PostgreSQL sends no old row, so every UPDATE counts as changed (even one that touches only columns outside the model), and large unchanged values cannot be resent. Fix: ALTER TABLE ${table.name} REPLICA IDENTITY FULL (or run \`rowcast setup\`).`)
+    warnings.push(`${table.name} does not have REPLICA IDENTITY FULL: PostgreSQL sends no old row, so every UPDATE counts as changed (even one that touches only columns outside the model). Fix: ALTER TABLE ${table.name} REPLICA IDENTITY FULL (or run \`rowcast setup\`).`)
+    const large = modelColumns.filter((c) => c.toastable === true).map((c) => `"${c.name}"`)
+    if (large.length > 0) {
+      const then = sync.model.unchangedToast === 'reselect'
+        ? 'rowcast reads them back from the table by key (model.unchangedToast: reselect, one query per batch that needs it): such a message carries the value current at that read, and the header rowcast-reselected names those columns'
+        : 'such an UPDATE is a row error for onRowError (model.unchangedToast: error)'
+      warnings.push(`model column${large.length === 1 ? '' : 's'} ${large.join(', ')} of ${table.name} can hold large (TOASTed) values, which PostgreSQL does not resend when an UPDATE leaves them unchanged; ${then}. REPLICA IDENTITY FULL sends them with the old row.`)
+    }
   }
   if (table.replicaIdentity === 'nothing') {
     issues.push({ path: `${path}.model.table`, message: `${table.name} has REPLICA IDENTITY NOTHING: PostgreSQL cannot say which row an UPDATE or DELETE touched — set REPLICA IDENTITY FULL or DEFAULT` })

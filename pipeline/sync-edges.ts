@@ -5,10 +5,11 @@ import type { KafkaClient } from '../connectors/kafka/client.ts'
 import { openKafkaSink, type SinkLimits } from '../connectors/kafka/sink.ts'
 import type { SchemaRegistryConfig } from '../connectors/kafka/schema-registry/config.ts'
 import { PostgresSource } from '../connectors/postgres/source.ts'
+import type { ReselectSpec } from '../connectors/postgres/reselect-toast.ts'
 import { rowErrorResolver } from '../operators/handle-row-errors.ts'
 import type { AttemptEdges } from './attempt.ts'
 import type { DeliveryRecords } from './delivery-records.ts'
-import { resolveSync } from './resolve-sync.ts'
+import { resolveSync, type ResolvedSync } from './resolve-sync.ts'
 import { buildSteps, composeSteps, INSERTION_POINTS, insertionPoint, type OperatorInsertions } from './steps.ts'
 import { prepareValueEncoders } from './value-encoders.ts'
 
@@ -58,7 +59,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         for (const warning of resolved.warnings) logger.warn(warning)
         const encoders = await prepareValueEncoders(resolved, { registry: options.schemaRegistry, baseDir: options.baseDir, index, logger })
         identity = null
-        await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, shape: resolved.shape, snapshotColumns: resolved.table.columns, filter: sync.model.filter ?? null })
+        await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, shape: resolved.shape, snapshotColumns: resolved.table.columns, filter: sync.model.filter ?? null, reselect: reselectSpec(resolved) })
         identity = source.identity
         const steps = buildSteps(resolved, {
           onUnchanged: (count) => records.filtered(count, 'unchanged'),
@@ -119,4 +120,11 @@ function rowErrorEvents(records: DeliveryRecords) {
     onSkipped: (rejected: Parameters<DeliveryRecords['rejected']>[0]) => records.rejected(rejected, 'skipped'),
     onDeadLettered: (rejected: Parameters<DeliveryRecords['rejected']>[0]) => records.rejected(rejected, 'dead-lettered'),
   }
+}
+
+/** Unchanged large values are read back from the table unless the identity sends the old row or the sync says `error`. */
+function reselectSpec(resolved: ResolvedSync): ReselectSpec | null {
+  if (resolved.table.replicaIdentity === 'full' || resolved.config.model.unchangedToast !== 'reselect') return null
+  if (!resolved.columns.some((c) => c.toastable === true)) return null
+  return { table: resolved.table.name, columns: resolved.columns, keyColumns: resolved.model.keyColumns }
 }

@@ -29,9 +29,11 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   )
   const found = rel.rows[0]
   if (found === undefined) return null
-  const columns = await client.query<{ name: string; type_oid: number; type_name: string; nullable: boolean; element: string | null; generated: boolean }>(
+  // toastable: any storage but PLAIN, except short varchar/char (n + 4 in typmod; 4 bytes a character stays under 2 KB).
+  const columns = await client.query<{ name: string; type_oid: number; type_name: string; nullable: boolean; element: string | null; generated: boolean; toastable: boolean }>(
     `SELECT a.attname AS name, a.atttypid::int AS type_oid, a.attgenerated <> '' AS generated,
             coalesce(bt.typname, t.typname) AS type_name, NOT a.attnotnull AS nullable,
+            a.attstorage <> 'p' AND NOT (coalesce(bt.typname, t.typname) IN ('varchar', 'bpchar') AND a.atttypmod BETWEEN 5 AND 504) AS toastable,
             CASE WHEN coalesce(bt.typcategory, t.typcategory) = 'A' THEN et.typname END AS element
        FROM pg_attribute a
        JOIN pg_type t ON t.oid = a.atttypid
@@ -56,6 +58,7 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
     typeName: c.type_name,
     nullable: c.nullable,
     ...(c.element === null ? {} : { elementTypeName: c.element }),
+    ...(c.toastable ? { toastable: true } : {}),
   }))
   const identityColumns =
     replicaIdentity === 'full' ? cols.map((c) => c.name)

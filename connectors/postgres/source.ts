@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { concat, defer, EMPTY, finalize, merge, Subject, takeUntil, type Observable } from 'rxjs'
+import { concat, concatMap, defer, EMPTY, finalize, from, merge, of, Subject, takeUntil, type Observable } from 'rxjs'
 import type { Batch, ColumnInfo, SourceChange } from '../../core/changes.ts'
 import type { ChangeSource, ChangeSourceEvents, SourceIdentity } from '../../core/contracts.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
@@ -9,6 +9,7 @@ import { describeTable, type TableInfo } from './catalog.ts'
 import { ensurePublication, type PublicationSpec } from './publication.ts'
 import type { ShapeOptions } from './relation-shape.ts'
 import { settleShape } from './shape-record.ts'
+import { reselectUnchangedToast, type ReselectSpec } from './reselect-toast.ts'
 import { createSlot, createSlotWithSnapshot, dropSlot, readSlot } from './slots.ts'
 import { snapshot } from './snapshot.ts'
 import { decideStart } from './start-decision.ts'
@@ -49,6 +50,8 @@ export interface StreamSpec {
   /** The columns the snapshot reads (classify projects them to the model). */
   snapshotColumns: readonly ColumnInfo[]
   filter: string | null
+  /** Read back the large values an UPDATE left unchanged (identity not FULL, `model.unchangedToast: reselect`); null: don't. */
+  reselect?: ReselectSpec | null
 }
 
 export { decideStart, type StartDecision } from './start-decision.ts'
@@ -256,9 +259,12 @@ export class PostgresSource implements ChangeSource {
             onProgress: (done, total) => events.onSnapshotProgress?.(done, total),
             onSnapshotImported: () => void this.#closeExport(),
           })
+    const reselect = spec.reselect == null ? null : reselectUnchangedToast(this.#control, spec.reselect, logger)
+    const streamed = (batches: Observable<Batch<SourceChange>>) =>
+      reselect === null ? batches : batches.pipe(concatMap((batch) => { const out = reselect(batch); return out instanceof Promise ? from(out) : of(out) }))
     return defer(() => {
       const stopTimers = this.#startTimers()
-      return merge(concat(snapshot$, stream.batches(this.#start)), this.#failure).pipe(
+      return merge(concat(snapshot$, streamed(stream.batches(this.#start))), this.#failure).pipe(
         takeUntil(this.#end),
         finalize(stopTimers),
       )

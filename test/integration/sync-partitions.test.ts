@@ -18,6 +18,7 @@ describe('sync semantics: key, partition and headers', () => {
     const table = uniqueName('keyed')
     const partitions = 5
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, order_id text NOT NULL)`)
+    await sql(env, `ALTER TABLE ${table} REPLICA IDENTITY FULL`) // a key: column outside the primary key needs the whole old row (deletes)
     await createTopics(env, [table], partitions)
     const config = configFor(env, `
   - name: ${table}
@@ -54,6 +55,7 @@ describe('sync semantics: key, partition and headers', () => {
     const dlq = `${table}_dlq`
     const partitions = 4
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, k text, p text, source text, trace text)`)
+    await sql(env, `ALTER TABLE ${table} REPLICA IDENTITY FULL`) // key: k is outside the primary key: deletes need the whole old row
     await createTopics(env, [topic], partitions)
     await createTopics(env, [dlq], 1)
     const config = configFor(env, `

@@ -6,8 +6,11 @@
  * - `float`/`double`: a number, or "NaN" / "Infinity" / "-Infinity" (how values.ts spells non-finite floats).
  * - `bytes`  : a base64 string (how bytea arrives) or a Buffer.
  * - logicalType `timestamp-micros|millis`, `local-timestamp-micros|millis`: an ISO-8601 string (or a number
- *   already in the unit); `date`: "YYYY-MM-DD" (or days since the epoch).
- * - logicalType `json` (rowcast's own annotation on a string): any JSON value, written as its JSON text.
+ *   already in the unit), exact over int64 (years past 9999 and BC dates included, see avro-time.ts); `infinity`
+ *   and instants past int64 do not fit (a row error); `date`: "YYYY-MM-DD" (or days since the epoch).
+ * - Every long, logical or not, is written from a bigint: avsc's stock long rounds past 2^53.
+ * - logicalType `json` (rowcast's own annotation on a string): any JSON value, written as its JSON text; a json/jsonb
+ *   column's value (core/json-text.ts) as PostgreSQL's text, unchanged.
  *   Readers that do not know it see a plain string, as the Avro spec requires.
  *
  * Decoding with these types gives values back in rowcast's shapes (ISO strings, base64, long as number or string).
@@ -15,6 +18,10 @@
  */
 import avro from 'avsc'
 import type { ForSchemaOptions, Schema, Type } from 'avsc'
+import { JsonText as JsonTextValue } from '../../../core/json-text.ts'
+import { formatIsoDays, formatIsoMicros, parseIsoDays, parseIsoMicros } from './avro-time.ts'
+
+export { parseIsoMicros } from './avro-time.ts'
 
 /** Options for `avro.Type.forSchema` (or the registry library's AVRO options). */
 export function rowcastAvroOptions(): Partial<ForSchemaOptions> {
@@ -37,7 +44,18 @@ const INT64_MAX = 2n ** 63n - 1n
 const SAFE_MIN = BigInt(Number.MIN_SAFE_INTEGER)
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER)
 
+/** Logical types over long that rowcast implements: their first sight builds the logical type, the second its long. */
+const LOGICAL_LONGS = new Set(['timestamp-micros', 'timestamp-millis', 'local-timestamp-micros', 'local-timestamp-millis'])
+const pendingLogical = new WeakSet<object>()
+
 function replacePrimitive(schema: Schema): Type | undefined {
+  if (typeof schema === 'object' && schema !== null && (schema as { type?: unknown }).type === 'long' && 'logicalType' in schema) {
+    // avsc builds a logical type's underlying type with forSchema(sameSchema) (here again): then it is our exact long.
+    const logical = String((schema as { logicalType: unknown }).logicalType)
+    if (!LOGICAL_LONGS.has(logical) || pendingLogical.delete(schema)) return flexibleLong
+    pendingLogical.add(schema)
+    return undefined
+  }
   const name = typeof schema === 'string' ? schema : isPlainPrimitive(schema) ? (schema as { type: string }).type : undefined
   switch (name) {
     case 'long':
@@ -110,9 +128,7 @@ class Base64Bytes extends avro.types.LogicalType {
   }
 }
 
-const ISO_DATE_TIME = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d(?::?\d\d)?)?$/
-
-/** Epoch micros (or millis) from an ISO-8601 string. `local-*` types take the wall-clock time as if in UTC. */
+/** Epoch micros (or millis) from an ISO-8601 string, as a bigint. `local-*` types take the wall-clock time as if in UTC. */
 class IsoTimestamp extends avro.types.LogicalType {
   private readonly micros: boolean
   private readonly local: boolean
@@ -126,63 +142,37 @@ class IsoTimestamp extends avro.types.LogicalType {
 
   // A nullable field's union checks the value (_toValue) before writing it (_toValue again): remember the last one.
   private lastText: string | undefined
-  private lastValue: number | undefined
+  private lastValue: bigint | undefined
 
   protected override _toValue(value: unknown): unknown {
     if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined
     if (typeof value !== 'string') return undefined
     if (value === this.lastText) return this.lastValue
     const micros = parseIsoMicros(value, this.local)
-    const result = micros === undefined ? undefined : this.micros ? micros : Math.floor(micros / 1000)
+    const result = micros === undefined ? undefined : this.micros ? micros : floorDiv1000(micros)
     this.lastText = value
-    this.lastValue = result !== undefined && Number.isSafeInteger(result) ? result : undefined
+    this.lastValue = result !== undefined && result >= INT64_MIN && result <= INT64_MAX ? result : undefined
     return this.lastValue
   }
 
-  protected override _fromValue(value: number): unknown {
-    const millis = this.micros ? Math.floor(value / 1000) : value
-    const iso = new Date(millis).toISOString() // 2024-01-02T03:04:05.123Z
-    const digits = this.micros ? `${iso.slice(20, 23)}${String(((value % 1000) + 1000) % 1000).padStart(3, '0')}` : iso.slice(20, 23)
-    const fraction = digits.replace(/0+$/, '') // as PostgreSQL prints it: no trailing zeros, no "." for whole seconds
-    return `${iso.slice(0, 19)}${fraction === '' ? '' : `.${fraction}`}${this.local ? '' : 'Z'}`
+  protected override _fromValue(value: number | string): unknown {
+    const n = BigInt(value)
+    return formatIsoMicros(this.micros ? n : n * 1000n, this.local)
   }
 }
 
-/** Epoch microseconds of an ISO-8601 date-time; a missing zone means UTC (local types require none). */
-export function parseIsoMicros(text: string, local: boolean): number | undefined {
-  const m = ISO_DATE_TIME.exec(text)
-  if (m === null) return undefined
-  const [, y, mo, d, h, mi, s, fraction = '', zone] = m
-  if (local && zone !== undefined) return undefined
-  const millis = utcMillis(Number(y), Number(mo), Number(d), Number(h), Number(mi), Number(s))
-  let offsetMinutes = 0
-  if (zone !== undefined && zone !== 'Z') {
-    const digits = zone.replace(':', '')
-    offsetMinutes = (zone[0] === '-' ? -1 : 1) * (Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5) || '0'))
-  }
-  const micros = Number(`${fraction}000000`.slice(0, 6))
-  return (millis - offsetMinutes * 60_000) * 1000 + micros
+function floorDiv1000(micros: bigint): bigint {
+  const q = micros / 1000n
+  return micros < 0n && micros % 1000n !== 0n ? q - 1n : q
 }
-
-/** Like Date.UTC, without its mapping of years 0–99 to 1900–1999. */
-function utcMillis(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
-  const date = new Date(0)
-  date.setUTCFullYear(year, month - 1, day)
-  date.setUTCHours(hour, minute, second, 0)
-  return date.getTime()
-}
-
-const ISO_DATE = /^(\d{4})-(\d\d)-(\d\d)$/
 
 class IsoDate extends avro.types.LogicalType {
   protected override _toValue(value: unknown): unknown {
     if (typeof value === 'number') return Number.isInteger(value) ? value : undefined
-    const m = typeof value === 'string' ? ISO_DATE.exec(value) : null
-    if (m === null) return undefined
-    return utcMillis(Number(m[1]), Number(m[2]), Number(m[3]), 0, 0, 0) / 86_400_000
+    return typeof value === 'string' ? parseIsoDays(value) : undefined
   }
   protected override _fromValue(value: number): unknown {
-    return new Date(value * 86_400_000).toISOString().slice(0, 10)
+    return formatIsoDays(value)
   }
 }
 
@@ -192,6 +182,7 @@ class JsonText extends avro.types.LogicalType {
 
   protected override _toValue(value: unknown): unknown {
     if (value === null || value === undefined) return undefined // null goes to the union's null branch
+    if (value instanceof JsonTextValue) return value.text // PostgreSQL's text, exact
     if (value !== this.lastValue) {
       this.lastText = JSON.stringify(value) // same object checked then written: stringify once
       this.lastValue = value

@@ -14,7 +14,9 @@ import avro from 'avsc'
 import type { Type } from 'avsc'
 import { RowcastError, errorMessage } from '../../../core/errors.ts'
 import type { Logger } from '../../../core/logger.ts'
+import { JsonText } from '../../../core/json-text.ts'
 import { rowcastAvroOptions } from './avro-types.ts'
+import { objectMembers } from './json-members.ts'
 import type { SchemaRegistryConfig } from './config.ts'
 import type { DerivedSchema, MessageSchemaFormat } from './derive-schema.ts'
 import { createRegistryClient } from './registry-client.ts'
@@ -111,8 +113,9 @@ function compileAvro(text: string, subject: string): Type {
 function avroWriter(type: Type, schemaId: number): (value: object | string) => Buffer {
   let scratch = Buffer.alloc(64 * 1024)
   wireHeader(schemaId).copy(scratch)
+  const read = messageReader(type)
   return (input) => {
-    const value = typeof input === 'string' ? (JSON.parse(input) as object) : input
+    const value = typeof input === 'string' ? read(input) : input
     let end: number
     try {
       end = type.encode(value, scratch, WIRE_HEADER_BYTES)
@@ -129,6 +132,40 @@ function avroWriter(type: Type, schemaId: number): (value: object | string) => B
   }
 }
 
+/**
+ * A composed message's text as the record's value. Fields of Avro type string (or rowcast's json logical type) take
+ * a JSON document (object, array; any value for json) as its text as composed, so a json/jsonb column keeps
+ * PostgreSQL's text exactly; everything else is JSON.parse'd as before.
+ */
+function messageReader(type: Type): (text: string) => object {
+  const textFields = new Map<string, 'json' | 'string'>()
+  for (const field of (type as unknown as { fields: { name: string; type: Type }[] }).fields) {
+    const names = branches(field.type).map((t) => t.typeName)
+    if (names.includes('logical:json')) textFields.set(field.name, 'json')
+    else if (names.includes('string')) textFields.set(field.name, 'string')
+  }
+  if (textFields.size === 0) return (text) => JSON.parse(text) as object
+  return (text) => {
+    const members = objectMembers(text)
+    if (members === undefined) return JSON.parse(text) as object
+    const value: Record<string, unknown> = {}
+    for (const [name, raw] of members) {
+      const kind = textFields.get(name)
+      const first = raw.charCodeAt(0)
+      const document = first === 0x7b /* { */ || first === 0x5b /* [ */
+      if (kind === 'json' && raw !== 'null') value[name] = new JsonText(raw)
+      else if (kind === 'string' && document) value[name] = raw
+      else value[name] = JSON.parse(raw)
+    }
+    return value
+  }
+}
+
+function branches(type: Type): Type[] {
+  const types = (type as unknown as { types?: Type[] }).types
+  return Array.isArray(types) ? types : [type]
+}
+
 function avroMismatch(type: Type, value: unknown): RowcastError {
   const problems: string[] = []
   type.isValid(value, {
@@ -143,6 +180,8 @@ function avroMismatch(type: Type, value: unknown): RowcastError {
 function describeAvro(type: Type): string {
   const name = type.typeName
   if (name === 'abstract:long') return 'long'
+  // PostgreSQL's infinity and instants past ±292,000 years have no int64 count of µs (ms) since 1970.
+  if (/^logical:(local-)?timestamp-/.test(name)) return `${name.slice(8)}, a timestamp within int64 ${name.endsWith('micros') ? 'µs' : 'ms'} of 1970 (not infinity)`
   if (name === 'logical:undefined') return String((type as unknown as { underlyingType: Type }).underlyingType.typeName)
   if (name === 'union:unwrapped' || name === 'union:wrapped') return (type as unknown as { types: Type[] }).types.map(describeAvro).join(' | ')
   return name
