@@ -31,11 +31,14 @@ step typecheck npx tsc --noEmit -p .
 step tests node --conditions=rowcast-source --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 
 # Node 22 and 24 besides the machine's 20 (binaries from scripts/node-versions.sh, fetched once per machine by
-# .ci/run): the unit tests and the end-to-end suite again, against the same stack. Left out: what does not run
-# on Node's internals (the stack's and deploy files' own tests) and the integration suites that test one
-# feature each in depth; in: the decoder against real PostgreSQL, the sink against real Kafka, the end-to-end
-# test, the shipped CLI and the kafkajs fast paths. A missing binary fails the step (with how to fetch it).
-mapfile -t other_node_files < <(printf '%s\n' "${files[@]}" | grep -vE '^test/(integration|package|stack|deploy)/'
+# .ci/run): the unit tests and the end-to-end suite again, against the same stack. In: the unit tests (the
+# decoder against real PostgreSQL and the sink against real Kafka among them), the end-to-end test, the shipped
+# CLI and the kafkajs fast paths. Left out, to keep the two steps to a few minutes: the integration suites that
+# test one feature each in depth, and tests of files that do not run in rowcast's process (the stack, deploy/,
+# the README's configs, the benchmark, the JSON Schema build, node-versions.sh, the Java partitioner comparison).
+# A missing binary fails the step, saying how to fetch it.
+mapfile -t other_node_files < <(printf '%s\n' "${files[@]}" |
+  grep -vE '^test/(integration|package|stack|deploy|docs|bench)/|^test/scripts/(json-schema|node-versions)\.|^test/connectors/kafka/partitioner\.'
   printf '%s\n' test/integration/{end-to-end,cli,kafkajs-fast-paths}.test.ts)
 on_node() {
   local dir
