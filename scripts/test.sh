@@ -30,5 +30,25 @@ step lint npx eslint .
 step typecheck npx tsc --noEmit -p .
 step tests node --conditions=rowcast-source --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 
+# Node 22 and 24 besides the machine's 20 (binaries from scripts/node-versions.sh, fetched once per machine by
+# .ci/run): the unit tests and the end-to-end suite again, against the same stack. In: the unit tests (the
+# decoder against real PostgreSQL and the sink against real Kafka among them), the end-to-end test, the shipped
+# CLI and the kafkajs fast paths. Left out, to keep the two steps to a few minutes: the integration suites that
+# test one feature each in depth, and tests of files that do not run in rowcast's process (the stack, deploy/,
+# the README's configs, the benchmark, the JSON Schema build, node-versions.sh, the Java partitioner comparison).
+# A missing binary fails the step, saying how to fetch it.
+mapfile -t other_node_files < <(printf '%s\n' "${files[@]}" |
+  grep -vE '^test/(integration|package|stack|deploy|docs|bench)/|^test/scripts/(json-schema|node-versions)\.|^test/connectors/kafka/partitioner\.'
+  printf '%s\n' test/integration/{end-to-end,cli,kafkajs-fast-paths}.test.ts)
+on_node() {
+  local dir
+  dir=$(bash scripts/node-versions.sh bin "$1") || return 1
+  shift
+  PATH="$dir:$PATH" "$@"
+}
+for major in $(bash scripts/node-versions.sh majors); do
+  step "node$major" on_node "$major" node --conditions=rowcast-source --import tsx --test --test-concurrency=1 --test-reporter=spec "${other_node_files[@]}"
+done
+
 if ((${#failed[@]})); then echo "npm test: FAILED: ${failed[*]}" >&2; exit 1; fi
-echo "npm test: lint, typecheck and ${#files[@]} test files passed"
+echo "npm test: lint, typecheck and ${#files[@]} test files passed on $(node --version), ${#other_node_files[@]} of them also on Node $(bash scripts/node-versions.sh majors | sed 's/ / and /')"

@@ -2,30 +2,25 @@
  * Amazon MSK IAM over SASL OAUTHBEARER. The bearer token is what AWS's aws-msk-iam-sasl-signer-js makes:
  * a SigV4-presigned `GET https://kafka.<region>.amazonaws.com/?Action=kafka-cluster%3AConnect` (service
  * `kafka-cluster`, 900 s), a `User-Agent` query parameter added after signing, the whole URL base64url-encoded
- * without padding. SigV4 is done here with node:crypto (no AWS SDK). A fresh token is made per authentication.
+ * without padding. SigV4 is done here with node:crypto. A fresh token is made per authentication.
  *
- * Credentials: explicit keys from the config, else $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY/$AWS_SESSION_TOKEN,
- * else the shared credentials file ($AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile from the config,
- * $AWS_PROFILE or "default"). Instance/container metadata credentials are not supported.
+ * Credentials: explicit keys from the config, else the AWS SDK's default credential chain, refreshed ahead of
+ * expiry (aws-credentials.ts).
  */
 import { createHash, createHmac } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import type { SASLOptions } from 'kafkajs'
 import { z } from 'zod'
-import { RowcastError } from '../../../core/errors.ts'
-import { registerSecret } from '../../../core/secrets.ts'
+import { awsCredentialSource, type AwsCredentials } from './aws-credentials.ts'
 import type { SaslMechanism } from './mechanism.ts'
 
-/** Amazon MSK IAM (SASL OAUTHBEARER with a SigV4-signed token). Without explicit keys: the AWS env/profile chain. */
+/** Amazon MSK IAM (SASL OAUTHBEARER with a SigV4-signed token). Without explicit keys: the AWS default credential chain. */
 export interface AwsMskIamAuth {
   mechanism: 'aws-msk-iam'
   region: string
   accessKeyId?: string
   secretAccessKey?: string
   sessionToken?: string
-  /** Shared-credentials profile to use when no keys are given (default: $AWS_PROFILE or "default"). */
+  /** The profile the default credential chain reads when no keys are given (default: $AWS_PROFILE or "default"). */
   profile?: string
 }
 
@@ -68,20 +63,16 @@ export const awsMskIam: SaslMechanism<AwsMskIamAuth> = {
   describe: (auth) => `aws-msk-iam (${auth.region})`,
 }
 
-export interface AwsCredentials {
-  accessKeyId: string
-  secretAccessKey: string
-  sessionToken?: string
-}
-
 export const MSK_USER_AGENT = 'rowcast-msk-iam/0.1.0'
 const EXPIRES_SECONDS = 900
 
+/** kafkajs calls oauthBearerProvider at every (re-)authentication: a new token, from credentials valid for a while yet. */
 export function awsMskIamSasl(auth: AwsMskIamAuth): Extract<SASLOptions, { mechanism: 'oauthbearer' }> {
+  const credentials = awsCredentialSource(auth)
   return {
     mechanism: 'oauthbearer',
     oauthBearerProvider: async () => ({
-      value: generateMskAuthToken({ region: auth.region, credentials: resolveAwsCredentials(auth), date: new Date() }),
+      value: generateMskAuthToken({ region: auth.region, credentials: await credentials(), date: new Date() }),
     }),
   }
 }
@@ -146,60 +137,6 @@ export function presignQuery(request: {
   for (const part of [request.region, request.service, 'aws4_request']) key = hmac(key, part)
   query['X-Amz-Signature'] = createHmac('sha256', key).update(stringToSign).digest('hex')
   return query
-}
-
-/** Credentials for MSK IAM: explicit, then environment, then the shared credentials file. Registers the secrets. */
-export function resolveAwsCredentials(auth: AwsMskIamAuth, env: NodeJS.ProcessEnv = process.env): AwsCredentials {
-  const found = explicitCredentials(auth) ?? (auth.profile === undefined ? envCredentials(env) : undefined) ?? profileCredentials(auth, env)
-  if (found === undefined) {
-    throw new RowcastError(
-      'KAFKA_AWS_CREDENTIALS_MISSING',
-      'aws-msk-iam: no AWS credentials found (config accessKeyId/secretAccessKey, $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY, or a profile in the shared credentials file)',
-    )
-  }
-  registerSecret(found.secretAccessKey)
-  if (found.sessionToken) registerSecret(found.sessionToken)
-  return found
-}
-
-function explicitCredentials(auth: AwsMskIamAuth): AwsCredentials | undefined {
-  if (auth.accessKeyId === undefined || auth.secretAccessKey === undefined) return undefined
-  return { accessKeyId: auth.accessKeyId, secretAccessKey: auth.secretAccessKey, ...(auth.sessionToken ? { sessionToken: auth.sessionToken } : {}) }
-}
-
-function envCredentials(env: NodeJS.ProcessEnv): AwsCredentials | undefined {
-  if (!env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) return undefined
-  return { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) }
-}
-
-function profileCredentials(auth: AwsMskIamAuth, env: NodeJS.ProcessEnv): AwsCredentials | undefined {
-  const file = env.AWS_SHARED_CREDENTIALS_FILE ?? join(homedir(), '.aws', 'credentials')
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch {
-    return undefined
-  }
-  const section = parseIni(text)[auth.profile ?? env.AWS_PROFILE ?? 'default']
-  if (!section?.aws_access_key_id || !section.aws_secret_access_key) return undefined
-  return {
-    accessKeyId: section.aws_access_key_id,
-    secretAccessKey: section.aws_secret_access_key,
-    ...(section.aws_session_token ? { sessionToken: section.aws_session_token } : {}),
-  }
-}
-
-function parseIni(text: string): Record<string, Record<string, string>> {
-  const sections: Record<string, Record<string, string>> = {}
-  let current: Record<string, string> | undefined
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim()
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue
-    const header = /^\[\s*(?:profile\s+)?([^\]]+?)\s*\]$/.exec(line)
-    if (header) sections[header[1]] = current = sections[header[1]] ?? {}
-    else if (current && line.includes('=')) current[line.slice(0, line.indexOf('=')).trim()] = line.slice(line.indexOf('=') + 1).trim()
-  }
-  return sections
 }
 
 /** Sorted `key=value&…` with RFC 3986 encoding, as SigV4 wants it (and as the signer library prints its URL). */

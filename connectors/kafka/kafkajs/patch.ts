@@ -13,6 +13,7 @@ import type * as KafkaJS from 'kafkajs'
 import type { Logger } from '../../../core/logger.ts'
 import { groupMessagesPerPartition } from './group-messages.ts'
 import { recordEncoder } from './record-encoder.ts'
+import { clampRequestQueueTimeout } from './request-queue-timeout.ts'
 
 export interface FastPathStatus {
   /** kafkajs' version, from its package.json; null when it cannot be read. */
@@ -74,6 +75,7 @@ function install(): FastPathStatus {
   }
   const grouping = replaceModule(files.grouping, () => groupMessagesPerPartition)
   const record = replaceModule(files.record, () => recordEncoder((require(files.encoder) as { prototype: object }).prototype))
+  clampRequestQueueTimeout() // not a fast path: Node 24's TimeoutNegativeWarning (request-queue-timeout.ts)
   const early = [grouping ? null : 'grouping', record ? null : 'record encoder'].filter((name) => name !== null)
   return {
     version,

@@ -1,11 +1,6 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { awsMskIamSasl, generateMskAuthToken, MSK_USER_AGENT, presignQuery, resolveAwsCredentials } from '../../../connectors/kafka/auth/aws-msk-iam.ts'
-import { redactSecrets } from '../../../core/secrets.ts'
-import { RowcastError } from '../../../core/errors.ts'
+import { awsMskIamSasl, generateMskAuthToken, MSK_USER_AGENT, presignQuery } from '../../../connectors/kafka/auth/aws-msk-iam.ts'
 
 const KEYS = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }
 const DATE = new Date(Date.UTC(2024, 0, 15, 12, 34, 56))
@@ -71,36 +66,4 @@ describe('MSK IAM token', () => {
   })
 })
 
-describe('AWS credential chain', () => {
-  const base = { mechanism: 'aws-msk-iam' as const, region: 'us-east-1' }
-  const dir = mkdtempSync(join(tmpdir(), 'rowcast-aws-'))
-  const file = join(dir, 'credentials')
-  writeFileSync(file, '[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = default-secret-1234\n\n[prod]\naws_access_key_id=AKIAPROD\naws_secret_access_key=prod-secret-5678\naws_session_token=prod-token-9999\n')
-
-  test('explicit keys win over the environment', () => {
-    const env = { AWS_ACCESS_KEY_ID: 'AKIAENV', AWS_SECRET_ACCESS_KEY: 'env-secret' }
-    assert.equal(resolveAwsCredentials({ ...base, accessKeyId: 'AKIAX', secretAccessKey: 'x-secret' }, env).accessKeyId, 'AKIAX')
-  })
-
-  test('environment, then the shared credentials file', () => {
-    assert.deepEqual(resolveAwsCredentials(base, { AWS_ACCESS_KEY_ID: 'AKIAENV', AWS_SECRET_ACCESS_KEY: 'env-secret-abcd', AWS_SESSION_TOKEN: 'env-token-abcd', AWS_SHARED_CREDENTIALS_FILE: file }), {
-      accessKeyId: 'AKIAENV',
-      secretAccessKey: 'env-secret-abcd',
-      sessionToken: 'env-token-abcd',
-    })
-    assert.deepEqual(resolveAwsCredentials(base, { AWS_SHARED_CREDENTIALS_FILE: file }), { accessKeyId: 'AKIADEFAULT', secretAccessKey: 'default-secret-1234' })
-    assert.equal(redactSecrets('default-secret-1234 env-token-abcd'), '[redacted] [redacted]')
-  })
-
-  test('profile from the config or $AWS_PROFILE', () => {
-    assert.equal(resolveAwsCredentials({ ...base, profile: 'prod' }, { AWS_ACCESS_KEY_ID: 'AKIAENV', AWS_SECRET_ACCESS_KEY: 'e', AWS_SHARED_CREDENTIALS_FILE: file }).sessionToken, 'prod-token-9999')
-    assert.equal(resolveAwsCredentials(base, { AWS_PROFILE: 'prod', AWS_SHARED_CREDENTIALS_FILE: file }).accessKeyId, 'AKIAPROD')
-  })
-
-  test('nothing found is a clear, non-retriable error', () => {
-    assert.throws(
-      () => resolveAwsCredentials(base, { AWS_SHARED_CREDENTIALS_FILE: join(dir, 'absent') }),
-      (error: unknown) => error instanceof RowcastError && error.code === 'KAFKA_AWS_CREDENTIALS_MISSING' && !error.retriable,
-    )
-  })
-})
+// Where the credentials come from (explicit keys, the default chain, refresh): test/connectors/kafka/auth/aws-credential-chain.test.ts
