@@ -3,7 +3,7 @@
 #   docker run -v "$PWD/rowcast.yaml:/etc/rowcast/rowcast.yaml:ro" -e DATABASE_URL=… -p 9464:9464 rowcast
 # The config is a mounted file; its `http` must listen on 0.0.0.0:9464 (HEALTHCHECK and probes use /healthz there).
 # `scripts/image-layout.sh` builds the runtime stage's file layout without Docker (test/integration/image.test.ts).
-ARG NODE_VERSION=20
+ARG NODE_VERSION=24
 
 # Build: every dependency, then the bundle, the declarations and the config's JSON Schema (npm run build → dist/).
 FROM node:${NODE_VERSION}-bookworm-slim AS build
