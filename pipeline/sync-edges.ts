@@ -49,6 +49,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         heartbeatIntervalMs: postgres.heartbeatIntervalMs,
         statusIntervalMs: postgres.statusIntervalMs,
         maxBatchRows: limits.maxBatchRows,
+        chunkRows: sync.snapshot.chunkRows,
         logger,
         events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total) => records.snapshotProgress(done, total) },
       }, signal)
@@ -58,7 +59,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         for (const warning of resolved.warnings) logger.warn(warning)
         const encoders = await prepareValueEncoders(resolved, { registry: options.schemaRegistry, baseDir: options.baseDir, index, logger })
         identity = null
-        await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, columns: resolved.columns, snapshotColumns: resolved.table.columns, filter: sync.model.filter ?? null })
+        await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, columns: resolved.columns, snapshotColumns: resolved.table.columns, keyColumns: resolved.model.keyColumns, filter: sync.model.filter ?? null })
         identity = source.identity
         const steps = buildSteps(resolved, {
           onUnchanged: (count) => records.filtered(count, 'unchanged'),
