@@ -51,7 +51,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         maxBatchRows: limits.maxBatchRows,
         chunkRows: sync.snapshot.chunkRows,
         logger,
-        events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total) => records.snapshotProgress(done, total) },
+        events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total, chunkRows) => records.snapshotProgress(done, total, chunkRows) },
       }, signal)
       if (source === null) return null
       try {

@@ -68,8 +68,7 @@ export class ChunkedSnapshot {
   async #run(): Promise<void> {
     const { table, chunkRows, merge, from, logger } = this.#options
     await this.#client.connect()
-    const estimate = await this.#client.query<{ n: number }>('SELECT greatest(reltuples, 0)::float8 AS n FROM pg_class WHERE oid = $1::regclass', [table])
-    const estimatedRows = Number(estimate.rows[0]?.n ?? 0)
+    const estimatedRows = await this.#estimate()
     const stopped = new Promise<null>((resolve) => (this.#wake = () => resolve(null)))
     const read = this.#reader()
     let after = from.after
@@ -91,6 +90,15 @@ export class ChunkedSnapshot {
       if (chunk.last) return
       after = chunk.lastKey
     }
+  }
+
+  /** The table's size from pg_class.reltuples; a table never analyzed (-1, or 0) is counted once instead. */
+  async #estimate(): Promise<number> {
+    const { table } = this.#options
+    const estimate = await this.#client.query<{ n: number }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = $1::regclass', [table])
+    const n = Number(estimate.rows[0]?.n ?? 0)
+    if (n >= 1) return Math.round(n)
+    return Number((await this.#client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0].n)
   }
 
   #watermark(content: string): Promise<unknown> {

@@ -19,7 +19,7 @@ export interface SnapshotCoordinatorOptions {
   chunkRows: number
   maxBatchRows: number
   capacity: () => Promise<void>
-  onProgress: (done: number, total: number) => void
+  onProgress: (done: number, total: number, chunkRows: number) => void
   onError: (error: RowcastError) => void
   logger: Logger
 }
@@ -127,7 +127,7 @@ export class SnapshotCoordinator {
     this.#rows += sent
     this.#placed.push({ commitLsn, progress: { after: chunk.lastKey ?? this.#from?.after ?? null, rows: this.#rows }, last: chunk.last })
     if (chunk.lastKey !== null && this.#from !== null) this.#from = { after: chunk.lastKey, rows: this.#rows }
-    this.#options.onProgress(this.#rows, chunk.last ? this.#rows : Math.max(estimated, this.#rows))
+    this.#options.onProgress(this.#rows, chunk.last ? this.#rows : Math.max(estimated, this.#rows), sent)
     if (chunk.last) {
       this.#from = null
       this.#runner = null

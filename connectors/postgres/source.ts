@@ -35,7 +35,8 @@ export interface PostgresSourceEvents extends ChangeSourceEvents {
   onTruncate?(tables: string[]): void
   /** The server's WAL end from keep-alives, for replication lag. */
   onServerPosition?(lsn: Lsn): void
-  onSnapshotProgress?(done: number, total: number): void
+  /** A snapshot chunk was placed in the stream: rows sent so far, the estimated total, the chunk's rows. */
+  onSnapshotProgress?(done: number, total: number, chunkRows: number): void
 }
 
 /** What the source streams, decided from the model: slot, publication, and the columns to decode. */
@@ -221,7 +222,7 @@ export class PostgresSource implements ChangeSource {
       keyColumns: spec.keyColumns,
       filter: spec.filter,
       capacity: () => (this.#paused ? new Promise<void>((r) => this.#capacityWaiters.push(r)) : Promise.resolve()),
-      onProgress: (done, total) => events.onSnapshotProgress?.(done, total),
+      onProgress: (done, total, chunkRows) => events.onSnapshotProgress?.(done, total, chunkRows),
       onError: (error) => this.#failure.error(error),
     })
   }
