@@ -55,7 +55,14 @@ export const syncConfigSchema = z
     ...keyPartitionHeadersSchema.shape,
     initialSync: z.enum(['backfill', 'skip']).default('skip'),
     /** The snapshot of a backfill or resync, read in chunks beside the stream. */
-    snapshot: z.object({ chunkRows: z.number().int().min(1).max(1_000_000).default(2_000) }).strict().default({}),
+    snapshot: z
+      .object({
+        chunkRows: z.number().int().min(1).max(1_000_000).default(2_000),
+        /** A ceiling on snapshot rows read per second, so a backfill never starves the live stream or the primary. */
+        maxRowsPerSecond: z.number().positive().optional(),
+      })
+      .strict()
+      .default({}),
     onRowError: onRowErrorSchema,
     delivery: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
     /** Overrides of the names rowcast_<name>. */

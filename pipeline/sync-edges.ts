@@ -50,6 +50,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         statusIntervalMs: postgres.statusIntervalMs,
         maxBatchRows: limits.maxBatchRows,
         chunkRows: sync.snapshot.chunkRows,
+        ...(sync.snapshot.maxRowsPerSecond === undefined ? {} : { maxSnapshotRowsPerSecond: sync.snapshot.maxRowsPerSecond }),
         logger,
         events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total, chunkRows) => records.snapshotProgress(done, total, chunkRows) },
       }, signal)

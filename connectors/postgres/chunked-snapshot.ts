@@ -18,6 +18,8 @@ export interface ChunkedSnapshotOptions {
   keyColumns: readonly string[]
   filter: string | null
   chunkRows: number
+  /** A ceiling on rows read per second (none: as fast as Kafka takes them). */
+  maxRowsPerSecond?: number
   merge: WatermarkMerge
   /** Where to start: after the last delivered chunk's key. */
   from: SnapshotProgress
@@ -73,7 +75,11 @@ export class ChunkedSnapshot {
     const read = this.#reader()
     let after = from.after
     logger.info({ table, after, rows: from.rows, chunkRows }, after === null ? 'snapshot starting' : 'snapshot resuming after the last delivered chunk')
+    const started = Date.now()
+    let rowsRead = 0
     for (let seq = 0; !this.#stopped; seq++) {
+      const wait = throttleDelayMs(rowsRead, Date.now() - started, this.#options.maxRowsPerSecond)
+      if (wait > 0) await Promise.race([new Promise((r) => setTimeout(r, wait)), stopped])
       await Promise.race([this.#options.capacity(), stopped])
       if (this.#stopped) return
       // Placed synchronously in the stream, right before the high watermark's commit: recorded there too.
@@ -84,6 +90,7 @@ export class ChunkedSnapshot {
       await this.#watermark(merge.watermark(seq, 'low'))
       const chunk = await read(after, seq)
       merge.read(chunk)
+      rowsRead += chunk.rows.length
       await this.#watermark(merge.watermark(seq, 'high'))
       const placed = await Promise.race([merged, stopped])
       if (placed === null || this.#stopped) return
@@ -132,6 +139,12 @@ export class ChunkedSnapshot {
       return { seq, rows, lastKey, last: rows.length < chunkRows }
     }
   }
+}
+
+/** How long to wait before the next chunk so that `rows` read in `elapsedMs` stay under the ceiling. */
+export function throttleDelayMs(rows: number, elapsedMs: number, maxRowsPerSecond: number | undefined): number {
+  if (maxRowsPerSecond === undefined) return 0
+  return Math.max(0, Math.ceil((rows / maxRowsPerSecond) * 1000 - elapsedMs))
 }
 
 /** A broken connection is worth another attempt (it resumes at the last delivered chunk); an error in the query is not. */

@@ -17,6 +17,7 @@ export interface SnapshotCoordinatorOptions {
   keyColumns: readonly string[]
   filter: string | null
   chunkRows: number
+  maxRowsPerSecond?: number
   maxBatchRows: number
   capacity: () => Promise<void>
   onProgress: (done: number, total: number, chunkRows: number) => void

@@ -27,6 +27,8 @@ export interface PostgresSourceOptions {
   maxBatchRows: number
   /** Rows per chunk of the snapshot read beside the stream (backfill, resync). */
   chunkRows: number
+  /** A ceiling on snapshot rows per second (none: as fast as Kafka takes them). */
+  maxSnapshotRowsPerSecond?: number
   logger: Logger
   events: PostgresSourceEvents
 }
@@ -214,9 +216,10 @@ export class PostgresSource implements ChangeSource {
 
   /** The chunked snapshot of this sync, beside its stream. */
   #snapshotOf(spec: StreamSpec): SnapshotCoordinator {
-    const { url, sync, chunkRows, maxBatchRows, logger, events } = this.#options
+    const { url, sync, chunkRows, maxBatchRows, logger, events, maxSnapshotRowsPerSecond } = this.#options
     return new SnapshotCoordinator(this.#control, {
       url, sync, chunkRows, maxBatchRows, logger,
+      ...(maxSnapshotRowsPerSecond === undefined ? {} : { maxRowsPerSecond: maxSnapshotRowsPerSecond }),
       table: spec.table,
       columns: spec.snapshotColumns,
       keyColumns: spec.keyColumns,

@@ -163,7 +163,7 @@ describe('chunked snapshot beside the stream', () => {
       writer = mutatingWriter(table, rows) // changes from here on are streamed: every one must arrive
       await new Promise((r) => setTimeout(r, 1_000))
       const before = slotSeen.length
-      await promisify(execFile)(process.execPath, ['bin/rowcast.mjs', 'resync', '--config', config, '--sync', table], { timeout: 30_000 })
+      await promisify(execFile)(process.execPath, ['bin/rowcast.mjs', 'resync', '--config', config, '--sync', table], { timeout: 90_000 })
       await eventually(() => backfillState(table), (s) => s === 'pending' || s === 'done', 30_000, 'resync picked up')
       await eventually(() => backfillState(table), (s) => s === 'done', 120_000, 'resync recorded as done')
       await new Promise((r) => setTimeout(r, 1_000))
