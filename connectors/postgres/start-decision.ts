@@ -31,7 +31,8 @@ export interface StreamHistory {
  * a sync that never streamed creates its slot.
  */
 export function decideStart(slot: SlotState | null, backfill: BackfillState | null, initialSync: 'backfill' | 'skip', history?: StreamHistory): StartDecision {
-  const snapshot = backfill === 'resync' || (initialSync === 'backfill' && backfill !== 'done')
+  // A snapshot not yet delivered (a backfill, or a resync of any sync) goes on after a restart.
+  const snapshot = backfill === 'resync' || backfill === 'pending' || (initialSync === 'backfill' && backfill !== 'done')
   const recorded = history?.recorded ?? null
   if (history !== undefined && recorded !== null) {
     const lost = lostBecause(slot, recorded, history)

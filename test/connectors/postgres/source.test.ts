@@ -20,4 +20,5 @@ test('initialSync backfill: a new sync creates its slot, a backfill not yet deli
 test('a requested resync keeps the slot (never dropped) and runs the snapshot beside the stream', () => {
   assert.deepEqual(decideStart(slot, 'resync', 'skip'), { kind: 'resume', from: 0x100n, snapshot: true })
   assert.deepEqual(decideStart(null, 'resync', 'backfill'), { kind: 'create', snapshot: true })
+  assert.deepEqual(decideStart(slot, 'pending', 'skip'), { kind: 'resume', from: 0x100n, snapshot: true }, 'a resync interrupted by a restart goes on')
 })
