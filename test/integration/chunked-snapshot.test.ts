@@ -120,6 +120,20 @@ describe('chunked snapshot beside the stream', () => {
         await proc.kill('SIGKILL')
         proc = spawnRowcast(config, port)
       }
+      // Visible while it runs: GET /status and `rowcast status` show rows done / estimated total.
+      type Status = { syncs: Record<string, { state: string; snapshot: { running: boolean; rowsDone: number; rowsTotal: number; chunks: number } | null }> }
+      const status = await eventually(async () => {
+        try {
+          return (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status
+        } catch {
+          return null
+        }
+      }, (s) => (s?.syncs[table]?.snapshot?.chunks ?? 0) >= 2, 60_000, 'snapshot progress on /status')
+      const shown = status?.syncs[table]
+      assert.equal(shown?.state, 'streaming', 'the stream runs during the snapshot')
+      assert.ok((shown?.snapshot?.rowsDone ?? 0) > ROWS * 0.4 && (shown?.snapshot?.rowsTotal ?? 0) >= ROWS * 0.9, `rows done / estimated total after the restarts: ${JSON.stringify(shown)}`)
+      const cli = await promisify(execFile)(process.execPath, ['bin/rowcast.mjs', 'status', '--config', config], { timeout: 90_000 })
+      assert.match(cli.stdout, new RegExp(`^${table}: streaming, snapshot (running|done) \\[[#.]{20}\\] \\d+/\\d+ rows`, 'm'), cli.stdout)
       await eventually(() => backfillState(table), (s) => s === 'done', 150_000, 'backfill recorded as done')
       await new Promise((r) => setTimeout(r, 1_000))
       const commits = await writer.stop()
