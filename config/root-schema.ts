@@ -59,6 +59,15 @@ export const syncConfigSchema = z
     message: messageConfigSchema,
     ...keyPartitionHeadersSchema.shape,
     initialSync: z.enum(['backfill', 'skip']).default('skip'),
+    /** The snapshot of a backfill or resync, read in chunks beside the stream. */
+    snapshot: z
+      .object({
+        chunkRows: z.number().int().min(1).max(1_000_000).default(2_000),
+        /** A ceiling on snapshot rows read per second, so a backfill never starves the live stream or the primary. */
+        maxRowsPerSecond: z.number().positive().optional(),
+      })
+      .strict()
+      .default({}),
     onRowError: onRowErrorSchema,
     /** A model column dropped, renamed or retyped while streaming: stop the sync (fail), or carry on with the new shape (follow). */
     schemaChanges: z.enum(['fail', 'follow']).default('fail'),

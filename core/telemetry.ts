@@ -43,7 +43,8 @@ export interface TelemetryEvents {
   paused: { sync: string; paused: boolean }
   /** The slot's confirmed position moved; lag figures from the last server keep-alive. */
   checkpoint: { sync: string; lsn: bigint; lagBytes: number; lagSeconds: number }
-  backfill: { sync: string; done: number; total: number }
+  /** Snapshot progress (backfill, resync), per chunk: rows sent so far, the estimated total, this chunk's rows. */
+  backfill: { sync: string; done: number; total: number; chunkRows?: number }
   reconnect: { sync: string; target: 'postgres' | 'kafka'; error: string }
   /**
    * State changes of a sync (not per retry). `reason` is a human sentence, free of secrets. `position`: for a

@@ -10,6 +10,7 @@ import { loadConfig, parseConfig } from '../config/load-config.ts'
 import type { RowcastConfig, SyncConfig } from '../config/root-schema.ts'
 import { printChecks, runChecks } from './check.ts'
 import { startDaemon } from './daemon.ts'
+import { formatStatus, type SyncStatus } from '../observability/sync-status.ts'
 import { ConfigError, RowcastError, errorMessage, type ConfigIssue } from '../core/errors.ts'
 import { createLogger } from '../core/logger.ts'
 import { resolveSync } from '../pipeline/resolve-sync.ts'
@@ -126,6 +127,29 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
           print(opts.yes ? `done: ${statement}` : `${statement};`)
         }
       })
+    })
+
+  program
+    .command('status')
+    .description("each sync's state and, during a snapshot (backfill, resync), rows done / estimated total, rate and ETA, from the running daemon's HTTP endpoint")
+    .option(...configOption)
+    .option('--json', 'print the JSON of GET /status')
+    .option('--url <url>', 'the daemon\'s HTTP endpoint (default: from the config\'s http section)')
+    .action(async (opts: { config: string; json?: boolean; url?: string }) => {
+      const config = load(opts.config)
+      const host = config.http?.host ?? '127.0.0.1'
+      const base = opts.url ?? `http://${host.includes(':') ? `[${host}]` : host}:${config.http?.port ?? 9464}`
+      let body: { syncs: Record<string, SyncStatus> }
+      try {
+        const response = await fetch(`${base}/status`, { signal: AbortSignal.timeout(5_000) })
+        body = (await response.json()) as { syncs: Record<string, SyncStatus> }
+      } catch (error) {
+        print(`cannot reach the daemon at ${base}/status (is it running, with an http section in its config?): ${errorMessage(error)}`)
+        code = 1
+        return
+      }
+      if (opts.json) print(JSON.stringify(body, null, 2))
+      else for (const line of formatStatus(body.syncs)) print(line)
     })
 
   program

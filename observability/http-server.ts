@@ -7,6 +7,7 @@ import { DEBUGGER_PAGE } from './debugger/page.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Metrics } from './metrics.ts'
 import type { Telemetry } from '../core/telemetry.ts'
+import { trackSyncStatus } from './sync-status.ts'
 
 const MIN_TOKEN_LENGTH = 16
 
@@ -36,7 +37,7 @@ const READY_STATES = new Set(['streaming', 'backfilling'])
 
 /**
  * The daemon's HTTP face: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (every sync streaming or
- * backfilling) and, when a token is configured, the live debugger (`/debugger`, its SSE feed `/debugger/events`
+ * backfilling), `/status` (each sync's state and snapshot progress, JSON: what `rowcast status` shows) and, when a token is configured, the live debugger (`/debugger`, its SSE feed `/debugger/events`
  * and a JSON snapshot `/debugger/records`).
  */
 export async function startHttpServer(options: {
@@ -51,6 +52,7 @@ export async function startHttpServer(options: {
   const logger = options.logger.child({ component: 'http' })
   const auth = config.debuggerToken ? createDebuggerAuth(config.debuggerToken) : null
   const streams = new Set<ServerResponse>()
+  const status = trackSyncStatus(options.telemetry)
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>> = {
     '/metrics': async (_req, res) => send(res, 200, metrics.registry.contentType, await metrics.registry.metrics()),
@@ -61,6 +63,7 @@ export async function startHttpServer(options: {
       const ready = notReady.length === 0 && Object.keys(states).length > 0
       sendJson(res, ready ? 200 : 503, { ready, notReady, syncs: states })
     },
+    '/status': (_req, res) => sendJson(res, 200, { syncs: status.status() }),
     '/debugger': (req, res, url) => {
       if (!debuggerOn(res)) return
       // A token in the URL is a login: answered with a session cookie and a redirect that drops it from the address bar.
@@ -153,6 +156,7 @@ export async function startHttpServer(options: {
     url,
     close: () =>
       new Promise<void>((resolve) => {
+        status.close()
         for (const res of streams) res.end()
         server.close(() => resolve())
         server.closeAllConnections()

@@ -60,9 +60,12 @@ export function createMetrics(telemetry: Telemetry): Metrics {
     telemetry.on('paused', ({ sync, paused }) => m.paused.set({ sync }, paused ? 1 : 0)),
     telemetry.on('checkpoint', ({ sync, lsn }) => m.confirmedLsn.set({ sync }, Number(lsn))),
     registerSlotMetrics(registry, telemetry),
-    telemetry.on('backfill', ({ sync, done, total }) => {
+    telemetry.on('backfill', ({ sync, done, total, chunkRows }) => {
       m.backfillDone.set({ sync }, done)
       m.backfillTotal.set({ sync }, total)
+      m.snapshotRows.inc({ sync }, chunkRows ?? 0)
+      m.snapshotChunks.inc({ sync })
+      m.snapshotRemaining.set({ sync }, Math.max(0, total - done))
     }),
     telemetry.on('reconnect', ({ sync, target }) => m.reconnects.inc({ sync, target })),
     telemetry.on('state', ({ sync, state }) => {
@@ -102,6 +105,9 @@ function defineMetrics(registry: Registry) {
     confirmedLsn: gauge('rowcast_confirmed_lsn', 'Last LSN confirmed to the replication slot, as a number (exact up to 2^53).'),
     backfillDone: gauge('rowcast_backfill_rows_done', 'Rows read so far by the running or last backfill.'),
     backfillTotal: gauge('rowcast_backfill_rows_total', 'Rows the running or last backfill has to read.'),
+    snapshotRows: counter('rowcast_snapshot_rows_total', 'Rows sent by snapshots (backfill, resync) read in chunks beside the stream.', ['sync']),
+    snapshotChunks: counter('rowcast_snapshot_chunks_total', 'Snapshot chunks placed in the stream.', ['sync']),
+    snapshotRemaining: gauge('rowcast_snapshot_remaining_rows', 'Rows the running snapshot has left, by the estimate of pg_class.reltuples (0 when done).'),
     reconnects: counter('rowcast_reconnects_total', 'Reconnections after a lost connection, by target (postgres, kafka).', ['sync', 'target']),
     state: gauge('rowcast_sync_state', 'Current state of a sync: 1 for the current state, 0 for the others.', ['sync', 'state']),
   }

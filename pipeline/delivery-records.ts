@@ -108,8 +108,8 @@ export class DeliveryRecords {
     }
   }
 
-  snapshotProgress(done: number, total: number): void {
-    this.#telemetry.emit('backfill', { sync: this.#sync, done, total })
+  snapshotProgress(done: number, total: number, chunkRows: number): void {
+    this.#telemetry.emit('backfill', { sync: this.#sync, done, total, chunkRows })
   }
 
   checkpoint(lsn: bigint, lagBytes: number, lagSeconds: number): void {

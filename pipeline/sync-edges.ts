@@ -50,8 +50,10 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         heartbeatIntervalMs: postgres.heartbeatIntervalMs,
         statusIntervalMs: postgres.statusIntervalMs,
         maxBatchRows: limits.maxBatchRows,
+        chunkRows: sync.snapshot.chunkRows,
+        ...(sync.snapshot.maxRowsPerSecond === undefined ? {} : { maxSnapshotRowsPerSecond: sync.snapshot.maxRowsPerSecond }),
         logger,
-        events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total) => records.snapshotProgress(done, total) },
+        events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total, chunkRows) => records.snapshotProgress(done, total, chunkRows) },
       }, signal)
       if (source === null) return null
       try {
@@ -59,7 +61,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         for (const warning of resolved.warnings) logger.warn(warning)
         const encoders = await prepareValueEncoders(resolved, { registry: options.schemaRegistry, baseDir: options.baseDir, index, logger })
         identity = null
-        await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, shape: resolved.shape, snapshotColumns: resolved.table.columns, filter: sync.model.filter ?? null, reselect: reselectSpec(resolved) })
+        await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, shape: resolved.shape, snapshotColumns: resolved.table.columns, keyColumns: resolved.model.keyColumns, filter: sync.model.filter ?? null, reselect: reselectSpec(resolved) })
         identity = source.identity
         const steps = buildSteps(resolved, {
           onUnchanged: (count) => records.filtered(count, 'unchanged'),

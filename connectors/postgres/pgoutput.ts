@@ -4,6 +4,7 @@ import type { Row } from '../../core/changes.ts'
 import type { Lsn } from '../../core/lsn.ts'
 import type { RelationShapes, StreamedColumn } from './relation-shape.ts'
 import type { ValueParser } from './values.ts'
+import { WATERMARK_PREFIX } from './watermark-merge.ts'
 
 /**
  * pgoutput (protocol version 1) decoded straight into rowcast's rows, as a pg-logical-replication plugin:
@@ -27,7 +28,8 @@ export type PgoutputMessage =
   | { tag: 'update'; relation: Relation; old: Row | null; key: Row | null; new: Row; /** every model column's bytes as in `old` */ unchanged: boolean; modelShaped: boolean }
   | { tag: 'delete'; relation: Relation; old: Row | null; key: Row | null; modelShaped: boolean }
   | { tag: 'truncate'; relations: Relation[] }
-  | { tag: 'other' } // origin, type and logical messages (rowcast's heartbeat)
+  | { tag: 'watermark'; content: string } // a logical message with rowcast's snapshot prefix
+  | { tag: 'other' } // origin, type and other logical messages (rowcast's heartbeat)
 
 export interface Relation {
   /** "schema.name" */
@@ -105,13 +107,22 @@ export class PgoutputDecoder {
         return this.#delete()
       case 0x54: // T
         return this.#truncate()
+      case 0x4d: // M logical message
+        return this.#message()
       case 0x4f: // O origin
       case 0x59: // Y type
-      case 0x4d: // M logical message
         return OTHER
       default:
         throw new Error(`unknown pgoutput message '${String.fromCharCode(buffer[0] ?? 0)}'`)
     }
+  }
+
+  /** A logical message (flags, LSN, prefix, content): only the snapshot's watermarks are decoded. */
+  #message(): PgoutputMessage {
+    this.#pos += 1 + 8 // flags, LSN
+    if (this.#string() !== WATERMARK_PREFIX) return OTHER
+    const length = this.#uint32()
+    return { tag: 'watermark', content: this.#buf.toString('utf8', this.#pos, this.#pos + length) }
   }
 
   #insert(): PgoutputMessage {

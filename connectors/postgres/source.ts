@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { concat, concatMap, defer, EMPTY, finalize, from, merge, of, Subject, takeUntil, type Observable } from 'rxjs'
+import { concatMap, defer, EMPTY, finalize, from, merge, of, Subject, tap, type Observable } from 'rxjs'
 import type { Batch, ColumnInfo, SourceChange } from '../../core/changes.ts'
 import type { ChangeSource, ChangeSourceEvents, SourceIdentity } from '../../core/contracts.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
@@ -10,12 +10,12 @@ import { ensurePublication, type PublicationSpec } from './publication.ts'
 import type { ShapeOptions } from './relation-shape.ts'
 import { settleShape } from './shape-record.ts'
 import { reselectUnchangedToast, type ReselectSpec } from './reselect-toast.ts'
-import { createSlot, createSlotWithSnapshot, dropSlot, readSlot } from './slots.ts'
-import { snapshot } from './snapshot.ts'
+import { createSlot, dropSlot, readSlot } from './slots.ts'
+import { SnapshotCoordinator } from './snapshot-coordinator.ts'
 import { decideStart } from './start-decision.ts'
 import { emitHeartbeat, ReplicationStream } from './stream.ts'
 import {
-  ensureStateTable, finishBackfill, readBackfillState, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync, writeBackfillState,
+  ensureStateTable, readBackfillState, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync,
 } from './sync-state.ts'
 import { sessionConfig } from './session.ts'
 
@@ -28,6 +28,10 @@ export interface PostgresSourceOptions {
   statusIntervalMs: number
   /** A transaction (or snapshot read) larger than this flows in batches of this size. */
   maxBatchRows: number
+  /** Rows per chunk of the snapshot read beside the stream (backfill, resync). */
+  chunkRows: number
+  /** A ceiling on snapshot rows per second (none: as fast as Kafka takes them). */
+  maxSnapshotRowsPerSecond?: number
   logger: Logger
   events: PostgresSourceEvents
 }
@@ -36,7 +40,8 @@ export interface PostgresSourceEvents extends ChangeSourceEvents {
   onTruncate?(tables: string[]): void
   /** The server's WAL end from keep-alives, for replication lag. */
   onServerPosition?(lsn: Lsn): void
-  onSnapshotProgress?(done: number, total: number): void
+  /** A snapshot chunk was placed in the stream: rows sent so far, the estimated total, the chunk's rows. */
+  onSnapshotProgress?(done: number, total: number, chunkRows: number): void
 }
 
 /** What the source streams, decided from the model: slot, publication, and the columns to decode. */
@@ -49,6 +54,8 @@ export interface StreamSpec {
   shape: ShapeOptions
   /** The columns the snapshot reads (classify projects them to the model). */
   snapshotColumns: readonly ColumnInfo[]
+  /** The model's key: the snapshot reads in its order and matches the stream's changes by it. */
+  keyColumns: readonly string[]
   filter: string | null
   /** Read back the large values an UPDATE left unchanged (identity not FULL, `model.unchangedToast: reselect`); null: don't. */
   reselect?: ReselectSpec | null
@@ -72,16 +79,14 @@ export class PostgresSource implements ChangeSource {
   readonly #options: PostgresSourceOptions
   readonly #control: pg.Client
   readonly #failure = new Subject<never>()
-  readonly #end = new Subject<void>()
   readonly #releases: (() => Promise<void> | void)[] = []
   #stream: ReplicationStream | null = null
   #batches: Observable<Batch<SourceChange>> = EMPTY
   #start: Lsn = 0n
-  #snapshotPending = false
+  #snapshot: SnapshotCoordinator | null = null
   #paused = false
   #capacityWaiters: (() => void)[] = []
   #closed = false
-  #closeExport: () => Promise<void> = async () => {}
   #recorded = { position: 0n, at: 0, writing: false }
   #identity: SourceIdentity | null = null
 
@@ -132,35 +137,27 @@ export class PostgresSource implements ChangeSource {
     this.#identity = { systemId: server.systemId, database, slot: spec.slot }
     const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
     const slot = await readSlot(control, spec.slot)
-    const decision = decideStart(slot, await readBackfillState(control, sync), initialSync, { sync, slot: spec.slot, recorded, server, gapAccepted })
-    let snapshotName: string | null = null
+    const backfill = await readBackfillState(control, sync)
+    const decision = decideStart(slot, backfill, initialSync, { sync, slot: spec.slot, recorded, server, gapAccepted })
     if (decision.kind === 'lost') throw new RowcastError('PG_SLOT_LOST', decision.reason)
     if (decision.kind === 'resume') this.#start = decision.from
-    else if (decision.kind === 'create' || decision.kind === 'replace') {
+    else {
       if (decision.kind === 'replace') {
         if (slot !== null) await dropSlot(control, spec.slot)
-        logger.warn({ slot: spec.slot, from: recorded === null ? null : formatLsn(recorded.confirmed) }, 'gap accepted (rowcast resync --accept-gap): streaming from a new slot; changes since the recorded position are not sent')
+        if (decision.snapshot) logger.warn({ slot: spec.slot }, 'the slot is lost: re-sending the model from its first row, from a new slot')
+        else logger.warn({ slot: spec.slot, from: recorded === null ? null : formatLsn(recorded.confirmed) }, 'gap accepted (rowcast resync --accept-gap): streaming from a new slot; changes since the recorded position are not sent')
       }
       this.#start = await createSlot(control, spec.slot)
       logger.info({ slot: spec.slot, lsn: formatLsn(this.#start) }, 'created replication slot')
-    } else {
-      // A backfill that did not finish (or a resync) starts over from a fresh slot and snapshot.
-      if (decision.dropSlot) await dropSlot(control, spec.slot)
-      const created = await createSlotWithSnapshot(this.#options.url, spec.slot)
-      // The exported snapshot lives while this connection stays open: closed once the snapshot read imported it.
-      this.#closeExport = () => created.connection.end().catch(() => undefined)
-      this.#releases.push(this.#closeExport)
-      await writeBackfillState(control, sync, 'pending')
-      logger.info({ slot: spec.slot, lsn: formatLsn(created.consistentPoint), snapshot: created.snapshot }, 'created replication slot with snapshot for backfill')
-      this.#start = created.consistentPoint
-      snapshotName = created.snapshot
-      this.#snapshotPending = true
     }
+    // A backfill or resync reads the model in chunks beside the stream: the slot is never dropped for it.
+    this.#snapshot = this.#snapshotOf(spec)
+    await this.#snapshot.prepare(decision.snapshot, backfill !== 'pending' || decision.kind !== 'resume')
     // From here on the slot is this sync's stream: should it vanish, the next start stops loudly.
     await recordStream(control, sync, { ...server, slot: spec.slot, position: this.#start, fresh: decision.kind !== 'resume' })
     this.#recorded = { position: this.#start, at: Date.now(), writing: false }
     const shape = await settleShape(control, sync, spec.shape, decision.kind !== 'resume')
-    this.#batches = this.#read({ ...spec, shape }, snapshotName)
+    this.#batches = this.#read({ ...spec, shape })
   }
 
   get batches(): Observable<Batch<SourceChange>> {
@@ -176,21 +173,15 @@ export class PostgresSource implements ChangeSource {
     return this.#start
   }
 
+  /** The snapshot runs beside the stream (chunked), never before it. */
   get snapshotFirst(): boolean {
-    return this.#snapshotPending
+    return false
   }
 
   confirm(position: Lsn): void {
     this.#stream?.confirm(position)
     this.#recordConfirmed(position, false)
-    // Snapshot batches are opened before any streamed one: a position past the start means all were delivered.
-    if (this.#snapshotPending && position > this.#start) {
-      this.#snapshotPending = false
-      finishBackfill(this.#control, this.#options.sync).then(
-        () => this.#options.logger.info('backfill delivered'),
-        (error: unknown) => this.#options.logger.warn({ error: errorMessage(error) }, 'could not record the end of the backfill; it will run again on restart'),
-      )
-    }
+    this.#snapshot?.confirmed(position)
   }
 
   pause(): void {
@@ -211,6 +202,7 @@ export class PostgresSource implements ChangeSource {
     this.#closed = true
     await this.#recordConfirmed(this.#stream?.confirmed ?? 0n, true)
     this.resume() // a snapshot waiting for room gives up (its subscription is gone by now)
+    await this.#snapshot?.stop()
     for (const release of this.#releases.reverse()) await release()
   }
 
@@ -228,9 +220,26 @@ export class PostgresSource implements ChangeSource {
     )
   }
 
-  /** Snapshot rows (when asked) then the stream, with heartbeats and the resync watch while subscribed. */
-  #read(spec: StreamSpec, snapshotName: string | null): Observable<Batch<SourceChange>> {
+  /** The chunked snapshot of this sync, beside its stream. */
+  #snapshotOf(spec: StreamSpec): SnapshotCoordinator {
+    const { url, sync, chunkRows, maxBatchRows, logger, events, maxSnapshotRowsPerSecond } = this.#options
+    return new SnapshotCoordinator(this.#control, {
+      url, sync, chunkRows, maxBatchRows, logger,
+      ...(maxSnapshotRowsPerSecond === undefined ? {} : { maxRowsPerSecond: maxSnapshotRowsPerSecond }),
+      table: spec.table,
+      columns: spec.snapshotColumns,
+      keyColumns: spec.keyColumns,
+      filter: spec.filter,
+      capacity: () => (this.#paused ? new Promise<void>((r) => this.#capacityWaiters.push(r)) : Promise.resolve()),
+      onProgress: (done, total, chunkRows) => events.onSnapshotProgress?.(done, total, chunkRows),
+      onError: (error) => this.#failure.error(error),
+    })
+  }
+
+  /** The stream, with the chunked snapshot (when one is pending) merged in at its watermarks, heartbeats and the resync watch while subscribed. */
+  #read(spec: StreamSpec): Observable<Batch<SourceChange>> {
     const { url, maxBatchRows, statusIntervalMs, logger, events } = this.#options
+    const snapshot = this.#snapshot
     const stream = new ReplicationStream({
       connectionString: url,
       slot: spec.slot,
@@ -240,34 +249,20 @@ export class PostgresSource implements ChangeSource {
       statusIntervalMs,
       logger,
       isIdle: events.isIdle,
+      ...(snapshot === null ? {} : { onWatermark: (content: string, txId: number, commitLsn: Lsn, commitTime: number) => snapshot.onWatermark(content, txId, commitLsn, commitTime) }),
       ...(events.onTruncate === undefined ? {} : { onTruncate: events.onTruncate }),
       ...(events.onServerPosition === undefined ? {} : { onServerPosition: events.onServerPosition }),
       ...(events.onBegin === undefined ? {} : { onBegin: events.onBegin }),
     })
     this.#stream = stream
-    const snapshot$ =
-      snapshotName === null
-        ? EMPTY
-        : snapshot({
-            connectionString: url,
-            table: spec.table,
-            columns: spec.snapshotColumns,
-            filter: spec.filter,
-            snapshot: snapshotName,
-            batchRows: maxBatchRows,
-            capacity: () => (this.#paused ? new Promise<void>((r) => this.#capacityWaiters.push(r)) : Promise.resolve()),
-            onProgress: (done, total) => events.onSnapshotProgress?.(done, total),
-            onSnapshotImported: () => void this.#closeExport(),
-          })
     const reselect = spec.reselect == null ? null : reselectUnchangedToast(this.#control, spec.reselect, logger)
     const streamed = (batches: Observable<Batch<SourceChange>>) =>
       reselect === null ? batches : batches.pipe(concatMap((batch) => { const out = reselect(batch); return out instanceof Promise ? from(out) : of(out) }))
     return defer(() => {
       const stopTimers = this.#startTimers()
-      return merge(concat(snapshot$, streamed(stream.batches(this.#start))), this.#failure).pipe(
-        takeUntil(this.#end),
-        finalize(stopTimers),
-      )
+      snapshot?.start()
+      const batches = streamed(stream.batches(this.#start))
+      return merge(snapshot === null ? batches : batches.pipe(tap((batch) => snapshot.observe(batch))), this.#failure).pipe(finalize(stopTimers))
     })
   }
 
@@ -280,11 +275,11 @@ export class PostgresSource implements ChangeSource {
     const resyncPoll = setInterval(() => {
       readBackfillState(this.#control, sync)
         .then((state) => {
-          if (state !== 'resync' || resyncing) return
-          // End the batches: the attempt delivers what is in flight and ends; the next one finds 'resync' and starts over.
+          if (state !== 'resync' || resyncing || this.#snapshot === null) return
+          // The stream goes on; a snapshot from the first row runs beside it (one already running starts over).
           resyncing = true
-          logger.info('resync requested: re-sending the whole model')
-          this.#end.next()
+          logger.info('resync requested: re-sending the whole model beside the stream')
+          return this.#snapshot.restart().finally(() => (resyncing = false))
         })
         .catch(() => undefined)
     }, RESYNC_POLL_MS)

@@ -8,10 +8,9 @@ import type { BackfillState, RecordedStream } from './sync-state.ts'
  * is gone, and going on silently would lose every change since the recorded position.
  */
 export type StartDecision =
-  | { kind: 'resume'; from: Lsn }
-  | { kind: 'create' }
-  | { kind: 'snapshot'; dropSlot: boolean }
-  | { kind: 'replace' }
+  | { kind: 'resume'; from: Lsn; snapshot: boolean }
+  | { kind: 'create'; snapshot: boolean }
+  | { kind: 'replace'; snapshot: boolean }
   | { kind: 'lost'; reason: string }
 
 /** What the database says about the stream the sync read before (absent: decided as for a first start). */
@@ -24,21 +23,28 @@ export interface StreamHistory {
 }
 
 /**
- * The slot decision, from what the database holds: a resync, or a backfill not yet delivered, starts over
- * from a new slot and its snapshot. Otherwise a sync that has streamed before resumes its slot, or stops
- * when that slot vanished, was invalidated, or the database is another one (unless the user accepted the
- * gap); a sync that never streamed creates its slot (and a backfill sync reads the snapshot).
+ * The slot decision, from what the database holds, and whether a chunked snapshot runs beside the stream
+ * (a resync, or a backfill not yet delivered): never a reason to drop a slot. A sync that has streamed before
+ * resumes its slot, or stops when that slot vanished, was invalidated, or the database is another one,
+ * unless the user accepted the gap, or the model is being re-sent (a resync, a backfill not yet delivered:
+ * its snapshot starts over from the first row, from a new slot);
+ * a sync that never streamed creates its slot.
  */
 export function decideStart(slot: SlotState | null, backfill: BackfillState | null, initialSync: 'backfill' | 'skip', history?: StreamHistory): StartDecision {
-  if (backfill === 'resync' || (initialSync === 'backfill' && backfill !== 'done')) return { kind: 'snapshot', dropSlot: slot !== null }
+  // A snapshot not yet delivered (a backfill, or a resync of any sync) goes on after a restart.
+  const snapshot = backfill === 'resync' || backfill === 'pending' || (initialSync === 'backfill' && backfill !== 'done')
   const recorded = history?.recorded ?? null
   if (history !== undefined && recorded !== null) {
     const lost = lostBecause(slot, recorded, history)
-    if (lost !== null) return history.gapAccepted ? { kind: 'replace' } : { kind: 'lost', reason: describeGap(lost, recorded, history) }
+    if (lost !== null) {
+      // A resync, or a backfill not yet delivered, re-sends the model from its first row: it may go on from a new slot.
+      if (history.gapAccepted || snapshot) return { kind: 'replace', snapshot }
+      return { kind: 'lost', reason: describeGap(lost, recorded, history) }
+    }
   }
   // Only a sync with no recorded stream gets here without its slot: a first start (or one from before rowcast recorded streams).
-  if (slot === null) return initialSync === 'backfill' ? { kind: 'snapshot', dropSlot: false } : { kind: 'create' }
-  return { kind: 'resume', from: slot.confirmedFlush }
+  if (slot === null) return { kind: 'create', snapshot }
+  return { kind: 'resume', from: slot.confirmedFlush, snapshot }
 }
 
 function lostBecause(slot: SlotState | null, recorded: RecordedStream, history: StreamHistory): string | null {

@@ -39,6 +39,8 @@ export interface ReplicationStreamOptions {
    * shutdown of PostgreSQL waits forever for the walsender, whose shutdown checkpoint is never confirmed.
    */
   isIdle?: () => boolean
+  /** A snapshot watermark (watermark-merge.ts), with its transaction: the batches returned are emitted right there. */
+  onWatermark?: (content: string, txId: number, commitLsn: Lsn, commitTime: number) => Batch<SourceChange>[]
 }
 
 /**
@@ -74,6 +76,7 @@ export class ReplicationStream {
       let items: SourceChange[] = []
       let commitTime = 0
       let txId = 0
+      let txCommitLsn = 0n
       let stopping = false
       let inTransaction = false
 
@@ -84,6 +87,7 @@ export class ReplicationStream {
             items = []
             commitTime = message.commitTime
             txId = message.xid
+            txCommitLsn = message.commitLsn
             if (message.commitLsn !== 0n) this.#options.onBegin?.(txId, message.commitLsn)
             return
           case 'insert':
@@ -106,6 +110,9 @@ export class ReplicationStream {
             }
             return
           }
+          case 'watermark':
+            for (const batch of this.#options.onWatermark?.(message.content, txId, txCommitLsn, commitTime) ?? []) subscriber.next(batch)
+            return
           case 'truncate':
             this.#options.onTruncate?.(message.relations.map((r) => r.qualified))
             return

@@ -87,7 +87,7 @@ export const DEBUGGER_PAGE = /* html */ `<!doctype html>
     tr.append(
       el('td', new Date(r.time).toISOString().slice(11, 23)), el('td', r.sync),
       (() => { const td = el('td'); td.append(el('span', r.status, 'st st-' + r.status)); return td })(),
-      el('td', r.type), el('td', r.table), el('td', r.key ?? '', 'key'), el('td', r.topic ?? ''),
+      el('td', r.lsn === '0/0' ? r.type + ' (snapshot)' : r.type), el('td', r.table), // snapshot rows carry no stream position el('td', r.key ?? '', 'key'), el('td', r.topic ?? ''),
       el('td', r.partition ?? '', 'partition'), el('td', r.offset ?? '', 'offset'),
       el('td', r.latencyMs === undefined ? '' : r.latencyMs + ' ms'), el('td', r.error ?? '', 'err'),
     )
@@ -129,7 +129,7 @@ export const DEBUGGER_PAGE = /* html */ `<!doctype html>
     const dl = el('dl')
     for (const [k, v] of [['time', new Date(r.time).toISOString()], ['sync', r.sync], ['status', r.status], ['type', r.type],
       ['table', r.table], ['key', r.key], ['topic', r.topic], ['partition', r.partition], ['offset', r.offset],
-      ['end-to-end latency', r.latencyMs === undefined ? undefined : r.latencyMs + ' ms'], ['lsn', r.lsn], ['error', r.error]]) {
+      ['end-to-end latency', r.latencyMs === undefined ? undefined : r.latencyMs + ' ms'], ['lsn', r.lsn === '0/0' ? 'none: a snapshot row (backfill or resync), read beside the stream' : r.lsn], ['error', r.error]]) {
       if (v === undefined || v === null || v === '') continue
       dl.append(el('dt', k), el('dd', v))
     }

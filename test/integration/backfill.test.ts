@@ -102,12 +102,15 @@ describe('initial sync', () => {
       }
       await eventually(mismatches, (wrong) => wrong.length === 0, 40_000, 'last message per key equals the final row')
 
-      // Every row of the snapshot came first as added; deleted rows' last message is removed.
+      // The snapshot is read in chunks beside the stream: a row the writer never touched first arrives as added
+      // (one it changed before its chunk was read may first arrive from the stream). Deleted rows end on removed (above).
+      const touched = new Set<string>()
+      for (let i = 0; i < writes; i++) touched.add(String(1 + ((i * 7919) % 20_000)))
       const first = new Map<string, string>()
       for (const m of consumer.messages) if (!first.has(m.key ?? '')) first.set(m.key ?? '', JSON.parse(m.value).type)
-      for (let id = 1; id <= 20_000; id++) assert.equal(first.get(String(id)), 'added', `row ${id} first arrives as added`)
+      for (let id = 1; id <= 20_000; id++) if (!touched.has(String(id))) assert.equal(first.get(String(id)), 'added', `row ${id} first arrives as added`)
       const last = progress.at(-1)
-      assert.deepEqual(last && { done: last.done, total: last.total }, { done: 20_000, total: 20_000 })
+      assert.ok(last !== undefined && last.done === last.total && last.done >= 20_000 - writes, `the last progress counts every row read (${JSON.stringify(last)})`)
       assert.ok(progress.every((p, i) => i === 0 || p.done >= progress[i - 1].done), 'progress only grows')
       await eventually(() => backfillState(table), (s) => s === 'done', 10_000, 'backfill recorded as done')
       assert.equal(daemon.syncs[0].state, 'streaming')

@@ -2,7 +2,7 @@ import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { configFor, createTopics, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
-import { finish } from '../support/sync-helpers.ts'
+import { backfilled, finish } from '../support/sync-helpers.ts'
 import { kcatValues } from '../support/kcat.ts'
 
 /**
@@ -49,6 +49,7 @@ describe('json and jsonb values keep the server\'s text', () => {
     const daemon = await runDaemon(config)
     try {
       await streaming(daemon)
+      await backfilled(env, Object.keys(syncs).map(name)) // row 2 committed before a chunk is read would come twice (stream and chunk)
       await sql(env, `INSERT INTO ${table} VALUES (2, $1, $2)`, [DOC, RAW]) // streamed
       for (const [mode, { expected }] of Object.entries(syncs)) {
         const values = await kcatValues(env, name(mode), 2)

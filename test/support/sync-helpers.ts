@@ -75,3 +75,13 @@ export async function finish(env: StackEnv, daemon: Daemon): Promise<void> {
   await daemon.stop()
   await dropSyncs(env, daemon.syncs.map((s) => s.name))
 }
+
+/** Waits until each sync's backfill is delivered (its snapshot runs beside the stream, so `streaming` comes first). */
+export async function backfilled(env: StackEnv, syncs: readonly string[], timeoutMs = 30_000): Promise<void> {
+  await eventually(
+    async () => Number((await sql(env, "SELECT count(*) AS n FROM _rowcast.sync_state WHERE sync = ANY($1) AND backfill = 'done'", [syncs])).rows[0].n),
+    (n) => n === syncs.length,
+    timeoutMs,
+    `backfill of ${syncs.join(', ')} delivered`,
+  )
+}

@@ -13,14 +13,14 @@ function lostReason(decision: ReturnType<typeof decideStart>): string {
 }
 
 test('a sync that never streamed (no recorded stream) decides as before: create, or snapshot for a backfill', () => {
-  assert.deepEqual(decideStart(null, null, 'skip', history({ recorded: null })), { kind: 'create' })
-  assert.deepEqual(decideStart(null, null, 'backfill', history({ recorded: null })), { kind: 'snapshot', dropSlot: false })
-  assert.deepEqual(decideStart(slot, null, 'skip', history({ recorded: null })), { kind: 'resume', from: 0x200n })
+  assert.deepEqual(decideStart(null, null, 'skip', history({ recorded: null })), { kind: 'create', snapshot: false })
+  assert.deepEqual(decideStart(null, null, 'backfill', history({ recorded: null })), { kind: 'create', snapshot: true })
+  assert.deepEqual(decideStart(slot, null, 'skip', history({ recorded: null })), { kind: 'resume', from: 0x200n, snapshot: false })
 })
 
 test('its slot still there and valid: resumed, also when the slot is behind on the same timeline (a restart lost its saved position)', () => {
-  assert.deepEqual(decideStart(slot, null, 'skip', history()), { kind: 'resume', from: 0x200n })
-  assert.deepEqual(decideStart({ ...slot, confirmedFlush: 0x100n }, 'done', 'backfill', history()), { kind: 'resume', from: 0x100n })
+  assert.deepEqual(decideStart(slot, null, 'skip', history()), { kind: 'resume', from: 0x200n, snapshot: false })
+  assert.deepEqual(decideStart({ ...slot, confirmedFlush: 0x100n }, 'done', 'backfill', history()), { kind: 'resume', from: 0x100n, snapshot: false })
 })
 
 test('a missing slot of a sync that streamed before is lost, never re-created: skip and backfill-done alike; the gap and both ways on are named', () => {
@@ -38,17 +38,19 @@ test('an invalidated slot (wal_status lost), another database, or a slot behind 
   assert.match(lostReason(decideStart({ ...slot, walStatus: 'lost' }, null, 'skip', history())), /invalidated/)
   assert.match(lostReason(decideStart(slot, null, 'skip', history({ server: { systemId: '999', timeline: 1 } }))), /system identifier 999, recorded 7300000000000000001/)
   assert.match(lostReason(decideStart({ ...slot, confirmedFlush: 0x100n }, null, 'skip', history({ server: { systemId: recorded.systemId, timeline: 2 } }))), /another timeline/)
-  assert.deepEqual(decideStart(slot, null, 'skip', history({ server: { systemId: recorded.systemId, timeline: 2 } })), { kind: 'resume', from: 0x200n }, 'a new timeline with the slot not behind: nothing diverged')
+  assert.deepEqual(decideStart(slot, null, 'skip', history({ server: { systemId: recorded.systemId, timeline: 2 } })), { kind: 'resume', from: 0x200n, snapshot: false }, 'a new timeline with the slot not behind: nothing diverged')
 })
 
 test('an accepted gap replaces a lost slot with a new one (no snapshot); it changes nothing while the slot is fine', () => {
-  assert.deepEqual(decideStart(null, 'done', 'backfill', history({ gapAccepted: true })), { kind: 'replace' })
-  assert.deepEqual(decideStart({ ...slot, walStatus: 'lost' }, null, 'skip', history({ gapAccepted: true })), { kind: 'replace' })
-  assert.deepEqual(decideStart(slot, null, 'skip', history({ gapAccepted: true })), { kind: 'resume', from: 0x200n })
+  assert.deepEqual(decideStart(null, 'done', 'backfill', history({ gapAccepted: true })), { kind: 'replace', snapshot: false })
+  assert.deepEqual(decideStart({ ...slot, walStatus: 'lost' }, null, 'skip', history({ gapAccepted: true })), { kind: 'replace', snapshot: false })
+  assert.deepEqual(decideStart(slot, null, 'skip', history({ gapAccepted: true })), { kind: 'resume', from: 0x200n, snapshot: false })
 })
 
-test('a resync, or a backfill not yet delivered, starts from a new slot and snapshot even when the slot is lost', () => {
-  assert.deepEqual(decideStart(null, 'resync', 'skip', history()), { kind: 'snapshot', dropSlot: false })
-  assert.deepEqual(decideStart({ ...slot, walStatus: 'lost' }, 'resync', 'skip', history()), { kind: 'snapshot', dropSlot: true })
-  assert.deepEqual(decideStart(null, 'pending', 'backfill', history()), { kind: 'snapshot', dropSlot: false })
+test('a resync, or a backfill not yet delivered, re-sends the model from a new slot when the slot is lost; with its slot fine, it keeps it', () => {
+  assert.deepEqual(decideStart(null, 'resync', 'skip', history()), { kind: 'replace', snapshot: true })
+  assert.deepEqual(decideStart({ ...slot, walStatus: 'lost' }, 'resync', 'skip', history()), { kind: 'replace', snapshot: true })
+  assert.deepEqual(decideStart(null, 'pending', 'backfill', history()), { kind: 'replace', snapshot: true })
+  assert.deepEqual(decideStart(slot, 'resync', 'skip', history()), { kind: 'resume', from: 0x200n, snapshot: true })
+  assert.deepEqual(decideStart(slot, 'pending', 'backfill', history()), { kind: 'resume', from: 0x200n, snapshot: true })
 })

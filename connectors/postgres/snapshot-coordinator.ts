@@ -1,0 +1,146 @@
+import { randomUUID } from 'node:crypto'
+import type pg from 'pg'
+import type { Batch, ColumnInfo, SourceChange } from '../../core/changes.ts'
+import { errorMessage, type RowcastError } from '../../core/errors.ts'
+import type { Logger } from '../../core/logger.ts'
+import type { Lsn } from '../../core/lsn.ts'
+import { ChunkedSnapshot } from './chunked-snapshot.ts'
+import { beginSnapshot, ensureSnapshotColumns, readSnapshotProgress, recordChunk, type SnapshotProgress } from './snapshot-state.ts'
+import { finishBackfill } from './sync-state.ts'
+import { WatermarkMerge, type MergedChunk } from './watermark-merge.ts'
+
+export interface SnapshotCoordinatorOptions {
+  url: string
+  sync: string
+  table: string
+  columns: readonly ColumnInfo[]
+  keyColumns: readonly string[]
+  filter: string | null
+  chunkRows: number
+  maxRowsPerSecond?: number
+  maxBatchRows: number
+  capacity: () => Promise<void>
+  onProgress: (done: number, total: number, chunkRows: number) => void
+  onError: (error: RowcastError) => void
+  logger: Logger
+}
+
+interface PlacedChunk {
+  commitLsn: Lsn
+  progress: SnapshotProgress
+  last: boolean
+}
+
+/**
+ * Runs the sync's chunked snapshot beside its stream, one run at a time: started when the source starts
+ * streaming (a backfill not yet delivered, resumed at its last delivered chunk) or when a resync is asked
+ * for (from the first row, the stream going on). A chunk's position is recorded in _rowcast only once the
+ * checkpoint confirmed past its high watermark, i.e. once Kafka acknowledged every message up to it.
+ */
+export class SnapshotCoordinator {
+  readonly #control: pg.ClientBase
+  readonly #options: SnapshotCoordinatorOptions
+  #merge: WatermarkMerge | null = null
+  #runner: ChunkedSnapshot | null = null
+  #from: SnapshotProgress | null = null
+  /** Chunks placed in the stream, not yet confirmed, in stream order. */
+  #placed: PlacedChunk[] = []
+  #rows = 0
+  /** State writes, one after the other (a resync's reset must not be overtaken by an older chunk's record). */
+  #writes: Promise<void> = Promise.resolve()
+
+  constructor(control: pg.ClientBase, options: SnapshotCoordinatorOptions) {
+    this.#control = control
+    this.#options = options
+  }
+
+  /** Before streaming: whether a snapshot is to run, and from where (a resync asked for starts over). */
+  async prepare(snapshot: boolean, restart: boolean): Promise<void> {
+    await ensureSnapshotColumns(this.#control)
+    if (!snapshot) return
+    if (restart) await beginSnapshot(this.#control, this.#options.sync)
+    this.#from = restart ? { after: null, rows: 0 } : await readSnapshotProgress(this.#control, this.#options.sync)
+  }
+
+  /** Whether a snapshot waits to run (or runs). */
+  get pending(): boolean {
+    return this.#from !== null || this.#runner !== null
+  }
+
+  /** The stream started: run the pending snapshot, if any. */
+  start(): void {
+    if (this.#from === null || this.#runner !== null) return
+    const from = this.#from
+    const { logger, maxBatchRows, keyColumns, table } = this.#options
+    const merge = new WatermarkMerge({ table, keyColumns, maxBatchRows, run: randomUUID().slice(0, 8) })
+    this.#rows = from.rows
+    this.#merge = merge
+    this.#runner = new ChunkedSnapshot({
+      ...this.#options,
+      connectionString: this.#options.url,
+      merge,
+      from,
+      onChunk: (merged, estimated) => this.#placedChunk(merged, estimated),
+      logger,
+    })
+    this.#runner.start()
+  }
+
+  /** A resync asked for while streaming: the running snapshot (if any) stops and a new one starts from the first row. */
+  async restart(): Promise<void> {
+    await this.#stopRunner()
+    this.#placed = []
+    this.#writes = this.#writes.then(() => beginSnapshot(this.#control, this.#options.sync))
+    await this.#writes
+    this.#from = { after: null, rows: 0 }
+    this.start()
+  }
+
+  /** Each stream batch (cheap when no snapshot runs). */
+  observe(batch: Batch<SourceChange>): void {
+    this.#merge?.observe(batch)
+  }
+
+  onWatermark(content: string, txId: number, commitLsn: Lsn, commitTime: number): Batch<SourceChange>[] {
+    return this.#merge?.onWatermark(content, txId, commitLsn, commitTime) ?? []
+  }
+
+  /** The checkpoint confirmed `position`: chunks whose watermark commits before it are in Kafka. */
+  confirmed(position: Lsn): void {
+    let delivered: PlacedChunk | null = null
+    while (this.#placed.length > 0 && this.#placed[0].commitLsn < position) delivered = this.#placed.shift() ?? null
+    if (delivered === null) return
+    const { sync, logger } = this.#options
+    const { progress, last } = delivered
+    this.#writes = this.#writes
+      .then(() => recordChunk(this.#control, sync, progress))
+      .then(() => (last ? finishBackfill(this.#control, sync).then(() => logger.info({ rows: progress.rows }, 'snapshot delivered')) : undefined))
+      .catch((error: unknown) => logger.warn({ error: errorMessage(error) }, 'could not record the snapshot position; a restart sends its last chunks again'))
+  }
+
+  async stop(): Promise<void> {
+    await this.#stopRunner()
+    await this.#writes
+  }
+
+  #placedChunk(merged: MergedChunk, estimated: number): void {
+    const { chunk, sent, commitLsn } = merged
+    this.#rows += sent
+    this.#placed.push({ commitLsn, progress: { after: chunk.lastKey ?? this.#from?.after ?? null, rows: this.#rows }, last: chunk.last })
+    if (chunk.lastKey !== null && this.#from !== null) this.#from = { after: chunk.lastKey, rows: this.#rows }
+    this.#options.onProgress(this.#rows, chunk.last ? this.#rows : Math.max(estimated, this.#rows), sent)
+    if (chunk.last) {
+      this.#from = null
+      this.#runner = null
+      this.#merge = null
+    }
+  }
+
+  async #stopRunner(): Promise<void> {
+    const runner = this.#runner
+    this.#runner = null
+    this.#merge = null
+    this.#from = null
+    await runner?.stop()
+  }
+}

@@ -1,0 +1,70 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { Batch, SourceChange } from '../../../core/changes.ts'
+import { WatermarkMerge, type MergedChunk } from '../../../connectors/postgres/watermark-merge.ts'
+
+/** DBLog's merge of a chunk into the stream: keys changed between the watermarks leave the chunk. */
+const table = 'public.t'
+const insert = (id: number, v = 0): SourceChange => ({ op: 'insert', table, row: { id, v }, previous: null, previousIsFull: false, lsn: '0/0' })
+const streamed = (...items: SourceChange[]): Batch<SourceChange> => ({ items, commitLsn: 0x10n, commitTime: 1, txId: 9 })
+const update = (id: number): SourceChange => ({ op: 'update', table, row: { id, v: 1 }, previous: null, previousIsFull: false, lsn: '0/20' })
+const remove = (id: number): SourceChange => ({ op: 'delete', table, row: null, previous: { id }, previousIsFull: false, lsn: '0/30' })
+
+function merge(maxBatchRows = 100): WatermarkMerge {
+  return new WatermarkMerge({ table, keyColumns: ['id'], maxBatchRows, run: 'r1' })
+}
+
+test('at the high watermark the chunk comes out without the keys the stream changed between the watermarks, tagged with the watermark transaction', () => {
+  const m = merge()
+  const placed: MergedChunk[] = []
+  m.expect(0, (p) => placed.push(p))
+  m.observe(streamed(update(2))) // before the low watermark: the chunk read after it has this change
+  assert.deepEqual(m.onWatermark(m.watermark(0, 'low'), 5, 0x40n, 7), [])
+  m.observe(streamed(update(3), remove(4), { ...insert(9), table: 'public.other' }))
+  m.read({ seq: 0, rows: [1, 2, 3, 4, 5].map((id) => insert(id)), lastKey: ['5'], last: false })
+  const batches = m.onWatermark(m.watermark(0, 'high'), 6, 0x50n, 8)
+  assert.deepEqual(batches, [{ items: [insert(1), insert(2), insert(5)], commitLsn: null, commitTime: 8, txId: 6 }])
+  assert.equal(placed.length, 1)
+  assert.equal(placed[0].sent, 3)
+  assert.equal(placed[0].commitLsn, 0x50n)
+  // The window is closed: later changes are not remembered, and the chunk is not placed twice.
+  m.observe(streamed(update(1)))
+  assert.deepEqual(m.onWatermark(m.watermark(0, 'high'), 7, 0x60n, 9), [])
+})
+
+test('watermarks of another run (replayed after a restart) or another chunk are ignored', () => {
+  const m = merge()
+  const placed: MergedChunk[] = []
+  m.expect(1, (p) => placed.push(p))
+  const old = new WatermarkMerge({ table, keyColumns: ['id'], maxBatchRows: 100, run: 'r0' })
+  assert.deepEqual(m.onWatermark(old.watermark(1, 'low'), 1, 0x10n, 0), [])
+  m.observe(streamed(update(1)))
+  m.read({ seq: 1, rows: [insert(1)], lastKey: ['1'], last: true })
+  assert.deepEqual(m.onWatermark(old.watermark(1, 'high'), 2, 0x20n, 0), [])
+  assert.deepEqual(m.onWatermark(m.watermark(0, 'high'), 2, 0x20n, 0), [])
+  assert.equal(placed.length, 0)
+  // Its own watermarks: the update before its low watermark was not in a window, so row 1 is sent.
+  m.onWatermark(m.watermark(1, 'low'), 3, 0x30n, 0)
+  assert.equal(m.onWatermark(m.watermark(1, 'high'), 4, 0x40n, 0)[0].items.length, 1)
+})
+
+test('a large chunk is split into batches of maxBatchRows; composite keys match by every column', () => {
+  const m = new WatermarkMerge({ table, keyColumns: ['a', 'b'], maxBatchRows: 2, run: 'r' })
+  m.expect(0, () => undefined)
+  m.onWatermark(m.watermark(0, 'low'), 1, 0x10n, 0)
+  const row = (a: number, b: string): SourceChange => ({ op: 'insert', table, row: { a, b }, previous: null, previousIsFull: false, lsn: '0/0' })
+  m.observe(streamed({ ...row(1, 'y'), op: 'update' }))
+  m.read({ seq: 0, rows: [row(1, 'x'), row(1, 'y'), row(2, 'x'), row(2, 'y'), row(3, 'x')], lastKey: ['3', 'x'], last: true })
+  const batches = m.onWatermark(m.watermark(0, 'high'), 2, 0x20n, 0)
+  assert.deepEqual(batches.map((b) => b.items.map((c) => `${c.row?.a}${c.row?.b}`)), [['1x', '2x'], ['2y', '3x']])
+})
+
+test('cancel: nothing expected any more, observe is a no-op', () => {
+  const m = merge()
+  m.expect(0, () => assert.fail('cancelled'))
+  m.onWatermark(m.watermark(0, 'low'), 1, 0x10n, 0)
+  m.cancel()
+  m.observe(streamed(update(1)))
+  m.read({ seq: 0, rows: [insert(1)], lastKey: ['1'], last: true })
+  assert.deepEqual(m.onWatermark(m.watermark(0, 'high'), 2, 0x20n, 0), [])
+})
