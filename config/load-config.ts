@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError, type ConfigIssue } from '../core/errors.ts'
+import { collectingSecrets } from '../core/secret-field.ts'
 import { withSecrets } from '../core/secrets.ts'
 import { rootConfigSchema, type RowcastConfig } from './root-schema.ts'
 
@@ -29,34 +30,31 @@ export function parseConfig(text: string, baseDir: string, env: NodeJS.ProcessEn
   }
   const issues: ConfigIssue[] = []
   const secrets: string[] = []
-  const interpolated = interpolate(raw, env, '', issues, secrets)
-  const parsed = rootConfigSchema(baseDir, (value) => secrets.push(value)).safeParse(interpolated)
+  const interpolated = interpolate(raw, env, '', issues)
+  // Which values are secrets is the schema's to say (`secret(...)` fields): inline or from the environment alike.
+  const collect = (value: string) => void secrets.push(value)
+  const parsed = collectingSecrets(collect, () => rootConfigSchema(baseDir, collect).safeParse(interpolated))
   if (!parsed.success) issues.push(...parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })))
   // A failed parse still names its secrets: the problems printed about it must not show them.
   if (issues.length > 0) throw withSecrets(new ConfigError(issues), secrets)
   return withSecrets(deepFreeze((parsed as { data: RowcastConfig }).data), secrets)
 }
 
-/** Keys whose interpolated values are secrets: scrubbed from every output once registered. */
-const SECRET_KEY = /password|secret|token|credential|routingkey|url|smtp|key$/i
-
-/** Replaces `${VAR}` in every string value (never in keys); the values of secret-looking keys go to `secrets`. */
-function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: string, issues: ConfigIssue[], secrets: string[]): unknown {
+/** Replaces `${VAR}` in every string value (never in keys). */
+function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: string, issues: ConfigIssue[]): unknown {
   if (typeof value === 'string') {
-    const secret = SECRET_KEY.test(path.replace(/\[\d+\]$/, '').split('.').pop() ?? '')
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
       const resolved = env[name]
       if (resolved === undefined) {
         issues.push({ path: path || '(root)', message: `environment variable ${name} is not set` })
         return ''
       }
-      if (secret) secrets.push(resolved)
       return resolved
     })
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, `${path}[${i}]`, issues, secrets))
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, `${path}[${i}]`, issues))
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env, path ? `${path}.${k}` : k, issues, secrets)]))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env, path ? `${path}.${k}` : k, issues)]))
   }
   return value
 }

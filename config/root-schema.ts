@@ -19,6 +19,7 @@ import { alertsConfigSchema } from '../observability/alerts/notifier.ts'
 import { debuggerConfigSchema } from '../observability/debugger/debugger-feed.ts'
 import { httpConfigSchema } from '../observability/http-server.ts'
 import { STEP_NAMES } from '../operators/step-names.ts'
+import { secret, urlPassword } from '../core/secret-field.ts'
 
 export const modelSchema = z
   .object({
@@ -81,13 +82,17 @@ export const syncConfigSchema = z
 
 export const postgresSchema = z
   .object({
-    url: z
-      .string()
-      .min(1)
-      .superRefine((url, ctx) => {
-        const problem = postgresUrlProblem(url)
-        if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem })
-      }),
+    /** Its password is a secret (scrubbed from every output). */
+    url: secret(
+      z
+        .string()
+        .min(1)
+        .superRefine((url, ctx) => {
+          const problem = postgresUrlProblem(url)
+          if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem })
+        }),
+      urlPassword,
+    ),
     /** A tiny WAL message this often, so idle or fully filtered syncs still advance their slot. */
     heartbeatIntervalMs: z.number().int().positive().default(10_000),
     /** Standby status to PostgreSQL at least this often. */

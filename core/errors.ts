@@ -1,4 +1,5 @@
 import { ERROR_CODES, type ErrorCode } from './error-codes.ts'
+import { redactSecrets } from './secrets.ts'
 
 /**
  * The one error base of rowcast. `code` is one of core/error-codes.ts (stable, documented, safe to alert on);
@@ -12,7 +13,7 @@ export class RowcastError extends Error {
   readonly position: bigint | undefined
 
   constructor(code: ErrorCode, message: string, options: { retriable?: boolean; cause?: unknown; position?: bigint } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause }) // messages reach logs, alerts, /readyz
     this.name = 'RowcastError'
     this.code = code
     const flag = ERROR_CODES[code].retriable
@@ -46,6 +47,7 @@ export function isRetriable(error: unknown): boolean {
   return error instanceof RowcastError && error.retriable
 }
 
+/** An error's message, registered secrets scrubbed (a library's error may quote a URL or a credential). */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
+  return redactSecrets(error instanceof Error ? error.message : String(error))
 }

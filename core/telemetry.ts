@@ -41,6 +41,8 @@ export interface TelemetryEvents {
   truncated: { sync: string; table: string }
   inFlight: { sync: string; messages: number; bytes: number }
   paused: { sync: string; paused: boolean }
+  /** Batches the checkpoint holds (opened, not yet passed by the confirmed position): bounded, or memory grows. */
+  pendingBatches: { sync: string; batches: number }
   /** The slot's confirmed position moved; lag figures from the last server keep-alive. */
   checkpoint: { sync: string; lsn: bigint; lagBytes: number; lagSeconds: number }
   /** Snapshot progress (backfill, resync), per chunk: rows sent so far, the estimated total, this chunk's rows. */

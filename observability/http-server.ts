@@ -5,6 +5,8 @@ import type { DebuggerFeed, DebuggerRecord } from './debugger/debugger-feed.ts'
 import { createDebuggerAuth, loginPage } from './debugger/debugger-auth.ts'
 import { DEBUGGER_PAGE } from './debugger/page.ts'
 import type { Logger } from '../core/logger.ts'
+import { secret } from '../core/secret-field.ts'
+import { redactSecrets } from '../core/secrets.ts'
 import type { Metrics } from './metrics.ts'
 import type { Telemetry } from '../core/telemetry.ts'
 import { trackSyncStatus } from './sync-status.ts'
@@ -16,10 +18,11 @@ export const httpConfigSchema = z
     port: z.number().int().min(0).max(65535).default(9464),
     host: z.string().min(1).default('127.0.0.1'),
     /** Bearer token of the live debugger; without one (or empty) the debugger is off and /debugger answers 404. */
-    debuggerToken: z
-      .string()
-      .refine((token) => token === '' || token.length >= MIN_TOKEN_LENGTH, `the debugger shows row data: its token must be at least ${MIN_TOKEN_LENGTH} characters, so it cannot be guessed (make one with: openssl rand -hex 16)`)
-      .optional(),
+    debuggerToken: secret(
+      z
+        .string()
+        .refine((token) => token === '' || token.length >= MIN_TOKEN_LENGTH, `the debugger shows row data: its token must be at least ${MIN_TOKEN_LENGTH} characters, so it cannot be guessed (make one with: openssl rand -hex 16)`),
+    ).optional(),
   })
   .strict()
 export type HttpConfig = z.infer<typeof httpConfigSchema>
@@ -55,7 +58,7 @@ export async function startHttpServer(options: {
   const status = trackSyncStatus(options.telemetry)
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>> = {
-    '/metrics': async (_req, res) => send(res, 200, metrics.registry.contentType, await metrics.registry.metrics()),
+    '/metrics': async (_req, res) => send(res, 200, metrics.registry.contentType, redactLabelValues(await metrics.registry.metrics())),
     '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
     '/readyz': (_req, res) => {
       const states = Object.fromEntries(metrics.syncStates())
@@ -193,4 +196,9 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   send(res, status, 'application/json', JSON.stringify(body))
+}
+
+/** Secrets scrubbed from label values (`{sync="…",topic="…"}`), the only free text in the exposition; names stay as they are. */
+function redactLabelValues(text: string): string {
+  return text.replace(/\{[^}\n]*\}/g, (labels) => redactSecrets(labels))
 }

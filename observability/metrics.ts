@@ -58,6 +58,7 @@ export function createMetrics(telemetry: Telemetry): Metrics {
       m.inFlightBytes.set({ sync }, bytes)
     }),
     telemetry.on('paused', ({ sync, paused }) => m.paused.set({ sync }, paused ? 1 : 0)),
+    telemetry.on('pendingBatches', ({ sync, batches }) => m.pendingBatches.set({ sync }, batches)),
     telemetry.on('checkpoint', ({ sync, lsn }) => m.confirmedLsn.set({ sync }, Number(lsn))),
     registerSlotMetrics(registry, telemetry),
     telemetry.on('backfill', ({ sync, done, total, chunkRows }) => {
@@ -101,6 +102,7 @@ function defineMetrics(registry: Registry) {
     endToEndLatency: new Histogram({ name: 'rowcast_end_to_end_latency_seconds', help: 'Time from the PostgreSQL commit of a row change to the Kafka acknowledgement of its message.', labelNames: ['sync'], buckets: END_TO_END_BUCKETS, registers }),
     inFlightMessages: gauge('rowcast_in_flight_messages', 'Messages sent to Kafka and not yet acknowledged.'),
     inFlightBytes: gauge('rowcast_in_flight_bytes', 'Bytes sent to Kafka and not yet acknowledged.'),
+    pendingBatches: gauge('rowcast_checkpoint_pending_batches', 'Batches opened in the checkpoint and not yet confirmed (a run of filtered-out batches counts once).'),
     paused: gauge('rowcast_paused', '1 while reading from PostgreSQL is paused by backpressure, else 0.'),
     confirmedLsn: gauge('rowcast_confirmed_lsn', 'Last LSN confirmed to the replication slot, as a number (exact up to 2^53).'),
     backfillDone: gauge('rowcast_backfill_rows_done', 'Rows read so far by the running or last backfill.'),

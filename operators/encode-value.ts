@@ -4,22 +4,25 @@
  *
  * Encoding is synchronous. Only when a batch routes to a topic whose schema is not registered yet (topics read
  * from a column; fixed and per-trigger topics are registered at start-up) does the step wait for the registry
- * once, before that batch: batches keep their order. A registry refusal then fails the sync.
+ * once, before that batch: batches keep their order. A registry refusal then fails the sync. While it waits,
+ * `onWaiting(true)` asks for the source to be paused (what arrives meanwhile is buffered here), `onWaiting(false)` after.
  * A value that does not fit the schema (ROW_SCHEMA_MISMATCH) becomes a RejectedChange for the sync's onRowError.
  */
-import { concatMap, from, identity, of, type OperatorFunction } from 'rxjs'
+import { concatMap, finalize, from, identity, of, type OperatorFunction } from 'rxjs'
 import { isRejected, mapItems, type Batch, type RejectedChange } from '../core/changes.ts'
 import type { TopicEncoders } from '../core/contracts.ts'
 import type { RoutedMessage } from './route-topic.ts'
 
 type Item = RoutedMessage | RejectedChange
 
-export function encodeValue(encoders: TopicEncoders | null): OperatorFunction<Batch<Item>, Batch<Item>> {
+export function encodeValue(encoders: TopicEncoders | null, onWaiting?: (waiting: boolean) => void): OperatorFunction<Batch<Item>, Batch<Item>> {
   if (encoders === null) return identity
   const encodeBatch = (batch: Batch<Item>): Batch<Item> => mapItems(batch, (item) => (isRejected(item) ? item : encodeItem(item, encoders)))
   return concatMap((batch) => {
     const missing = unpreparedTopics(batch, encoders)
-    return missing.length === 0 ? of(encodeBatch(batch)) : from(encoders.prepare(missing).then(() => encodeBatch(batch)))
+    if (missing.length === 0) return of(encodeBatch(batch))
+    onWaiting?.(true)
+    return from(encoders.prepare(missing).then(() => encodeBatch(batch))).pipe(finalize(() => onWaiting?.(false)))
   })
 }
 

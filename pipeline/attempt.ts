@@ -7,6 +7,7 @@ import { BatchOrder } from './batch-order.ts'
 import type { ProblemKind, SyncState } from '../core/telemetry.ts'
 import { problemKindOf } from './problem-kind.ts'
 import { Checkpoint } from './checkpoint.ts'
+import { SourceGate, type PauseReason } from './source-gate.ts'
 import type { DeliveryRecords } from './delivery-records.ts'
 
 /** The source of one attempt, opened: the change source and the sync's steps from its changes to messages. */
@@ -20,6 +21,8 @@ export interface OpenedSource {
 /** What the pipeline needs to know while the source runs, besides positions. */
 export interface SourceHooks extends ChangeSourceEvents {
   onServerPosition(lsn: Lsn): void
+  /** Holds reading from PostgreSQL while a step waits (a schema registration); released with `held` false. */
+  hold(reason: Extract<PauseReason, 'registry'>, held: boolean): void
 }
 
 /**
@@ -36,6 +39,8 @@ export interface AttemptContext {
   logger: Logger
   records: DeliveryRecords
   setState(state: SyncState, reason?: string, kind?: ProblemKind): void
+  /** Batches the checkpoint may hold before the source is paused (default: DEFAULT_MAX_PENDING_BATCHES). */
+  maxPendingBatches?: number
 }
 
 /** How long a stop waits for in-flight messages to be acknowledged before it gives up on them (they are read again). */
@@ -72,10 +77,13 @@ export class Attempt {
     let emitted = 0 // batches into the steps, and opened in the checkpoint: equal when none is inside the steps
     let opened = 0
     let checkpoint: Checkpoint | null = null
+    let gate: SourceGate | null = null
+    let held = false // a step held the source before the gate existed (registration during start-up)
     try {
       const hooks: SourceHooks = {
         isIdle: () => emitted === opened && checkpoint?.pendingBatches === 0,
         onServerPosition: (lsn) => (serverPosition = lsn),
+        hold: (reason, on) => (gate === null ? (held = on) : gate.hold(reason, on)),
         ...(this.#context.exactlyOnce ? { onBegin: (txId: number, commitLsn: Lsn) => void txLsns.set(txId, commitLsn) } : {}),
       }
       const edges = await this.#unlessStopped(this.#edges.openSource(this.#abort.signal, hooks), (o) => o?.source.close())
@@ -85,13 +93,17 @@ export class Attempt {
       let failed = false
       this.#source = source
       const records = this.#context.records
+      const bounds = new SourceGate(source, records, { closing: () => this.#closing, maxPendingBatches: this.#context.maxPendingBatches })
+      gate = bounds
+      if (held) bounds.hold('registry', true)
       const ledger = new Checkpoint(source.startPosition, (lsn) => {
         source.confirm(lsn)
+        bounds.pendingBatches(ledger.pendingBatches)
         const oldest = ledger.oldestPendingCommitTime
         records.checkpoint(lsn, serverPosition > lsn ? Number(serverPosition - lsn) : 0, oldest === 0 ? 0 : (Date.now() - oldest) / 1000)
       })
       checkpoint = ledger
-      const sink = await this.#unlessStopped(this.#edges.openSink(this.#sinkEvents(ledger, source)), (s) => s.close())
+      const sink = await this.#unlessStopped(this.#edges.openSink(this.#sinkEvents(ledger, bounds)), (s) => s.close())
       if (sink === undefined) return
       this.#sink = sink
 
@@ -108,6 +120,7 @@ export class Attempt {
         if (batch.commitLsn !== null) txLsns.delete(batch.txId)
         opened++
         const ticket = ledger.open(batch.commitLsn, batch.items.length, batch.commitTime)
+        bounds.pendingBatches(ledger.pendingBatches)
         if (batch.items.length > 0) records.inFlight(sink.inFlight)
         sink.enqueue(batch, ticket, txLsn)
       }
@@ -150,15 +163,11 @@ export class Attempt {
     return this.#stopping
   }
 
-  #sinkEvents(checkpoint: Checkpoint, source: ChangeSource): Omit<SinkEvents, 'rowError'> {
+  #sinkEvents(checkpoint: Checkpoint, gate: SourceGate): Omit<SinkEvents, 'rowError'> {
     const { records, setState } = this.#context
     return {
       acknowledged: (ticket, count) => checkpoint.acknowledge(ticket, count),
-      pressure: (paused) => {
-        records.paused(paused)
-        if (paused) source.pause()
-        else if (!this.#closing) source.resume()
-      },
+      pressure: (paused) => gate.hold('sink', paused),
       delivered: (messages, latency) => records.delivered(messages, latency, this.#sink?.inFlight ?? { messages: 0, bytes: 0 }),
       degraded: (error) => {
         if (error === null) setState('streaming')

@@ -3,6 +3,10 @@
  * reaches the sink is opened here in stream order with its message count; the confirmed position moves
  * to a transaction's commit end only when that batch and every earlier one are fully acknowledged
  * (a batch with no messages — all filtered — counts as acknowledged at once).
+ *
+ * While the head waits (Kafka down), filtered-out batches would pile up one entry each, without bound on a busy
+ * table whose changes the triggers drop: an empty batch behind a finished entry joins that entry instead (its
+ * commit position becomes the entry's), so a run of them costs one entry.
  */
 export class Checkpoint {
   readonly #open = new Map<number, { commitLsn: bigint | null; remaining: number; commitTime: number }>()
@@ -16,8 +20,15 @@ export class Checkpoint {
     this.#onAdvance = onAdvance
   }
 
-  /** Registers the next batch; returns its sequence number for `acknowledge`. */
+  /** Registers the next batch; returns its sequence number for `acknowledge` (an empty batch may share an earlier one's). */
   open(commitLsn: bigint | null, messages: number, commitTime = 0): number {
+    if (messages === 0) {
+      const last = this.#open.get(this.#nextSeq - 1) // present only behind a waiting batch: done ones at the head are gone
+      if (last !== undefined && last.remaining === 0) {
+        if (commitLsn !== null && (last.commitLsn === null || commitLsn > last.commitLsn)) last.commitLsn = commitLsn
+        return this.#nextSeq - 1
+      }
+    }
     const seq = this.#nextSeq++
     this.#open.set(seq, { commitLsn, remaining: messages, commitTime })
     if (messages === 0) this.#advance()

@@ -120,6 +120,10 @@ export class DeliveryRecords {
     this.#telemetry.emit('inFlight', { sync: this.#sync, ...inFlight })
   }
 
+  pendingBatches(batches: number): void {
+    this.#telemetry.emit('pendingBatches', { sync: this.#sync, batches })
+  }
+
   paused(paused: boolean): void {
     this.#telemetry.emit('paused', { sync: this.#sync, paused })
   }

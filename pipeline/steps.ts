@@ -65,6 +65,8 @@ export interface StepEvents extends RowErrorEvents {
   onFiltered?: (count: number) => void
   /** The changes the triggers dropped; only given when someone shows them (the debugger). */
   onDropped?: (changes: readonly ModelChange[]) => void
+  /** A schema registration is under way (true) or done (false): the source is paused meanwhile. */
+  onRegistering?: (waiting: boolean) => void
 }
 
 export function buildSteps(resolved: ResolvedSync, events: StepEvents = {}, encoders: TopicEncoders | null = null): PipelineSteps {
@@ -74,7 +76,7 @@ export function buildSteps(resolved: ResolvedSync, events: StepEvents = {}, enco
     filterTriggers: filterTriggers(config.triggers, events.onFiltered, events.onDropped),
     composeMessage: composeMessage(resolved.composer),
     routeTopic: routeTopic(config.topic),
-    encodeValue: encodeValue(encoders),
+    encodeValue: encodeValue(encoders, events.onRegistering),
     setKeyPartitionHeaders: setKeyPartitionHeaders(config),
     handleRowErrors: handleRowErrors(config.name, config.onRowError, events),
   }

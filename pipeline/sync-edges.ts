@@ -66,6 +66,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         const steps = buildSteps(resolved, {
           onUnchanged: (count) => records.filtered(count, 'unchanged'),
           onFiltered: (count) => records.filtered(count, 'trigger'),
+          onRegistering: (waiting) => hooks.hold('registry', waiting),
           ...(records.wantsRecords ? { onDropped: (changes) => records.filteredOut(changes) } : {}),
           ...rowErrorEvents(records),
         }, encoders)

@@ -1,7 +1,11 @@
 import { z } from 'zod'
 import type { DeliveryRecord, Telemetry } from '../../core/telemetry.ts'
-import { RingBuffer } from './ring-buffer.ts'
+import { BoundedBuffer } from './bounded-buffer.ts'
+import { recordSize } from './record-size.ts'
 import { redactRecord } from './redact-record.ts'
+
+/** 4 MiB of records per sync: hundreds of ordinary rows, a few large ones. */
+export const DEFAULT_BUFFER_BYTES = 4 * 1024 * 1024
 
 export const debuggerConfigSchema = z
   .object({
@@ -9,6 +13,8 @@ export const debuggerConfigSchema = z
     redact: z.array(z.string().min(1)).default([]),
     /** Recent records kept per sync (the page loads them first, then streams). */
     bufferSize: z.number().int().min(1).max(100_000).default(500),
+    /** Bytes of recent records kept per sync (an estimate: rows, messages, errors): large rows push old ones out sooner. */
+    bufferBytes: z.number().int().min(65_536).default(DEFAULT_BUFFER_BYTES),
   })
   .strict()
 export type DebuggerConfig = z.infer<typeof debuggerConfigSchema>
@@ -25,25 +31,33 @@ export interface DebuggerFeed {
 }
 
 /**
- * Keeps the last `bufferSize` delivery records of each sync, redacted, and fans new ones out to live viewers.
+ * Keeps the last `bufferSize` delivery records of each sync within `bufferBytes`, redacted, and fans new ones out to
+ * live viewers (a record larger than `bufferBytes` is shown live only).
  * Listening to `record` makes the core build per-row records, so create the feed only when the debugger is on.
  * `config` is the validated `debugger` slice of the config. Secrets are scrubbed as registered (`core/secrets.ts`).
  */
-export function createDebuggerFeed({ config, telemetry }: { config: Readonly<DebuggerConfig>; telemetry: Telemetry }): DebuggerFeed {
-  const { redact, bufferSize } = config
+export function createDebuggerFeed({ config, telemetry }: { config: Readonly<Omit<DebuggerConfig, 'bufferBytes'> & { bufferBytes?: number }>; telemetry: Telemetry }): DebuggerFeed {
+  const { redact, bufferSize, bufferBytes = DEFAULT_BUFFER_BYTES } = config
   const columns = new Set(redact)
-  const buffers = new Map<string, RingBuffer<Entry>>()
+  const buffers = new Map<string, BoundedBuffer<Entry>>()
   const listeners = new Set<(record: DebuggerRecord) => void>()
   let nextId = 1
 
   // Redaction costs (tens of µs per row); it runs only when someone looks: at snapshot, or live while subscribed.
-  const shown = (entry: Entry): DebuggerRecord => (entry.shown ??= { ...redactRecord(entry.raw, columns), id: entry.id })
+  // Once shown, the raw record is let go: an entry holds one copy of the row, as its size counted.
+  const shown = (entry: Entry): DebuggerRecord => {
+    if (entry.shown === undefined) {
+      entry.shown = { ...redactRecord(entry.raw as DeliveryRecord, columns), id: entry.id }
+      entry.raw = null
+    }
+    return entry.shown
+  }
 
   const off = telemetry.on('record', (raw) => {
     const entry: Entry = { id: nextId++, raw }
     let buffer = buffers.get(raw.sync)
-    if (!buffer) buffers.set(raw.sync, (buffer = new RingBuffer(bufferSize)))
-    buffer.push(entry)
+    if (!buffer) buffers.set(raw.sync, (buffer = new BoundedBuffer(bufferSize, bufferBytes)))
+    buffer.push(entry, recordSize(raw))
     if (listeners.size === 0) return
     const record = shown(entry)
     for (const listener of listeners) listener(record)
@@ -65,6 +79,6 @@ export function createDebuggerFeed({ config, telemetry }: { config: Readonly<Deb
 
 interface Entry {
   id: number
-  raw: DeliveryRecord
+  raw: DeliveryRecord | null
   shown?: DebuggerRecord
 }

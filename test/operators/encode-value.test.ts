@@ -75,4 +75,26 @@ describe('encodeValue', () => {
     const result = lastValueFrom(of(batch<Item>([routed(1, 'refused')])).pipe(encodeValue(encoders([]))))
     await assert.rejects(result, (error: RowcastError) => error.code === 'SCHEMA_INCOMPATIBLE')
   })
+
+  test('the source is held while each registration waits, and released after it', async () => {
+    const enc = encoders(['users'], 20)
+    const holds: boolean[] = []
+    const input = new Subject<Batch<Item>>()
+    const out = lastValueFrom(input.pipe(encodeValue(enc, (waiting) => holds.push(waiting)), toArray()))
+    input.next(batch<Item>([routed(1, 'orders')], 100n))
+    assert.deepEqual(holds, [true], 'held as soon as the registration starts')
+    input.next(batch<Item>([routed(2, 'refunds')], 200n)) // arrives meanwhile, needs a registration of its own
+    input.next(batch<Item>([routed(3, 'users')], 300n))
+    input.complete()
+    await out
+    assert.deepEqual(enc.prepared, [['orders'], ['refunds']])
+    assert.deepEqual(holds, [true, false, true, false], 'held during each of the two registrations')
+  })
+
+  test('a refused registration releases the source too', async () => {
+    const holds: boolean[] = []
+    const result = lastValueFrom(of(batch<Item>([routed(1, 'refused')])).pipe(encodeValue(encoders([]), (waiting) => holds.push(waiting))))
+    await assert.rejects(result)
+    assert.deepEqual(holds, [true, false])
+  })
 })

@@ -7,18 +7,18 @@ import { RowcastError } from '../../core/errors.ts'
 import { Attempt, type AttemptEdges } from '../../pipeline/attempt.ts'
 import { fakeEdges, FakeSink, FakeSource, recordsFor, silentLogger, toMessages, until } from './fakes.ts'
 
-function attemptWith(edges: AttemptEdges, exactlyOnce = false): { attempt: Attempt; states: SyncState[] } {
+function attemptWith(edges: AttemptEdges, exactlyOnce = false, maxPendingBatches?: number): { attempt: Attempt; states: SyncState[] } {
   const states: SyncState[] = []
-  const attempt = new Attempt(edges, { exactlyOnce, logger: silentLogger, records: recordsFor(), setState: (s) => void states.push(s) })
+  const attempt = new Attempt(edges, { exactlyOnce, logger: silentLogger, records: recordsFor(), setState: (s) => void states.push(s), maxPendingBatches })
   return { attempt, states }
 }
 
 /** An attempt over fake edges, running, its sink open: what most tests start from. */
-async function started(options: { source?: FakeSource; exactlyOnce?: boolean; overrides?: Partial<AttemptEdges> } = {}) {
+async function started(options: { source?: FakeSource; exactlyOnce?: boolean; overrides?: Partial<AttemptEdges>; maxPendingBatches?: number } = {}) {
   const source = options.source ?? new FakeSource()
   const sink = new FakeSink()
   const edges = fakeEdges(source, sink, options.overrides)
-  const { attempt, states } = attemptWith(edges, options.exactlyOnce)
+  const { attempt, states } = attemptWith(edges, options.exactlyOnce, options.maxPendingBatches)
   const running = attempt.run()
   await until(() => sink.events !== null, 2_000, 'the sink to open')
   return { source, sink, edges, attempt, states, running }
@@ -50,6 +50,26 @@ describe('Attempt (fake source and sink)', () => {
     await running
     assert.equal(source.closed, 1)
     assert.equal(sink.closed, 1)
+  })
+
+  test('while the head waits, filtered-out batches share an entry and batches count toward the pause bound', async () => {
+    const { source, sink, attempt, running } = await started({ maxPendingBatches: 6 })
+    source.commit(10n) // waits for Kafka
+    for (let lsn = 11n; lsn < 1_000n; lsn++) source.input.next({ items: [], commitLsn: lsn, commitTime: 0, txId: Number(lsn) })
+    assert.deepEqual(source.calls, [], '999 filtered-out transactions cost one entry: no pause')
+    source.commit(1_000n)
+    source.commit(1_001n)
+    source.input.next({ items: [], commitLsn: 1_002n, commitTime: 0, txId: 1002 })
+    source.commit(1_003n)
+    source.input.next({ items: [], commitLsn: 1_004n, commitTime: 0, txId: 1004 })
+    assert.deepEqual(source.calls, ['pause'], 'six batches held: the source is paused though only four messages wait')
+    sink.ack(0)
+    assert.deepEqual(source.confirmed, [999n])
+    for (const q of sink.queued.filter((q) => q.count > 0 && q.ticket !== 0)) sink.ack(q.ticket)
+    assert.deepEqual(source.calls, ['pause', 'resume'])
+    assert.deepEqual(source.confirmed, [999n, 1_000n, 1_002n, 1_004n], "each acknowledgement carries the filtered-out batches behind it")
+    await attempt.stop()
+    await running
   })
 
   test('a sink failure ends the attempt without confirming anything further', async () => {

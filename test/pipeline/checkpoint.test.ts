@@ -49,6 +49,40 @@ describe('Checkpoint', () => {
     assert.deepEqual(advances, [100n, 300n])
   })
 
+  test('filtered-out batches behind a waiting one share one entry: thousands of them cost one, the position still reaches the last', () => {
+    const { checkpoint, advances } = recorded()
+    const head = checkpoint.open(100n, 1)
+    for (let i = 1; i <= 10_000; i++) checkpoint.open(100n + BigInt(i), 0)
+    assert.equal(checkpoint.pendingBatches, 2, 'the waiting batch and one merged entry')
+    checkpoint.acknowledge(head, 1)
+    assert.deepEqual(advances, [10_100n])
+    assert.equal(checkpoint.pendingBatches, 0)
+  })
+
+  test('merging never skips a waiting batch: an empty batch after a pending one opens a new entry', () => {
+    const { checkpoint, advances } = recorded()
+    const a = checkpoint.open(100n, 1)
+    checkpoint.open(150n, 0)
+    const b = checkpoint.open(200n, 2)
+    checkpoint.open(250n, 0)
+    checkpoint.open(260n, 0)
+    assert.equal(checkpoint.pendingBatches, 4)
+    checkpoint.acknowledge(a, 1)
+    assert.equal(checkpoint.confirmed, 150n, 'up to the batch still waiting')
+    checkpoint.acknowledge(b, 2)
+    assert.equal(checkpoint.confirmed, 260n)
+    assert.deepEqual(advances, [150n, 260n])
+  })
+
+  test('an empty chunk without a commit position does not lower the merged entry\'s', () => {
+    const { checkpoint } = recorded()
+    const a = checkpoint.open(100n, 1)
+    checkpoint.open(300n, 0)
+    checkpoint.open(null, 0)
+    checkpoint.acknowledge(a, 1)
+    assert.equal(checkpoint.confirmed, 300n)
+  })
+
   test('a chunked transaction confirms only at its last chunk (the one with commitLsn)', () => {
     const { checkpoint, advances } = recorded()
     const c1 = checkpoint.open(null, 2)

@@ -17,6 +17,7 @@ import { resolve } from 'node:path'
 import { z } from 'zod'
 import { ConfigError } from '../../../core/errors.ts'
 import { withSecrets } from '../../../core/secrets.ts'
+import { collectingSecrets, secret, urlPassword } from '../../../core/secret-field.ts'
 
 export interface SchemaRegistryConfig {
   /** Base URL of the Confluent-compatible API, without a trailing slash. */
@@ -33,8 +34,8 @@ export interface SchemaRegistryConfig {
 export function schemaRegistryConfigSchema(baseDir: string, onSecret: (value: string) => void): z.ZodType<SchemaRegistryConfig, z.ZodTypeDef, unknown> {
   return z
     .object({
-      url: z.string().url('must be an http(s) URL, like https://registry.internal:8081'),
-      auth: z.object({ username: z.string().min(1), password: z.string().min(1) }).strict().optional(),
+      url: secret(z.string().url('must be an http(s) URL, like https://registry.internal:8081'), urlPassword),
+      auth: z.object({ username: z.string().min(1), password: secret(z.string().min(1)) }).strict().optional(),
       ca: z.string().min(1).optional(),
       autoRegister: z.boolean().default(true),
     })
@@ -62,7 +63,8 @@ export function schemaRegistryConfigSchema(baseDir: string, onSecret: (value: st
  */
 export function parseSchemaRegistryConfig(input: unknown, baseDir: string, pathPrefix = 'destination.schemaRegistry'): SchemaRegistryConfig {
   const secrets: string[] = []
-  const result = schemaRegistryConfigSchema(baseDir, (value) => secrets.push(value)).safeParse(input)
+  const collect = (value: string) => void secrets.push(value)
+  const result = collectingSecrets(collect, () => schemaRegistryConfigSchema(baseDir, collect).safeParse(input))
   if (result.success) return withSecrets(result.data, secrets)
   throw withSecrets(new ConfigError(result.error.issues.map((issue) => ({ path: [pathPrefix, ...issue.path].join('.'), message: issue.message }))), secrets)
 }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os'
 import type { Transporter } from 'nodemailer'
 import { z } from 'zod'
+import { secret, urlPassword } from '../../../core/secret-field.ts'
 import { RowcastError } from '../../../core/errors.ts'
 import { headline, type AlertChannel, type AlertNotice } from './channel.ts'
 
@@ -8,11 +9,14 @@ export const emailChannelSchema = z
   .object({
     type: z.literal('email'),
     /** `smtp://user:pass@host:port` (STARTTLS required) or `smtps://…` (TLS from the start). */
-    smtp: z
-      .string()
-      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
-      // nodemailer reads options from the URL's query, and they would win over ours: TLS is set here, not there.
-      .refine((url) => !TLS_QUERY.test(url), 'TLS is not set in the URL: use smtps://, or allowPlaintext: true on this channel'),
+    smtp: secret(
+      z
+        .string()
+        .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+        // nodemailer reads options from the URL's query, and they would win over ours: TLS is set here, not there.
+        .refine((url) => !TLS_QUERY.test(url), 'TLS is not set in the URL: use smtps://, or allowPlaintext: true on this channel'),
+      urlPassword,
+    ),
     to: z.array(z.string().email()).min(1),
     from: z.string().optional(),
     /** smtp:// to a server without STARTTLS: send the password and the alert in clear. Off unless set. */

@@ -1,11 +1,12 @@
 import { z } from 'zod'
+import { secret } from '../../../core/secret-field.ts'
 import { postJson, type AlertChannel, type AlertNotice } from './channel.ts'
 
 export const pagerDutyChannelSchema = z
   .object({
     type: z.literal('pagerduty'),
     /** Integration (routing) key of an Events API v2 integration. */
-    routingKey: z.string().min(1),
+    routingKey: secret(z.string().min(1)),
     url: z.string().url().default('https://events.pagerduty.com/v2/enqueue'),
     severity: z.enum(['critical', 'error', 'warning', 'info']).default('critical'),
   })

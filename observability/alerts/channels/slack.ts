@@ -1,11 +1,13 @@
 import { z } from 'zod'
+import { secret } from '../../../core/secret-field.ts'
 import { postJson, type AlertChannel, type AlertNotice } from './channel.ts'
 
 export const slackChannelSchema = z
   .object({
     type: z.literal('slack'),
     /** Incoming webhook URL. */
-    url: z.string().url(),
+    /** The incoming-webhook URL is itself the credential. */
+    url: secret(z.string().url()),
   })
   .strict()
 export type SlackChannelConfig = z.infer<typeof slackChannelSchema>

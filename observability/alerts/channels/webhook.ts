@@ -1,12 +1,13 @@
 import { z } from 'zod'
+import { secret, urlPassword } from '../../../core/secret-field.ts'
 import { postJson, type AlertChannel, type AlertNotice } from './channel.ts'
 
 export const webhookChannelSchema = z
   .object({
     type: z.literal('webhook'),
-    url: z.string().url(),
+    url: secret(z.string().url(), urlPassword),
     /** Extra request headers (e.g. an Authorization header from `${ENV_VAR}`). */
-    headers: z.record(z.string()).default({}),
+    headers: z.record(secret(z.string())).default({}),
   })
   .strict()
 export type WebhookChannelConfig = z.infer<typeof webhookChannelSchema>

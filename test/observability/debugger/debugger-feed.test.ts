@@ -87,8 +87,22 @@ describe('createDebuggerFeed', () => {
     assert.equal(telemetry.wantsRecords, false)
   })
 
+  test('buffers within bufferBytes per sync: rows of 1 MB keep only a few, small rows still many', () => {
+    const telemetry = new Telemetry()
+    const feed = createDebuggerFeed({ config: { redact: [], bufferSize: 500, bufferBytes: 4 * 1024 * 1024 }, telemetry })
+    const big = 'x'.repeat(1_000_000)
+    for (let i = 0; i < 50; i++) telemetry.emit('record', record({ key: `big${i}`, row: { id: i, doc: big }, message: big }))
+    const kept = feed.snapshot()
+    assert.ok(kept.length >= 1 && kept.length <= 2, `${kept.length} records of ~2 MB each within 4 MiB`)
+    assert.equal(kept.at(-1)?.key, 'big49')
+    for (let i = 0; i < 600; i++) telemetry.emit('record', record({ key: `s${i}` }))
+    assert.equal(feed.snapshot().length, 500)
+    feed.close()
+  })
+
   test('config schema: defaults and strictness', () => {
-    assert.deepEqual(debuggerConfigSchema.parse({}), { redact: [], bufferSize: 500 })
+    assert.deepEqual(debuggerConfigSchema.parse({}), { redact: [], bufferSize: 500, bufferBytes: 4 * 1024 * 1024 })
+    assert.equal(debuggerConfigSchema.safeParse({ bufferBytes: 1_000 }).success, false)
     assert.equal(debuggerConfigSchema.safeParse({ bufferSize: 0 }).success, false)
     assert.equal(debuggerConfigSchema.safeParse({ buffer_size: 10 }).success, false)
   })
