@@ -7,6 +7,7 @@ import type { Logger } from '../../core/logger.ts'
 import type { ColumnInfo } from '../../core/changes.ts'
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 import { PgoutputDecoder, type PgoutputMessage } from './pgoutput.ts'
+import { ContainedDecoder, decodeFailure, type UndecodableMessage } from './contained-decoder.ts'
 import { standbyStatus } from './standby-status.ts'
 import { parserForColumn, type ValueParser } from './values.ts'
 import { sessionConfig } from './session.ts'
@@ -71,7 +72,7 @@ export class ReplicationStream {
         { acknowledge: { auto: false, timeoutSeconds: 0 } },
       )
       this.#service = service
-      const decoder = new PgoutputDecoder({ publication: this.#options.publication, parsers: this.#parsers })
+      const decoder = new ContainedDecoder(new PgoutputDecoder({ publication: this.#options.publication, parsers: this.#parsers }))
 
       let items: SourceChange[] = []
       let commitTime = 0
@@ -79,8 +80,16 @@ export class ReplicationStream {
       let stopping = false
       let inTransaction = false
 
-      service.on('data', (lsn: string, message: PgoutputMessage) => {
+      let failed = false
+      service.on('data', (lsn: string, message: PgoutputMessage | UndecodableMessage) => {
+        if (failed) return // the sync is failing: nothing after the undecodable message is passed on
         switch (message.tag) {
+          case 'undecodable':
+            // Only this sync fails (the library would let the exception end the process): its socket stops.
+            failed = true
+            this.#socket()?.pause()
+            subscriber.error(decodeFailure(message, lsn))
+            return
           case 'begin':
             inTransaction = true
             items = []
