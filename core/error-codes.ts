@@ -71,6 +71,7 @@ export const ERROR_CODES = {
   ALERT_DELIVERY_FAILED: { retriable: 'varies', hint: 'check the alert channel\'s URL, key or SMTP settings' },
 
   // Anything else: a bug, never retried.
+  INTERNAL_API_MISSING: { retriable: false, hint: 'a dependency (pg-logical-replication) or Node.js moved an internal rowcast relies on: use the versions in rowcast\'s package-lock.json and a supported Node.js' },
   INTERNAL: { retriable: false, hint: 'a bug in rowcast: please report it with the log line' },
 } as const satisfies Record<string, ErrorCodeInfo>
 

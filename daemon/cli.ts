@@ -171,6 +171,9 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   return code
 }
 
+/** Kept of --stop-timeout for exiting itself (log flush, process teardown). */
+const EXIT_MARGIN_MS = 1_000
+
 /**
  * Waits for SIGTERM/SIGINT, then stops the daemon (drain, confirm, close) within `timeoutMs`. Resolves whether it
  * stopped in time; a second signal gives up waiting at once.
@@ -179,7 +182,7 @@ function stopOnSignal(daemon: Daemon, logger: Logger, timeoutMs: number): Promis
   return new Promise((done) => {
     const stop = (signal: string) => {
       logger.info({ signal, timeoutMs }, 'stopping: draining in-flight messages')
-      const timer = setTimeout(() => done(false), timeoutMs)
+      const timer = setTimeout(() => done(false), Math.max(timeoutMs - EXIT_MARGIN_MS, EXIT_MARGIN_MS)) // the exit itself within the bound
       void daemon.stop().then(() => {
         clearTimeout(timer)
         done(true)

@@ -1,5 +1,6 @@
 import type { Client } from 'pg'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
+import { assertBufferInternals } from './library-internals.ts'
 import type { PgoutputDecoder, PgoutputMessage } from './pgoutput.ts'
 
 /** What the replication stream gets instead of a message the decoder could not read. */
@@ -35,6 +36,7 @@ export class ContainedDecoder {
   readonly #relations = new Map<number, string>()
 
   constructor(decoder: PgoutputDecoder) {
+    assertBufferInternals()
     this.#decoder = decoder
   }
 

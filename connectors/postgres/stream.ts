@@ -8,6 +8,7 @@ import type { ColumnInfo } from '../../core/changes.ts'
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 import { PgoutputDecoder, type PgoutputMessage } from './pgoutput.ts'
 import { ContainedDecoder, decodeFailure, type UndecodableMessage } from './contained-decoder.ts'
+import { assertReplicationInternals } from './library-internals.ts'
 import { standbyStatus } from './standby-status.ts'
 import { parserForColumn, type ValueParser } from './values.ts'
 import { sessionConfig } from './session.ts'
@@ -130,6 +131,13 @@ export class ReplicationStream {
         const idle = !inTransaction && position > this.#confirmed && this.#confirmed !== 0n && (this.#options.isIdle?.() ?? false)
         if (idle) this.#confirmed = position
         if (shouldRespond || idle) this.#sendStatus(true)
+      })
+      service.on('start', () => {
+        try {
+          assertReplicationInternals(service) // connected now: backpressure and standby status must work
+        } catch (error) {
+          subscriber.error(error)
+        }
       })
       service.on('error', (error: Error) => {
         if (stopping) return
