@@ -59,7 +59,8 @@ describe('Kafka restarted under an exactly-once sync', () => {
         await stackCommand('kafka-start')
       }
       await eventually(() => proc.states(), (s) => s?.[table] === 'streaming', 150_000, `streaming again (logs: ${proc.logs().slice(-3000)})`)
-      console.log(`streaming again ${Date.now() - outage} ms after the outage began; states seen: ${[...states].join(', ')}`)
+      const codes = new Set(proc.logs().match(/"code":"[A-Z_]+"/g) ?? [])
+      console.log(`streaming again ${Date.now() - outage} ms after the outage began; states seen: ${[...states].join(', ')}; codes logged: ${[...codes].join(', ')}`)
       await new Promise((r) => setTimeout(r, 3_000))
       await writer.stop()
       watching = false
