@@ -4,4 +4,6 @@ export interface CheckResult {
   ok: boolean
   detail: string
   fix?: string
+  /** Failed only because the server could not be reached (yet): `rowcast run` waits for it instead of exiting. */
+  unreachable?: boolean
 }

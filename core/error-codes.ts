@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   PG_SCHEMA_CHANGED: { retriable: false, hint: 'a model column of the table was dropped, renamed or changed type while streaming: set schemaChanges: follow on the sync to carry on with the new shape, or change the config to the new columns; `rowcast resync --sync NAME` re-sends the model as it is now' },
   PG_RESELECT_FAILED: { retriable: true, hint: 'rowcast could not read unchanged large values back from the table (model.unchangedToast: reselect); check the role may SELECT it, or set REPLICA IDENTITY FULL' },
   PG_PUBLICATION_FAILED: { retriable: false, hint: 'check the model (table, columns, filter) and that the role may create publications' },
+  PG_DECODE_FAILED: { retriable: false, hint: 'a replication message could not be decoded (the error names its LSN, table and type); the sync alone stops and is retried from its confirmed position after a minute, with the table\'s column types read again. If it persists, report it with the message' },
   PG_BACKFILL_FAILED: { retriable: true, hint: 'the backfill restarts by itself; check the server if it keeps happening' },
   PG_BACKFILL_QUERY_FAILED: { retriable: false, hint: 'the model\'s query failed on the table: check model.columns and model.filter' },
 
@@ -37,6 +38,8 @@ export const ERROR_CODES = {
   KAFKA_TOPIC_MISSING: { retriable: true, hint: 'create the topic (rowcast never creates topics) or fix the topic name' },
   KAFKA_PARTITION_MISSING: { retriable: false, hint: 'add partitions to the topic or fix the partition rule' },
   KAFKA_MESSAGE_TOO_LARGE: { retriable: false, hint: 'make the message smaller or raise max.message.bytes on the topic' },
+  KAFKA_PRODUCER_FENCED: { retriable: true, hint: 'the producer\'s epoch went stale (a broker restart, a transaction timeout): the sync starts again with a new producer. If it keeps happening, another process uses the same transactional id (destination.exactlyOnce.namespace)' },
+  KAFKA_COORDINATOR_UNAVAILABLE: { retriable: true, hint: 'Kafka has no group/transaction coordinator yet (brokers starting or moving partitions): rowcast retries; check the brokers and __transaction_state if it persists' },
   KAFKA_TRANSACTION_FAILED: { retriable: true, hint: 'exactly-once: the sync restarts from the progress committed to Kafka' },
   KAFKA_PROGRESS_FOREIGN: { retriable: false, hint: 'the progress record under this key was written for another source: give each deployment its own destination.exactlyOnce.namespace' },
   KAFKA_PROGRESS_TIMEOUT: { retriable: true, hint: 'exactly-once: the progress topic could not be read to its end; check the brokers' },
@@ -70,6 +73,7 @@ export const ERROR_CODES = {
   ALERT_DELIVERY_FAILED: { retriable: 'varies', hint: 'check the alert channel\'s URL, key or SMTP settings' },
 
   // Anything else: a bug, never retried.
+  INTERNAL_API_MISSING: { retriable: false, hint: 'a dependency (pg-logical-replication) or Node.js moved an internal rowcast relies on: use the versions in rowcast\'s package-lock.json and a supported Node.js' },
   INTERNAL: { retriable: false, hint: 'a bug in rowcast: please report it with the log line' },
 } as const satisfies Record<string, ErrorCodeInfo>
 

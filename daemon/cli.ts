@@ -9,10 +9,11 @@ import { acceptGap, ensureStateTable, writeBackfillState } from '../connectors/p
 import { loadConfig, parseConfig } from '../config/load-config.ts'
 import type { RowcastConfig, SyncConfig } from '../config/root-schema.ts'
 import { printChecks, runChecks } from './check.ts'
-import { startDaemon } from './daemon.ts'
+import { startDaemon, type Daemon } from './daemon.ts'
 import { formatStatus, type SyncStatus } from '../observability/sync-status.ts'
 import { ConfigError, RowcastError, errorMessage, type ConfigIssue } from '../core/errors.ts'
-import { createLogger } from '../core/logger.ts'
+import { createLogger, type Logger } from '../core/logger.ts'
+import type { CheckResult } from '../core/check-result.ts'
 import { resolveSync } from '../pipeline/resolve-sync.ts'
 import { redactSecrets, registerSecrets, secretsOf } from '../core/secrets.ts'
 import packageJson from '../package.json' with { type: 'json' }
@@ -32,29 +33,37 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .description('run every sync until SIGTERM/SIGINT; then drain in-flight messages, confirm positions and exit 0')
     .option(...configOption)
     .option('--skip-checks', 'start without the connection checks of `rowcast check`')
-    .action(async (opts: { config: string; skipChecks?: boolean }) => {
+    .option('--stop-timeout <seconds>', 'after SIGTERM/SIGINT, exit within this many seconds even if in-flight messages are not all acknowledged (they are read again next time)', '30')
+    .action(async (opts: { config: string; skipChecks?: boolean; stopTimeout: string }) => {
       const config = load(opts.config)
+      const stopTimeoutMs = Number(opts.stopTimeout) * 1000
+      if (!(stopTimeoutMs > 0)) throw new ConfigError([{ path: '--stop-timeout', message: `must be a positive number of seconds, got "${opts.stopTimeout}"` }])
+      let unreachable: CheckResult[] = []
       if (!opts.skipChecks) {
-        const results = await runChecks(config)
-        const failed = results.filter((r) => !r.ok)
-        if (failed.length > 0) {
+        const failed = (await runChecks(config)).filter((r) => !r.ok)
+        // A server that is not up yet is waited for (a daemon under a supervisor starts before its databases);
+        // anything else (a missing table, refused credentials) is a mistake to fix first.
+        if (failed.some((r) => !r.unreachable)) {
           printChecks(failed, print)
           code = 1
           return
         }
+        unreachable = failed
       }
       const logger = createLogger()
       logger.info({ version: packageJson.version, node: process.version }, 'starting rowcast')
+      if (unreachable.length > 0) {
+        logger.warn({ checks: unreachable.map((r) => `${r.name}: ${redactSecrets(r.detail)}`) }, 'PostgreSQL or Kafka not reachable yet: starting anyway; each sync retries with backoff until it is (/readyz says why it is not ready)')
+      }
       const daemon = await startDaemon(config, { logger, baseDir: dirname(resolve(opts.config)) })
-      await new Promise<void>((done) => {
-        const stop = (signal: string) => {
-          logger.info({ signal }, 'stopping: draining in-flight messages')
-          void daemon.stop().then(done)
-        }
-        process.once('SIGTERM', () => stop('SIGTERM'))
-        process.once('SIGINT', () => stop('SIGINT'))
-      })
+      if (!(await stopOnSignal(daemon, logger, stopTimeoutMs))) {
+        // Positions are confirmed as acknowledgements arrive: what was still in flight is simply read again next time.
+        logger.error({ stopTimeoutMs }, 'stop timed out: exiting without confirming what was still in flight (it is read again next time)')
+        process.exit(1)
+      }
       logger.info('stopped')
+      // Whatever a library still has pending (a Kafka connection attempt retrying) must not keep the process alive.
+      setTimeout(() => process.exit(), 500).unref()
     })
 
   program
@@ -184,6 +193,31 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     return 1
   }
   return code
+}
+
+/** Kept of --stop-timeout for exiting itself (log flush, process teardown). */
+const EXIT_MARGIN_MS = 1_000
+
+/**
+ * Waits for SIGTERM/SIGINT, then stops the daemon (drain, confirm, close) within `timeoutMs`. Resolves whether it
+ * stopped in time; a second signal gives up waiting at once.
+ */
+function stopOnSignal(daemon: Daemon, logger: Logger, timeoutMs: number): Promise<boolean> {
+  return new Promise((done) => {
+    const stop = (signal: string) => {
+      logger.info({ signal, timeoutMs }, 'stopping: draining in-flight messages')
+      const timer = setTimeout(() => done(false), Math.max(timeoutMs - EXIT_MARGIN_MS, EXIT_MARGIN_MS)) // the exit itself within the bound
+      void daemon.stop().then(() => {
+        clearTimeout(timer)
+        done(true)
+      })
+      const again = () => done(false)
+      process.once('SIGTERM', again)
+      process.once('SIGINT', again)
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  })
 }
 
 /** Loads the config file; the secrets it resolved are scrubbed from this command's output, even when it is invalid. */

@@ -56,6 +56,12 @@ export async function startHttpServer(options: {
   const auth = config.debuggerToken ? createDebuggerAuth(config.debuggerToken) : null
   const streams = new Set<ServerResponse>()
   const status = trackSyncStatus(options.telemetry)
+  // Why each sync is not ready (its last state change's reason: PostgreSQL unreachable, Kafka down…), for /readyz.
+  const reasons = new Map<string, string>()
+  const offState = options.telemetry.on('state', ({ sync, state, reason }) => {
+    if (READY_STATES.has(state) || reason === undefined) reasons.delete(sync)
+    else reasons.set(sync, reason)
+  })
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>> = {
     '/metrics': async (_req, res) => send(res, 200, metrics.registry.contentType, redactLabelValues(await metrics.registry.metrics())),
@@ -64,7 +70,8 @@ export async function startHttpServer(options: {
       const states = Object.fromEntries(metrics.syncStates())
       const notReady = Object.entries(states).filter(([, state]) => !READY_STATES.has(state)).map(([sync]) => sync)
       const ready = notReady.length === 0 && Object.keys(states).length > 0
-      sendJson(res, ready ? 200 : 503, { ready, notReady, syncs: states })
+      const why = Object.fromEntries(notReady.flatMap((sync) => (reasons.has(sync) ? [[sync, reasons.get(sync)]] : [])))
+      sendJson(res, ready ? 200 : 503, { ready, notReady, syncs: states, ...(ready ? {} : { reasons: why }) })
     },
     '/status': (_req, res) => sendJson(res, 200, { syncs: status.status() }),
     '/debugger': (req, res, url) => {
@@ -160,6 +167,7 @@ export async function startHttpServer(options: {
     close: () =>
       new Promise<void>((resolve) => {
         status.close()
+        offState()
         for (const res of streams) res.end()
         server.close(() => resolve())
         server.closeAllConnections()

@@ -37,7 +37,7 @@ export async function checkKafka(config: KafkaConnectionConfig, topics: string[]
   } catch (error) {
     const translated = translateKafkaError(error, context)
     results.push(failure('authentication', translated.message, translated.code))
-    for (const topic of topics) results.push({ name: `topic ${topic}`, ok: false, detail: 'not checked: could not connect to the cluster' })
+    for (const topic of topics) results.push({ name: `topic ${topic}`, ok: false, detail: 'not checked: could not connect to the cluster', ...(translated.code === 'KAFKA_UNREACHABLE' ? { unreachable: true } : {}) })
   } finally {
     await admin.disconnect().catch(() => undefined)
   }
@@ -107,7 +107,7 @@ function authDetail(config: KafkaConnectionConfig): string {
 }
 
 function failure(name: string, detail: string, code: ErrorCode): CheckResult {
-  return { name, ok: false, detail: `${detail} [${code}]`, fix: ERROR_CODES[code].hint }
+  return { name, ok: false, detail: `${detail} [${code}]`, fix: ERROR_CODES[code].hint, ...(code === 'KAFKA_UNREACHABLE' ? { unreachable: true } : {}) }
 }
 
 /** Opens a socket, waits for `event`, closes it. Resolves with the error (code set, broker named) or undefined. */

@@ -10,6 +10,10 @@
  *   KAFKA_TOPIC_MISSING      UNKNOWN_TOPIC_OR_PARTITION for a topic               retriable (it may be created)
  *   KAFKA_PARTITION_MISSING  the message names a partition the topic lacks        not retriable
  *   KAFKA_MESSAGE_TOO_LARGE  MESSAGE_TOO_LARGE / RECORD_LIST_TOO_LARGE            not retriable
+ *   KAFKA_PRODUCER_FENCED    the producer's epoch is stale (e.g. after a broker      retriable (by a new producer:
+ *                            restart, or a transaction timed out)                  the attempt restarts)
+ *   KAFKA_COORDINATOR_UNAVAILABLE  no group/transaction coordinator yet (a broker  retriable
+ *                            starting, a coordinator moving)
  *   KAFKA_ERROR              anything else: retriable only if a kafkajs protocol error says so
  * A RowcastError found in the chain (e.g. thrown by our own SASL token provider) is returned as it is.
  */
@@ -63,6 +67,13 @@ export function translateKafkaError(error: unknown, context: KafkaErrorContext =
   const tooLarge = has((f) => f.type === 'MESSAGE_TOO_LARGE' || f.type === 'RECORD_LIST_TOO_LARGE')
   if (tooLarge) return make('KAFKA_MESSAGE_TOO_LARGE', `Kafka refused the message${context.topic ? ` for topic ${context.topic}` : ''} as too large: ${tooLarge.message}`, false)
 
+  // Transient by cause, though kafkajs marks some of them not retriable: its own retry cannot cure them with
+  // the same producer, but a new producer (a new epoch) or a later coordinator lookup does.
+  const fenced = has((f) => FENCED_TYPES.has(f.type ?? ''))
+  if (fenced) return make('KAFKA_PRODUCER_FENCED', `Kafka fenced the producer${at}: ${fenced.message} [${fenced.type}]; starting again with a new producer`, true)
+  const coordinator = has((f) => f.name === 'KafkaJSGroupCoordinatorNotFound' || COORDINATOR_TYPES.has(f.type ?? '') || /failed to find (group|transaction) coordinator/i.test(f.message))
+  if (coordinator) return make('KAFKA_COORDINATOR_UNAVAILABLE', `Kafka coordinator not available${at}: ${coordinator.message}`, true)
+
   const tlsMismatch = has((f) => f.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|before secure TLS connection/i.test(f.message))
   if (tlsMismatch) return make('KAFKA_UNREACHABLE', `TLS handshake with broker ${broker ?? '?'} failed (${tlsMismatch.message}): is this listener plaintext while tls is on, or the other way round?`, true)
   const unreachable = has((f) => UNREACHABLE_NAMES.has(f.name) || UNREACHABLE_CODES.has(f.code ?? ''))
@@ -96,6 +107,9 @@ const UNTRUSTED_CODES = new Set([
   'CERT_NOT_YET_VALID',
   'INVALID_CA',
 ])
+const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'UNKNOWN_PRODUCER_ID', 'TRANSACTIONAL_ID_NOT_FOUND'])
+// kafkajs' names (GROUP_COORDINATOR_NOT_AVAILABLE…) and Kafka's current ones (COORDINATOR_NOT_AVAILABLE…).
+const COORDINATOR_TYPES = new Set(['GROUP_COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR_FOR_GROUP', 'NOT_COORDINATOR', 'GROUP_LOAD_IN_PROGRESS', 'COORDINATOR_LOAD_IN_PROGRESS', 'CONCURRENT_TRANSACTIONS', 'TRANSACTION_COORDINATOR_FENCED'])
 const UNREACHABLE_NAMES = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError', 'KafkaJSNoBrokerAvailableError', 'KafkaJSBrokerNotFound'])
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE'])
 

@@ -184,8 +184,9 @@ export class KafkaSink implements MessageSink {
       } catch (error) {
         if (this.#stopped) return // closing: what failed stays unacknowledged, and nothing is retried or reported
         const translated = error instanceof RowcastError ? error : translateKafkaError(error)
-        // A failed transaction is retriable for the sync (it restarts from the committed progress), not here.
-        if (!translated.retriable || translated.code === 'KAFKA_TRANSACTION_FAILED') throw translated
+        // A failed transaction or a fenced producer is retriable for the sync (it restarts from the committed
+        // progress, with a new producer), not here.
+        if (!translated.retriable || translated.code === 'KAFKA_TRANSACTION_FAILED' || translated.code === 'KAFKA_PRODUCER_FENCED') throw translated
         this.#markDegraded(translated)
         if (this.#events.retrying !== undefined && request.length > 0) this.#events.retrying(withPartitions(request), translated)
         const delay = backoff.next()

@@ -22,7 +22,7 @@ export async function checkPostgres(url: string, tables: readonly TableCheck[]):
   try {
     await client.connect()
   } catch (error) {
-    results.push({ name: 'postgres: reachable', ok: false, detail: redactSecrets(errorMessage(error)), fix: 'check source.postgres.url (host, port, database, user, password) and that PostgreSQL accepts connections from here' })
+    results.push({ name: 'postgres: reachable', ok: false, detail: redactSecrets(errorMessage(error)), fix: 'check source.postgres.url (host, port, database, user, password) and that PostgreSQL accepts connections from here', ...(isUnreachable(error) ? { unreachable: true } : {}) })
     return results
   }
   try {
@@ -60,3 +60,12 @@ export async function connectPostgres(url: string, connectionTimeoutMillis?: num
   await client.connect()
   return client
 }
+
+/** A connection that failed for the network or a server not up yet, not for credentials or a wrong database. */
+function isUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  if (typeof code === 'string') return NETWORK_CODES.has(code) || code === '57P03' /* cannot_connect_now: starting up */
+  return /timeout|terminated|ECONNREFUSED|closed/i.test(errorMessage(error))
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE'])

@@ -14,6 +14,14 @@ export const PINNED_SETTINGS: Readonly<Record<string, string>> = {
   extra_float_digits: '3', // shortest exact float text (0.30000000000000004), not rounded to 15 digits
 }
 
+/**
+ * TCP keepalive on every connection (the lock connection and the replication connection above all): a peer that
+ * vanished (host down, network cut) is noticed by the kernel within minutes instead of the ~2 h default idle
+ * time, so a lost link fails the sync and a standby's lock wait ends. PostgreSQL's own side is bounded by
+ * wal_sender_timeout (replication) and tcp_keepalives_* (the lock session), see README "Deploying".
+ */
+const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 }
+
 /** The startup `options` string: `-c Name=value` each; spaces and backslashes escaped as libpq expects. */
 export const PINNED_OPTIONS = Object.entries(PINNED_SETTINGS)
   .map(([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, (c) => `\\${c}`)}`)
@@ -24,7 +32,7 @@ export const PINNED_OPTIONS = Object.entries(PINNED_SETTINGS)
  * config's, so when the URL has one, ours are appended to it (a later `-c` wins).
  */
 export function sessionConfig<T extends pg.ClientConfig>(url: string, extra?: T): T & { connectionString: string; options: string } {
-  const base = { ...(extra ?? ({} as T)) }
+  const base = { ...KEEPALIVE, ...(extra ?? ({} as T)) }
   const parsed = parseUrl(url)
   const own = parsed?.searchParams.get('options')
   if (parsed !== undefined && own !== null && own !== undefined) {

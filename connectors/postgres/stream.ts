@@ -6,6 +6,8 @@ import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 import { PgoutputDecoder, type PgoutputMessage } from './pgoutput.ts'
+import { ContainedDecoder, decodeFailure, type UndecodableMessage } from './contained-decoder.ts'
+import { assertReplicationInternals } from './library-internals.ts'
 import { standbyStatus } from './standby-status.ts'
 import { RelationShapes, type ShapeOptions } from './relation-shape.ts'
 import { sessionConfig } from './session.ts'
@@ -71,7 +73,7 @@ export class ReplicationStream {
       )
       this.#service = service
       // Per subscription: the first Relation message of a session is compared with the model afresh.
-      const decoder = new PgoutputDecoder({ publication: this.#options.publication, shapes: new RelationShapes(this.#options.shape) })
+      const decoder = new ContainedDecoder(new PgoutputDecoder({ publication: this.#options.publication, shapes: new RelationShapes(this.#options.shape) }))
 
       let items: SourceChange[] = []
       let commitTime = 0
@@ -80,8 +82,16 @@ export class ReplicationStream {
       let stopping = false
       let inTransaction = false
 
-      service.on('data', (lsn: string, message: PgoutputMessage) => {
+      let failed = false
+      service.on('data', (lsn: string, message: PgoutputMessage | UndecodableMessage) => {
+        if (failed) return // the sync is failing: nothing after the undecodable message is passed on
         switch (message.tag) {
+          case 'undecodable':
+            // Only this sync fails (the library would let the exception end the process): its socket stops.
+            failed = true
+            this.#socket()?.pause()
+            subscriber.error(decodeFailure(message, lsn))
+            return
           case 'begin':
             inTransaction = true
             items = []
@@ -137,6 +147,13 @@ export class ReplicationStream {
         const idle = !inTransaction && position > this.#confirmed && this.#confirmed !== 0n && (this.#options.isIdle?.() ?? false)
         if (idle) this.#confirmed = position
         if (shouldRespond || idle) this.#sendStatus(true)
+      })
+      service.on('start', () => {
+        try {
+          assertReplicationInternals(service) // connected now: backpressure and standby status must work
+        } catch (error) {
+          subscriber.error(error)
+        }
       })
       service.on('error', (error: Error) => {
         if (stopping) return

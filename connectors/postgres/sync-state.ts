@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
+import { SETUP_LOCK_SQL, TRY_SYNC_LOCK_SQL } from './advisory-locks.ts'
 
 /**
  * What rowcast keeps in the source database (schema _rowcast): each sync's backfill state, the identity of
@@ -21,7 +22,24 @@ export interface RecordedStream {
   since: Date
 }
 
+/**
+ * Creates (or upgrades) rowcast's state table. Serialized under rowcast's setup lock: two syncs starting together
+ * on a database without the schema would otherwise race on CREATE SCHEMA/TABLE IF NOT EXISTS (a unique violation
+ * in the catalog for the loser).
+ */
 export async function ensureStateTable(client: pg.ClientBase): Promise<void> {
+  await client.query('BEGIN')
+  try {
+    await client.query(SETUP_LOCK_SQL)
+    await createStateTable(client)
+    await client.query('COMMIT')
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined)
+    throw error
+  }
+}
+
+async function createStateTable(client: pg.ClientBase): Promise<void> {
   await client.query('CREATE SCHEMA IF NOT EXISTS _rowcast')
   await client.query(`CREATE TABLE IF NOT EXISTS _rowcast.sync_state (
     sync text PRIMARY KEY,
@@ -120,8 +138,8 @@ export async function readServerIdentity(client: pg.ClientBase): Promise<{ syste
   return { systemId: row.system_id, timeline: Number.parseInt(row.wal.slice(0, 8), 16), database: row.database }
 }
 
-/** Session-level advisory lock: one daemon streams a sync; another waits and takes over when it dies. */
+/** Session-level advisory lock (rowcast's own two-int key): one daemon streams a sync; another waits and takes over when it dies. */
 export async function tryLockSync(client: pg.ClientBase, sync: string): Promise<boolean> {
-  const result = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext('rowcast:sync:' || $1)) AS locked", [sync])
+  const result = await client.query<{ locked: boolean }>(TRY_SYNC_LOCK_SQL, [sync])
   return result.rows[0].locked
 }

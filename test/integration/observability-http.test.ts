@@ -156,8 +156,14 @@ describe('HTTP server: metrics, health, readiness, debugger', () => {
     assert.deepEqual(body.notReady, ['orders'])
     assert.equal(body.syncs.orders, 'degraded')
 
+    // Why it is not ready: the reason of its last state change (here: a server not reachable at start).
+    telemetry.emit('state', { sync: 'orders', state: 'degraded', reason: 'cannot connect to PostgreSQL: connect ECONNREFUSED 127.0.0.1:5432' })
+    assert.deepEqual((await (await fetch(`${server.url}/readyz`)).json()).reasons, { orders: 'cannot connect to PostgreSQL: connect ECONNREFUSED 127.0.0.1:5432' })
+
     telemetry.emit('state', { sync: 'orders', state: 'streaming' })
-    assert.equal((await fetch(`${server.url}/readyz`)).status, 200)
+    response = await fetch(`${server.url}/readyz`)
+    assert.equal(response.status, 200)
+    assert.equal((await response.json()).reasons, undefined)
   })
 
   test('/debugger refuses a missing or wrong token with 401 and leaks nothing', async () => {

@@ -24,6 +24,8 @@ export interface RowcastProcess {
   /** Peak resident set size (VmHWM) in kB, while the process lives. */
   peakRssKb(): number
   kill(signal: NodeJS.Signals): Promise<void>
+  /** The exit code, or null while it runs. */
+  exitCode(): number | null
 }
 
 export async function freePort(): Promise<number> {
@@ -45,9 +47,10 @@ export function writeConfig(env: StackEnv, syncYaml: string, port: number, extra
   return file
 }
 
-/** Starts `node bin/rowcast.mjs run --config <file> --skip-checks` on the port the config names. */
-export function spawnRowcast(configFile: string, port: number): RowcastProcess {
-  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bin/rowcast.mjs'), 'run', '--config', configFile, '--skip-checks'], {
+/** Starts `node bin/rowcast.mjs run --config <file> --skip-checks` (with `checks`: without it) on the port the config names. */
+export function spawnRowcast(configFile: string, port: number, options: { checks?: boolean } = {}): RowcastProcess {
+  const args = ['run', '--config', configFile, ...(options.checks === true ? [] : ['--skip-checks'])]
+  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bin/rowcast.mjs'), ...args], {
     cwd: ROOT,
     env: { ...process.env, ROWCAST_LOG_LEVEL: process.env.ROWCAST_TEST_LOG ?? 'info', ROWCAST_LOG_PRETTY: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -84,6 +87,7 @@ export function spawnRowcast(configFile: string, port: number): RowcastProcess {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8')
       return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
     },
+    exitCode: () => child.exitCode,
     async kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       await exited

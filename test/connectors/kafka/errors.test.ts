@@ -14,6 +14,23 @@ const afterRetries = (cause: Error) => new kafkajs.KafkaJSNumberOfRetriesExceede
 const connectionError = (message: string, code?: string) => new kafkajs.KafkaJSConnectionError(`Connection error: ${message}`, { broker: 'b1:9093', code })
 
 describe('translateKafkaError', () => {
+  test('a stale producer epoch (after a broker restart) is retriable by a new producer, not fatal', () => {
+    const producerFenced = Object.assign(new Error('There is a newer producer with the same transactionalId'), { type: 'PRODUCER_FENCED', retriable: false }) // newer than kafkajs' table
+    for (const [type, cause] of [['INVALID_PRODUCER_EPOCH', protocolError('INVALID_PRODUCER_EPOCH')], ['PRODUCER_FENCED', producerFenced]] as const) {
+      const error = translateKafkaError(afterRetries(cause))
+      assert.equal(error.code, 'KAFKA_PRODUCER_FENCED', type)
+      assert.equal(error.retriable, true, type)
+    }
+  })
+
+  test('a coordinator not found yet (brokers starting) is retriable', () => {
+    const notFound = new kafkajs.KafkaJSGroupCoordinatorNotFound('Failed to find group coordinator')
+    assert.equal(translateKafkaError(notFound).code, 'KAFKA_COORDINATOR_UNAVAILABLE')
+    assert.equal(translateKafkaError(notFound).retriable, true)
+    assert.equal(translateKafkaError(protocolError('NOT_COORDINATOR_FOR_GROUP')).retriable, true)
+    assert.equal(translateKafkaError(new Error('Failed to find transaction coordinator')).code, 'KAFKA_COORDINATOR_UNAVAILABLE')
+  })
+
   test('SASL failure → KAFKA_AUTH_FAILED, not retriable', () => {
     const error = translateKafkaError(new kafkajs.KafkaJSSASLAuthenticationError('SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials'))
     assert.equal(error.code, 'KAFKA_AUTH_FAILED')

@@ -7,8 +7,9 @@ test('every setting the value parsers rely on is pinned in the startup options',
     assert.ok(PINNED_OPTIONS.split(' ').includes(setting), setting)
   }
   const url = 'postgres://u:p@h:5432/db'
-  assert.deepEqual(sessionConfig(url), { connectionString: url, options: PINNED_OPTIONS })
-  assert.deepEqual(sessionConfig(url, { replication: 'database' } as never), { replication: 'database', connectionString: url, options: PINNED_OPTIONS })
+  const keepAlive = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 }
+  assert.deepEqual(sessionConfig(url), { ...keepAlive, connectionString: url, options: PINNED_OPTIONS })
+  assert.deepEqual(sessionConfig(url, { replication: 'database' } as never), { ...keepAlive, replication: 'database', connectionString: url, options: PINNED_OPTIONS })
 })
 
 test('options in the URL (which pg prefers to the config\'s) keep theirs, with ours after so ours win', () => {
@@ -16,4 +17,10 @@ test('options in the URL (which pg prefers to the config\'s) keep theirs, with o
   assert.equal(config.options, `-c search_path=app ${PINNED_OPTIONS}`)
   assert.equal(new URL(config.connectionString).searchParams.get('options'), `-c search_path=app ${PINNED_OPTIONS}`)
   assert.equal(new URL(config.connectionString).password, 'p')
+})
+
+test('every connection has TCP keepalive, so a vanished peer (lock holder, replication link) is noticed in minutes, not hours', () => {
+  const config = sessionConfig('postgres://u:p@h:5432/db', { replication: 'database' } as never) as { keepAlive?: boolean; keepAliveInitialDelayMillis?: number }
+  assert.equal(config.keepAlive, true)
+  assert.ok((config.keepAliveInitialDelayMillis ?? Infinity) <= 10_000)
 })
