@@ -3,7 +3,8 @@
 # 127.0.0.1:55432 and a single-node KRaft Apache Kafka on 127.0.0.1:19092-19095/19099.
 #
 #   bash scripts/stack.sh up|down|status|fetch|reset
-#   bash scripts/stack.sh kafka-stop|kafka-kill|kafka-start|pg-stop|pg-start   (fault injection)
+#   bash scripts/stack.sh kafka-stop|kafka-kill|kafka-start|pg-stop|pg-kill|pg-start   (fault injection)
+#   bash scripts/stack.sh standby-up|standby-promote|standby-down   (a physical standby: scripts/stack/standby.sh)
 #
 # State lives in .stack/ (git-ignored): data folders, logs, TLS material, PID files and
 # .stack/env (connection details, shell-sourceable). Kafka jars are cached per version in
@@ -50,7 +51,11 @@ main() {
     kafka-kill) with_lock kafka_stop KILL ;;
     pg-start) with_lock pg_start_cmd ;;
     pg-stop) with_lock pg_stop ;;
-    *) echo "usage: $0 up|down|status|fetch|reset|kafka-start|kafka-stop|kafka-kill|pg-start|pg-stop" >&2; exit 2 ;;
+    pg-kill) with_lock pg_kill ;;
+    standby-up) with_lock standby_cmd standby_up ;;
+    standby-promote) with_lock standby_cmd standby_promote ;;
+    standby-down) with_lock standby_cmd standby_down ;;
+    *) echo "usage: $0 up|down|status|fetch|reset|kafka-start|kafka-stop|kafka-kill|pg-start|pg-stop|pg-kill|standby-up|standby-promote|standby-down" >&2; exit 2 ;;
   esac
 }
 
@@ -67,6 +72,7 @@ cmd_up() {
 }
 
 cmd_down() {
+  standby_down 2>/dev/null || true
   # The registry is stopped whenever this checkout started one, whatever STACK_REGISTRY says now.
   if [[ -f $STACK/registry.pid && -f $ROOT/scripts/registry.sh ]]; then bash "$ROOT/scripts/registry.sh" down 9>&- || true; fi
   kafka_stop TERM
@@ -81,10 +87,12 @@ cmd_status() {
 }
 
 pg_start_cmd() { resolve_pg_version sticky; check_pg_tools; pg_up; }
+standby_cmd() { resolve_pg_version sticky; "$@"; }
 kafka_start_cmd() { resolve_kafka_version sticky; resolve_pg_version sticky; check_java; kafka_up; write_env; }
 
 source "$HERE/pg-versions.sh"
 source "$HERE/pg.sh"
+source "$HERE/standby.sh"
 source "$HERE/kafka.sh"
 
 main "$@"

@@ -104,12 +104,12 @@ ensure_pg_user() {
   fi
 }
 
-# `stack.sh fetch`: every major of PG_VERSIONS (default: all the stack knows besides Debian's 15).
+# `stack.sh fetch`: every major of PG_VERSIONS (default: all the stack knows besides Debian's 15; none: none).
 fetch_pg_versions() {
   local major
   for major in ${PG_VERSIONS:-$(pg_known_majors | tr -d ,)}; do
     major=${major%%.*}
-    [[ $major == "$PG_DEFAULT_MAJOR" ]] && continue
+    [[ $major == "$PG_DEFAULT_MAJOR" || $major == none ]] && continue
     [[ -n ${PG_PACKAGE_VERSIONS[$major]:-} ]] || die "PG_VERSIONS lists $major, not a major the stack knows ($(pg_known_majors))"
     fetch_pg "$major"
   done

@@ -137,6 +137,17 @@ pg_stop() {
   rm -f "$STACK/pg.pid"
 }
 
+# A crash: the postmaster SIGKILLed (a failover test's dead primary). pg-start recovers it.
+pg_kill() {
+  local pid
+  if ! pid=$(pg_pid); then return 0; fi
+  say "killing PostgreSQL (pid $pid, SIGKILL)"
+  kill -KILL "$pid"
+  local i
+  for ((i = 0; i < 100; i++)); do port_open "$PG_PORT" || break; sleep 0.1; done
+  rm -f "$STACK/pg.pid"
+}
+
 # For `reset`: removes the cluster, including a data folder kept outside .stack.
 pg_remove() {
   local home
