@@ -76,6 +76,20 @@ export const postgresSchema = z
     heartbeatIntervalMs: z.number().int().positive().default(10_000),
     /** Standby status to PostgreSQL at least this often. */
     statusIntervalMs: z.number().int().positive().default(10_000),
+    /**
+     * Decoding on a standby (PostgreSQL 16+): `url` names the standby, this the primary, where rowcast keeps its
+     * state, publication, lock and heartbeats. Absent: `url` is the primary.
+     */
+    primaryUrl: z
+      .string()
+      .min(1)
+      .superRefine((url, ctx) => {
+        const problem = postgresUrlProblem(url)
+        if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem })
+      })
+      .optional(),
+    /** Slots created with failover = true on PostgreSQL 17+ (synced to standbys with sync_replication_slots); ignored before 17. */
+    failoverSlots: z.boolean().default(true),
   })
   .strict()
 

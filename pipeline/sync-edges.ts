@@ -16,7 +16,7 @@ export interface SyncEdgesOptions {
   sync: SyncConfig
   /** The sync's position in `syncs`, for error paths. */
   index: number
-  postgres: { url: string; heartbeatIntervalMs: number; statusIntervalMs: number }
+  postgres: { url: string; primaryUrl?: string; heartbeatIntervalMs: number; statusIntervalMs: number; failoverSlots?: boolean }
   kafka: KafkaClient
   limits: SinkLimits & { maxBatchRows: number }
   progressTopic: string
@@ -48,6 +48,8 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         initialSync: sync.initialSync,
         heartbeatIntervalMs: postgres.heartbeatIntervalMs,
         statusIntervalMs: postgres.statusIntervalMs,
+        failoverSlots: postgres.failoverSlots ?? true,
+        ...(postgres.primaryUrl === undefined ? {} : { primaryUrl: postgres.primaryUrl }),
         maxBatchRows: limits.maxBatchRows,
         logger,
         events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total) => records.snapshotProgress(done, total) },

@@ -7,7 +7,10 @@ import type { Logger } from '../../core/logger.ts'
 import { formatLsn, type Lsn } from '../../core/lsn.ts'
 import { describeTable, type TableInfo } from './catalog.ts'
 import { ensurePublication, type PublicationSpec } from './publication.ts'
-import { createSlot, createSlotWithSnapshot, dropSlot, readSlot } from './slots.ts'
+import { createSlot, createSlotWithSnapshot, dropSlot, readSlot, serverMajor } from './slots.ts'
+import { resolveHost } from './hosts.ts'
+import { readSwitchPoint } from './timeline.ts'
+import { whileNudgingPrimary } from './standby.ts'
 import { snapshot } from './snapshot.ts'
 import { decideStart } from './start-decision.ts'
 import { emitHeartbeat, ReplicationStream } from './stream.ts'
@@ -23,6 +26,13 @@ export interface PostgresSourceOptions {
   initialSync: 'backfill' | 'skip'
   heartbeatIntervalMs: number
   statusIntervalMs: number
+  /** Create slots with failover = true where the server supports it (17+). */
+  failoverSlots?: boolean
+  /**
+   * When `url` is a standby (decoding on a standby, 16+): the primary, which holds rowcast's state, the
+   * publication, the lock and the heartbeats (a standby is read-only); the slot and the stream stay on `url`.
+   */
+  primaryUrl?: string
   /** A transaction (or snapshot read) larger than this flows in batches of this size. */
   maxBatchRows: number
   logger: Logger
@@ -66,6 +76,8 @@ const RECORD_CONFIRMED_MS = 5_000
 export class PostgresSource implements ChangeSource {
   readonly #options: PostgresSourceOptions
   readonly #control: pg.Client
+  /** Where the slot lives and is streamed from: the control connection, or the standby when decoding on one. */
+  #slots: pg.Client
   readonly #failure = new Subject<never>()
   readonly #end = new Subject<void>()
   readonly #releases: (() => Promise<void> | void)[] = []
@@ -83,20 +95,19 @@ export class PostgresSource implements ChangeSource {
   private constructor(options: PostgresSourceOptions, control: pg.Client) {
     this.#options = options
     this.#control = control
+    this.#slots = control
     control.on('error', (error) => this.#failure.error(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${error.message}`, { cause: error })))
     this.#releases.push(() => control.end().catch(() => undefined))
   }
 
   /** Connects and takes the sync's lock, waiting while another daemon holds it; null when `signal` aborts meanwhile. */
-  static async connect(options: PostgresSourceOptions, signal: AbortSignal): Promise<PostgresSource | null> {
-    const control = new pg.Client(sessionConfig(options.url))
-    try {
-      await control.connect()
-    } catch (error) {
-      throw new RowcastError('PG_UNREACHABLE', `cannot connect to PostgreSQL: ${errorMessage(error)}`, { cause: error })
-    }
+  static async connect(given: PostgresSourceOptions, signal: AbortSignal): Promise<PostgresSource | null> {
+    // A multi-host URL is resolved at each attempt: after a failover the next attempt finds the new primary.
+    const options = { ...given, url: await resolveHost(given.url), ...(given.primaryUrl === undefined ? {} : { primaryUrl: await resolveHost(given.primaryUrl) }) }
+    const control = await connectClient(options.primaryUrl ?? options.url)
     const source = new PostgresSource(options, control)
     try {
+      if (options.primaryUrl !== undefined) source.#slots = await source.#connectStandby(options.url)
       let waiting = false
       while (!(await tryLockSync(control, options.sync))) {
         if (!waiting) options.logger.info('another rowcast streams this sync; waiting to take over')
@@ -113,6 +124,13 @@ export class PostgresSource implements ChangeSource {
     return null
   }
 
+  async #connectStandby(url: string): Promise<pg.Client> {
+    const standby = await connectClient(url)
+    standby.on('error', (error) => this.#failure.error(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL standby connection lost: ${error.message}`, { cause: error })))
+    this.#releases.push(() => standby.end().catch(() => undefined))
+    return standby
+  }
+
   describeTable(table: string): Promise<TableInfo | null> {
     return describeTable(this.#control, table)
   }
@@ -126,22 +144,30 @@ export class PostgresSource implements ChangeSource {
     const { database, ...server } = await readServerIdentity(control)
     this.#identity = { systemId: server.systemId, database, slot: spec.slot }
     const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
-    const slot = await readSlot(control, spec.slot)
-    const decision = decideStart(slot, await readBackfillState(control, sync), initialSync, { sync, slot: spec.slot, recorded, server, gapAccepted })
+    const slots = this.#slots
+    const slot = await readSlot(slots, spec.slot)
+    const switchPoint = recorded !== null && recorded.systemId === server.systemId && recorded.timeline !== server.timeline
+      ? await readSwitchPoint(this.#options.url, recorded.timeline, server.timeline)
+      : undefined
+    const decision = decideStart(slot, await readBackfillState(control, sync), initialSync, { sync, slot: spec.slot, recorded, server, gapAccepted, switchPoint })
     let snapshotName: string | null = null
+    // A slot on a standby cannot be a failover slot (PostgreSQL refuses); its creation waits for the primary.
+    const onStandby = this.#options.primaryUrl !== undefined
+    const slotOptions = { failover: !onStandby && this.#options.failoverSlots === true && (await serverMajor(slots)) >= 17 }
+    const creating = <T>(work: Promise<T>): Promise<T> => (onStandby ? whileNudgingPrimary(control, work) : work)
     if (decision.kind === 'lost') throw new RowcastError('PG_SLOT_LOST', decision.reason)
     if (decision.kind === 'resume') this.#start = decision.from
     else if (decision.kind === 'create' || decision.kind === 'replace') {
       if (decision.kind === 'replace') {
-        if (slot !== null) await dropSlot(control, spec.slot)
+        if (slot !== null) await dropSlot(slots, spec.slot)
         logger.warn({ slot: spec.slot, from: recorded === null ? null : formatLsn(recorded.confirmed) }, 'gap accepted (rowcast resync --accept-gap): streaming from a new slot; changes since the recorded position are not sent')
       }
-      this.#start = await createSlot(control, spec.slot)
-      logger.info({ slot: spec.slot, lsn: formatLsn(this.#start) }, 'created replication slot')
+      this.#start = await creating(createSlot(slots, spec.slot, slotOptions))
+      logger.info({ slot: spec.slot, lsn: formatLsn(this.#start), failover: slotOptions.failover }, 'created replication slot')
     } else {
       // A backfill that did not finish (or a resync) starts over from a fresh slot and snapshot.
-      if (decision.dropSlot) await dropSlot(control, spec.slot)
-      const created = await createSlotWithSnapshot(this.#options.url, spec.slot)
+      if (decision.dropSlot) await dropSlot(slots, spec.slot)
+      const created = await creating(createSlotWithSnapshot(this.#options.url, spec.slot, slotOptions))
       // The exported snapshot lives while this connection stays open: closed once the snapshot read imported it.
       this.#closeExport = () => created.connection.end().catch(() => undefined)
       this.#releases.push(this.#closeExport)
@@ -284,4 +310,14 @@ export class PostgresSource implements ChangeSource {
       clearInterval(resyncPoll)
     }
   }
+}
+
+async function connectClient(url: string): Promise<pg.Client> {
+  const client = new pg.Client(sessionConfig(url))
+  try {
+    await client.connect()
+  } catch (error) {
+    throw new RowcastError('PG_UNREACHABLE', `cannot connect to PostgreSQL: ${errorMessage(error)}`, { cause: error })
+  }
+  return client
 }
