@@ -88,6 +88,8 @@ export const postgresSchema = z
         if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem })
       })
       .optional(),
+    /** pgoutput's origin filter (PostgreSQL 16+): `none` skips changes applied from another server (bidirectional setups). */
+    origin: z.enum(['any', 'none']).default('any'),
     /** Slots created with failover = true on PostgreSQL 17+ (synced to standbys with sync_replication_slots); ignored before 17. */
     failoverSlots: z.boolean().default(true),
   })

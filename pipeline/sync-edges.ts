@@ -16,7 +16,7 @@ export interface SyncEdgesOptions {
   sync: SyncConfig
   /** The sync's position in `syncs`, for error paths. */
   index: number
-  postgres: { url: string; primaryUrl?: string; heartbeatIntervalMs: number; statusIntervalMs: number; failoverSlots?: boolean }
+  postgres: { url: string; primaryUrl?: string; origin?: 'any' | 'none'; heartbeatIntervalMs: number; statusIntervalMs: number; failoverSlots?: boolean }
   kafka: KafkaClient
   limits: SinkLimits & { maxBatchRows: number }
   progressTopic: string
@@ -50,6 +50,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         statusIntervalMs: postgres.statusIntervalMs,
         failoverSlots: postgres.failoverSlots ?? true,
         ...(postgres.primaryUrl === undefined ? {} : { primaryUrl: postgres.primaryUrl }),
+        ...(postgres.origin === undefined ? {} : { origin: postgres.origin }),
         maxBatchRows: limits.maxBatchRows,
         logger,
         events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total) => records.snapshotProgress(done, total) },

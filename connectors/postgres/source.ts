@@ -33,6 +33,8 @@ export interface PostgresSourceOptions {
    * publication, the lock and the heartbeats (a standby is read-only); the slot and the stream stay on `url`.
    */
   primaryUrl?: string
+  /** pgoutput's origin filter: 'none' skips changes applied from another server (PostgreSQL 16+). */
+  origin?: 'any' | 'none'
   /** A transaction (or snapshot read) larger than this flows in batches of this size. */
   maxBatchRows: number
   logger: Logger
@@ -255,6 +257,7 @@ export class PostgresSource implements ChangeSource {
       connectionString: url,
       slot: spec.slot,
       publication: spec.publication.name,
+      ...(this.#options.origin === undefined ? {} : { origin: this.#options.origin }),
       columns: spec.columns,
       maxBatchRows,
       statusIntervalMs,

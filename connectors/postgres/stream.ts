@@ -22,6 +22,8 @@ export interface ReplicationStreamOptions {
   connectionString: string
   slot: string
   publication: string
+  /** pgoutput's origin option ('none': skip changes applied from another server; 16+). */
+  origin?: 'any' | 'none'
   /** The model's columns, decoded by their real types (arrays, domains, int8…); other columns are skipped. */
   columns: readonly ColumnInfo[]
   /** A transaction larger than this is emitted in chunks (only the last one carries the commit LSN). */
@@ -71,7 +73,7 @@ export class ReplicationStream {
         { acknowledge: { auto: false, timeoutSeconds: 0 } },
       )
       this.#service = service
-      const decoder = new PgoutputDecoder({ publication: this.#options.publication, parsers: this.#parsers })
+      const decoder = new PgoutputDecoder({ publication: this.#options.publication, parsers: this.#parsers, ...(this.#options.origin === undefined ? {} : { origin: this.#options.origin }) })
 
       let items: SourceChange[] = []
       let commitTime = 0
