@@ -99,6 +99,22 @@ export const postgresSchema = z
     statusIntervalMs: z.number().int().positive().default(10_000),
     /** How often the slot's health (lag and retained WAL from the server's view) is read, on an ordinary connection. */
     slotCheckIntervalMs: z.number().int().min(100).default(10_000),
+    /**
+     * Decoding on a standby (PostgreSQL 16+): `url` names the standby, this the primary, where rowcast keeps its
+     * state, publication, lock and heartbeats. Absent: `url` is the primary.
+     */
+    primaryUrl: z
+      .string()
+      .min(1)
+      .superRefine((url, ctx) => {
+        const problem = postgresUrlProblem(url)
+        if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem })
+      })
+      .optional(),
+    /** pgoutput's origin filter (PostgreSQL 16+): `none` skips changes applied from another server (bidirectional setups). */
+    origin: z.enum(['any', 'none']).default('any'),
+    /** Slots created with failover = true on PostgreSQL 17+ (synced to standbys with sync_replication_slots); ignored before 17. */
+    failoverSlots: z.boolean().default(true),
   })
   .strict()
 

@@ -17,7 +17,7 @@ export interface SyncEdgesOptions {
   sync: SyncConfig
   /** The sync's position in `syncs`, for error paths. */
   index: number
-  postgres: { url: string; heartbeatIntervalMs: number; statusIntervalMs: number }
+  postgres: { url: string; primaryUrl?: string; origin?: 'any' | 'none'; heartbeatIntervalMs: number; statusIntervalMs: number; failoverSlots?: boolean }
   kafka: KafkaClient
   limits: SinkLimits & { maxBatchRows: number }
   progressTopic: string
@@ -49,6 +49,9 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         initialSync: sync.initialSync,
         heartbeatIntervalMs: postgres.heartbeatIntervalMs,
         statusIntervalMs: postgres.statusIntervalMs,
+        failoverSlots: postgres.failoverSlots ?? true,
+        ...(postgres.primaryUrl === undefined ? {} : { primaryUrl: postgres.primaryUrl }),
+        ...(postgres.origin === undefined ? {} : { origin: postgres.origin }),
         maxBatchRows: limits.maxBatchRows,
         chunkRows: sync.snapshot.chunkRows,
         ...(sync.snapshot.maxRowsPerSecond === undefined ? {} : { maxSnapshotRowsPerSecond: sync.snapshot.maxRowsPerSecond }),

@@ -51,6 +51,8 @@ interface RelationColumn {
 }
 
 export interface PgoutputOptions {
+  /** 'none': skip changes that carry a replication origin (applied from elsewhere); PostgreSQL 16+. */
+  origin?: 'any' | 'none'
   publication: string
   /** Picks each column's parser by its type OID in the Relation message; a column without one is outside the model and is not decoded. */
   shapes: RelationShapes
@@ -85,7 +87,9 @@ export class PgoutputDecoder {
 
   start(client: Client, slotName: string, lastLsn: string): Promise<unknown> {
     const publication = this.options.publication.replaceAll("'", "''")
-    return client.query(`START_REPLICATION SLOT "${slotName}" LOGICAL ${lastLsn} (proto_version '1', publication_names '${publication}', messages 'true')`)
+    // origin 'none' (16+): only changes made on this server, not those applied from another one (bidirectional setups).
+    const origin = this.options.origin === 'none' ? ", origin 'none'" : ''
+    return client.query(`START_REPLICATION SLOT "${slotName}" LOGICAL ${lastLsn} (proto_version '1', publication_names '${publication}', messages 'true'${origin})`)
   }
 
   parse(buffer: Buffer): PgoutputMessage {

@@ -23,9 +23,17 @@ export async function readSlot(client: pg.ClientBase, slot: string): Promise<Slo
   return { confirmedFlush: row.confirmed === null ? 0n : parseLsn(row.confirmed), activePid: row.pid, walStatus: row.wal_status }
 }
 
+/** How slots are created: `failover` (PostgreSQL 17+) lets standbys with sync_replication_slots keep a copy. */
+export interface SlotOptions {
+  failover: boolean
+}
+
 /** A slot created without a snapshot: streaming starts at its consistent point (initialSync: skip). */
-export async function createSlot(client: pg.ClientBase, slot: string): Promise<Lsn> {
-  const result = await client.query<{ lsn: string }>("SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')", [slot])
+export async function createSlot(client: pg.ClientBase, slot: string, options: SlotOptions = { failover: false }): Promise<Lsn> {
+  // Arguments: name, plugin, temporary, two-phase, failover (the last one exists from 17 on).
+  const result = options.failover
+    ? await client.query<{ lsn: string }>("SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)", [slot])
+    : await client.query<{ lsn: string }>("SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')", [slot])
   return parseLsn(result.rows[0].lsn)
 }
 
@@ -57,15 +65,25 @@ export async function dropSlot(client: pg.ClientBase, slot: string, waitMs = 15_
  * doubled at the boundary. The snapshot lives while `connection` stays open and idle: close it once a
  * transaction has imported the snapshot.
  */
-export async function createSlotWithSnapshot(connectionString: string, slot: string): Promise<{ consistentPoint: Lsn; snapshot: string; connection: pg.Client }> {
+export async function createSlotWithSnapshot(connectionString: string, slot: string, options: SlotOptions = { failover: false }): Promise<{ consistentPoint: Lsn; snapshot: string; connection: pg.Client }> {
   const connection = new pg.Client(sessionConfig(connectionString, { replication: 'database' } as pg.ClientConfig))
   await connection.connect()
   try {
-    const result = await connection.query<{ consistent_point: string; snapshot_name: string }>(`CREATE_REPLICATION_SLOT ${ident(slot)} LOGICAL pgoutput EXPORT_SNAPSHOT`)
+    // The option list form exists from 15 on; FAILOVER from 17 on.
+    const command = options.failover
+      ? `CREATE_REPLICATION_SLOT ${ident(slot)} LOGICAL pgoutput (SNAPSHOT 'export', FAILOVER true)`
+      : `CREATE_REPLICATION_SLOT ${ident(slot)} LOGICAL pgoutput EXPORT_SNAPSHOT`
+    const result = await connection.query<{ consistent_point: string; snapshot_name: string }>(command)
     const row = result.rows[0]
     return { consistentPoint: parseLsn(row.consistent_point), snapshot: row.snapshot_name, connection }
   } catch (error) {
     await connection.end().catch(() => undefined)
     throw error
   }
+}
+
+/** The server's major version (server_version_num / 10000). */
+export async function serverMajor(client: pg.ClientBase): Promise<number> {
+  const result = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")
+  return Math.floor(Number(result.rows[0].v) / 10_000)
 }

@@ -10,8 +10,11 @@ import { ensurePublication, type PublicationSpec } from './publication.ts'
 import type { ShapeOptions } from './relation-shape.ts'
 import { settleShape } from './shape-record.ts'
 import { reselectUnchangedToast, type ReselectSpec } from './reselect-toast.ts'
-import { createSlot, dropSlot, readSlot } from './slots.ts'
+import { createSlot, dropSlot, readSlot, serverMajor } from './slots.ts'
 import { SnapshotCoordinator } from './snapshot-coordinator.ts'
+import { resolveHost } from './hosts.ts'
+import { readSwitchPoint } from './timeline.ts'
+import { whileNudgingPrimary } from './standby.ts'
 import { decideStart } from './start-decision.ts'
 import { emitHeartbeat, ReplicationStream } from './stream.ts'
 import {
@@ -26,6 +29,15 @@ export interface PostgresSourceOptions {
   initialSync: 'backfill' | 'skip'
   heartbeatIntervalMs: number
   statusIntervalMs: number
+  /** Create slots with failover = true where the server supports it (17+). */
+  failoverSlots?: boolean
+  /**
+   * When `url` is a standby (decoding on a standby, 16+): the primary, which holds rowcast's state, the
+   * publication, the lock and the heartbeats (a standby is read-only); the slot and the stream stay on `url`.
+   */
+  primaryUrl?: string
+  /** pgoutput's origin filter: 'none' skips changes applied from another server (PostgreSQL 16+). */
+  origin?: 'any' | 'none'
   /** A transaction (or snapshot read) larger than this flows in batches of this size. */
   maxBatchRows: number
   /** Rows per chunk of the snapshot read beside the stream (backfill, resync). */
@@ -78,6 +90,8 @@ const RECORD_CONFIRMED_MS = 5_000
 export class PostgresSource implements ChangeSource {
   readonly #options: PostgresSourceOptions
   readonly #control: pg.Client
+  /** Where the slot lives and is streamed from: the control connection, or the standby when decoding on one. */
+  #slots: pg.Client
   readonly #failure = new Subject<never>()
   readonly #releases: (() => Promise<void> | void)[] = []
   #stream: ReplicationStream | null = null
@@ -93,20 +107,19 @@ export class PostgresSource implements ChangeSource {
   private constructor(options: PostgresSourceOptions, control: pg.Client) {
     this.#options = options
     this.#control = control
+    this.#slots = control
     control.on('error', (error) => this.#failure.error(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${error.message}`, { cause: error })))
     this.#releases.push(() => control.end().catch(() => undefined))
   }
 
   /** Connects and takes the sync's lock, waiting while another daemon holds it; null when `signal` aborts meanwhile. */
-  static async connect(options: PostgresSourceOptions, signal: AbortSignal): Promise<PostgresSource | null> {
-    const control = new pg.Client(sessionConfig(options.url))
-    try {
-      await control.connect()
-    } catch (error) {
-      throw new RowcastError('PG_UNREACHABLE', `cannot connect to PostgreSQL: ${errorMessage(error)}`, { cause: error })
-    }
+  static async connect(given: PostgresSourceOptions, signal: AbortSignal): Promise<PostgresSource | null> {
+    // A multi-host URL is resolved at each attempt: after a failover the next attempt finds the new primary.
+    const options = { ...given, url: await resolveHost(given.url), ...(given.primaryUrl === undefined ? {} : { primaryUrl: await resolveHost(given.primaryUrl) }) }
+    const control = await connectClient(options.primaryUrl ?? options.url)
     const source = new PostgresSource(options, control)
     try {
+      if (options.primaryUrl !== undefined) source.#slots = await source.#connectStandby(options.url)
       let waiting = false
       while (!(await tryLockSync(control, options.sync))) {
         if (!waiting) options.logger.info('another rowcast streams this sync; waiting to take over')
@@ -123,6 +136,13 @@ export class PostgresSource implements ChangeSource {
     return null
   }
 
+  async #connectStandby(url: string): Promise<pg.Client> {
+    const standby = await connectClient(url)
+    standby.on('error', (error) => this.#failure.error(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL standby connection lost: ${error.message}`, { cause: error })))
+    this.#releases.push(() => standby.end().catch(() => undefined))
+    return standby
+  }
+
   describeTable(table: string): Promise<TableInfo | null> {
     return describeTable(this.#control, table)
   }
@@ -136,19 +156,27 @@ export class PostgresSource implements ChangeSource {
     const { database, ...server } = await readServerIdentity(control)
     this.#identity = { systemId: server.systemId, database, slot: spec.slot }
     const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
-    const slot = await readSlot(control, spec.slot)
+    const slots = this.#slots
+    const slot = await readSlot(slots, spec.slot)
     const backfill = await readBackfillState(control, sync)
-    const decision = decideStart(slot, backfill, initialSync, { sync, slot: spec.slot, recorded, server, gapAccepted })
+    const switchPoint = recorded !== null && recorded.systemId === server.systemId && recorded.timeline !== server.timeline
+      ? await readSwitchPoint(this.#options.url, recorded.timeline, server.timeline)
+      : undefined
+    const decision = decideStart(slot, backfill, initialSync, { sync, slot: spec.slot, recorded, server, gapAccepted, switchPoint })
+    // A slot on a standby cannot be a failover slot (PostgreSQL refuses); its creation waits for the primary.
+    const onStandby = this.#options.primaryUrl !== undefined
+    const slotOptions = { failover: !onStandby && this.#options.failoverSlots === true && (await serverMajor(slots)) >= 17 }
+    const creating = <T>(work: Promise<T>): Promise<T> => (onStandby ? whileNudgingPrimary(control, work) : work)
     if (decision.kind === 'lost') throw new RowcastError('PG_SLOT_LOST', decision.reason)
     if (decision.kind === 'resume') this.#start = decision.from
     else {
       if (decision.kind === 'replace') {
-        if (slot !== null) await dropSlot(control, spec.slot)
+        if (slot !== null) await dropSlot(slots, spec.slot)
         if (decision.snapshot) logger.warn({ slot: spec.slot }, 'the slot is lost: re-sending the model from its first row, from a new slot')
         else logger.warn({ slot: spec.slot, from: recorded === null ? null : formatLsn(recorded.confirmed) }, 'gap accepted (rowcast resync --accept-gap): streaming from a new slot; changes since the recorded position are not sent')
       }
-      this.#start = await createSlot(control, spec.slot)
-      logger.info({ slot: spec.slot, lsn: formatLsn(this.#start) }, 'created replication slot')
+      this.#start = await creating(createSlot(slots, spec.slot, slotOptions))
+      logger.info({ slot: spec.slot, lsn: formatLsn(this.#start), failover: slotOptions.failover }, 'created replication slot')
     }
     // A backfill or resync reads the model in chunks beside the stream: the slot is never dropped for it.
     this.#snapshot = this.#snapshotOf(spec)
@@ -244,6 +272,7 @@ export class PostgresSource implements ChangeSource {
       connectionString: url,
       slot: spec.slot,
       publication: spec.publication.name,
+      ...(this.#options.origin === undefined ? {} : { origin: this.#options.origin }),
       shape: spec.shape,
       maxBatchRows,
       statusIntervalMs,
@@ -288,4 +317,14 @@ export class PostgresSource implements ChangeSource {
       clearInterval(resyncPoll)
     }
   }
+}
+
+async function connectClient(url: string): Promise<pg.Client> {
+  const client = new pg.Client(sessionConfig(url))
+  try {
+    await client.connect()
+  } catch (error) {
+    throw new RowcastError('PG_UNREACHABLE', `cannot connect to PostgreSQL: ${errorMessage(error)}`, { cause: error })
+  }
+  return client
 }

@@ -20,6 +20,11 @@ export interface StreamHistory {
   recorded: RecordedStream | null
   server: { systemId: string; timeline: number }
   gapAccepted: boolean
+  /**
+   * When the server's timeline is not the recorded one: where the recorded timeline ended in the server's
+   * history (timeline.ts), null when it is not an ancestor. Absent: not read (same timeline).
+   */
+  switchPoint?: Lsn | null
 }
 
 /**
@@ -54,9 +59,25 @@ function lostBecause(slot: SlotState | null, recorded: RecordedStream, history: 
   if (slot === null) return `replication slot "${history.slot}" does not exist (dropped, or lost in a failover)`
   if (slot.walStatus === 'lost') return `replication slot "${history.slot}" was invalidated: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size)`
   // Behind on the same timeline is PostgreSQL not having saved the slot's position before a restart: resent, not lost.
-  if (slot.confirmedFlush < recorded.confirmed && history.server.timeline !== recorded.timeline) {
-    return `replication slot "${history.slot}" is at ${formatLsn(slot.confirmedFlush)}, behind what rowcast confirmed, on another timeline (${history.server.timeline}, recorded ${recorded.timeline}): the history it streamed diverged`
+  if (history.server.timeline !== recorded.timeline) return timelineProblem(slot, recorded, history)
+  return null
+}
+
+/**
+ * A new timeline (a promoted standby, a restore) is safe to go on from only when everything rowcast confirmed,
+ * and the slot's position, lie in the history the two timelines share: at or below the switch point where the
+ * recorded timeline ended. A failover slot synced to the promoted standby is that case (its position trails
+ * what the standby received); the changes between the slot's position and what rowcast confirmed are sent
+ * again (at-least-once duplicates, bounded by the sync lag), none is lost. Anything else is another history.
+ */
+function timelineProblem(slot: SlotState, recorded: RecordedStream, history: StreamHistory): string | null {
+  const on = `the server is on timeline ${history.server.timeline}, the sync streamed timeline ${recorded.timeline}`
+  const fork = history.switchPoint
+  if (fork === undefined || fork === null) return `${on}, which is not in the server's history (restored from another branch, or another server): the history it streamed diverged`
+  if (recorded.confirmed > fork) {
+    return `${on}, which ended at ${formatLsn(fork)}; rowcast had confirmed up to ${formatLsn(recorded.confirmed)} on it: changes it delivered past ${formatLsn(fork)} are not in this history (set synchronized_standby_slots on the primary so rowcast never gets ahead of the standby)`
   }
+  if (slot.confirmedFlush > fork) return `${on}, which ended at ${formatLsn(fork)}; replication slot "${history.slot}" is at ${formatLsn(slot.confirmedFlush)}, past the branch point: it belongs to the other history`
   return null
 }
 

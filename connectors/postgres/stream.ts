@@ -23,6 +23,8 @@ export interface ReplicationStreamOptions {
   connectionString: string
   slot: string
   publication: string
+  /** pgoutput's origin option ('none': skip changes applied from another server; 16+). */
+  origin?: 'any' | 'none'
   /** The model's columns and what to do when the table changes shape (relation-shape.ts); other columns are skipped. */
   shape: ShapeOptions
   /** A transaction larger than this is emitted in chunks (only the last one carries the commit LSN). */
@@ -73,7 +75,7 @@ export class ReplicationStream {
       )
       this.#service = service
       // Per subscription: the first Relation message of a session is compared with the model afresh.
-      const decoder = new ContainedDecoder(new PgoutputDecoder({ publication: this.#options.publication, shapes: new RelationShapes(this.#options.shape) }))
+      const decoder = new ContainedDecoder(new PgoutputDecoder({ publication: this.#options.publication, shapes: new RelationShapes(this.#options.shape), ...(this.#options.origin === undefined ? {} : { origin: this.#options.origin }) }))
 
       let items: SourceChange[] = []
       let commitTime = 0

@@ -73,8 +73,11 @@ check_tools() {
   command -v ss >/dev/null || die "ss not found" "apt-get install -y iproute2"
 }
 
+# Debian's 15 is always needed: its psql is the client for every major. Other majors' servers are
+# fetched by pg_up when missing.
 check_pg_tools() {
-  [[ -x $PG_BIN/postgres && -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl ]] ||
+  [[ -x $PG_CLIENT_BIN/psql ]] || die "PostgreSQL 15 client tools not found in $PG_CLIENT_BIN" "apt-get install -y postgresql-15"
+  [[ $PG_MAJOR != "$PG_DEFAULT_MAJOR" ]] || [[ -x $PG_BIN/postgres && -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl ]] ||
     die "PostgreSQL 15 binaries not found in $PG_BIN" "apt-get install -y postgresql-15"
 }
 
@@ -125,6 +128,8 @@ write_env() {
     env_line PG_NOREPL_URL "postgres://$PG_NOREPL_USER:$PG_NOREPL_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
     env_line PG_PORT "$PG_PORT"
     env_line PG_BIN "$PG_BIN"
+    env_line PG_MAJOR "$PG_MAJOR"
+    env_line PG_CLIENT_BIN "$PG_CLIENT_BIN"
     env_line PG_DATA "$STACK/pg"
     env_line PG_LOG "$(pg_log_file)"
     env_line KAFKA_VERSION "$KAFKA_VERSION"

@@ -1,4 +1,5 @@
-# PostgreSQL 15 of the stack (sourced by scripts/stack.sh).
+# PostgreSQL of the stack (sourced by scripts/stack.sh): Debian's 15, or PG_VERSION=16|17|18
+# (scripts/stack/pg-versions.sh).
 # Its own cluster in .stack/pg on 127.0.0.1:55432, TCP only (no Unix socket, so it never
 # meets a system PostgreSQL), run as the `postgres` system user when we are root.
 
@@ -33,11 +34,23 @@ pg_pid() {
 }
 
 pg_up() {
-  if pg_pid >/dev/null && port_open "$PG_PORT"; then return 0; fi
+  if pg_pid >/dev/null; then
+    local running
+    running=$(cat "$STACK/pg.major" 2>/dev/null || echo "$PG_DEFAULT_MAJOR")
+    if [[ $running == "$PG_MAJOR" ]] && port_open "$PG_PORT"; then return 0; fi
+    if [[ $running != "$PG_MAJOR" ]]; then say "PostgreSQL $running runs; switching to $PG_MAJOR"; fi
+    pg_stop
+  fi
+  [[ $PG_MAJOR == "$PG_DEFAULT_MAJOR" ]] || fetch_pg "$PG_MAJOR"
   require_free_port "$PG_PORT" "PostgreSQL of the stack"
+  # One cluster folder for whichever major runs: another major's cluster is test data, made anew.
+  if [[ -f $STACK/pg/PG_VERSION && $(cat "$STACK/pg/PG_VERSION") != "$PG_MAJOR" ]]; then
+    say "the cluster in $STACK/pg is PostgreSQL $(cat "$STACK/pg/PG_VERSION"); initialising a PostgreSQL $PG_MAJOR one"
+    pg_remove
+  fi
   [[ -f $STACK/pg/PG_VERSION ]] || pg_init
   pg_write_conf
-  say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  say "starting PostgreSQL $PG_MAJOR on 127.0.0.1:$PG_PORT"
   local log
   log=$(pg_log_real)
   if ! as_pg "$PG_BIN/pg_ctl" -D "$(pg_data_real)" -l "$log" -w -t "$PG_START_TIMEOUT" start >"$STACK/pg_ctl.out" 2>&1 9>&-; then
@@ -45,15 +58,15 @@ pg_up() {
     die "PostgreSQL failed to start, or was not ready within ${PG_START_TIMEOUT}s (log: $log)" "read the log above; to start from scratch: bash scripts/stack.sh reset && bash scripts/stack.sh up"
   fi
   pg_pid >"$STACK/pg.pid"
+  echo "$PG_MAJOR" >"$STACK/pg.major"
+  echo "$PG_BIN" >"$STACK/pg.bin"
   [[ -f $STACK/pg/rowcast-setup.done ]] || pg_setup
 }
 
 pg_init() {
   local home
-  say "initialising PostgreSQL cluster in $STACK/pg"
-  if [[ $(id -u) == 0 ]] && ! id -u postgres >/dev/null 2>&1; then
-    useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash postgres
-  fi
+  say "initialising PostgreSQL $PG_MAJOR cluster in $STACK/pg"
+  ensure_pg_user
   home=$(pg_home)
   if [[ $home != "$STACK" ]]; then mkdir -p "$home" && chmod 755 "$home"; fi
   rm -rf "$STACK/pg" "$home/pg"
@@ -99,7 +112,7 @@ EOF
 
 # Database rowcast, and a role that may log in but not replicate (for diagnosis tests).
 pg_setup() {
-  PGPASSWORD=$PG_PASSWORD "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres >"$STACK/pg-setup.log" 2>&1 <<EOF || { tail_log "$STACK/pg-setup.log" >&2; die "creating database/roles failed"; }
+  PGPASSWORD=$PG_PASSWORD "$PG_CLIENT_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres >"$STACK/pg-setup.log" 2>&1 <<EOF || { tail_log "$STACK/pg-setup.log" >&2; die "creating database/roles failed"; }
 SELECT 'CREATE DATABASE $PG_DB' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_NOREPL_USER') THEN
@@ -113,12 +126,25 @@ EOF
   touch "$STACK/pg/rowcast-setup.done"
 }
 
+# Stops the cluster with the binaries that started it (whatever PG_VERSION says now).
 pg_stop() {
-  local pid
+  local pid bin
   if ! pid=$(pg_pid); then rm -f "$STACK/pg.pid"; return 0; fi
+  bin=$(cat "$STACK/pg.bin" 2>/dev/null || echo "$PG_CLIENT_BIN")
   say "stopping PostgreSQL (pid $pid, fast shutdown)"
-  as_pg "$PG_BIN/pg_ctl" -D "$(pg_data_real)" -m fast -w -t 60 stop >/dev/null ||
+  as_pg "$bin/pg_ctl" -D "$(pg_data_real)" -m fast -w -t 60 stop >/dev/null ||
     die "PostgreSQL (pid $pid) did not stop within 60s" "kill -9 $pid"
+  rm -f "$STACK/pg.pid"
+}
+
+# A crash: the postmaster SIGKILLed (a failover test's dead primary). pg-start recovers it.
+pg_kill() {
+  local pid
+  if ! pid=$(pg_pid); then return 0; fi
+  say "killing PostgreSQL (pid $pid, SIGKILL)"
+  kill -KILL "$pid"
+  local i
+  for ((i = 0; i < 100; i++)); do port_open "$PG_PORT" || break; sleep 0.1; done
   rm -f "$STACK/pg.pid"
 }
 

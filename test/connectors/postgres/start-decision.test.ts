@@ -34,11 +34,24 @@ test('a missing slot of a sync that streamed before is lost, never re-created: s
   }
 })
 
-test('an invalidated slot (wal_status lost), another database, or a slot behind on another timeline are lost too', () => {
+test('an invalidated slot (wal_status lost), or another database, are lost too', () => {
   assert.match(lostReason(decideStart({ ...slot, walStatus: 'lost' }, null, 'skip', history())), /invalidated/)
   assert.match(lostReason(decideStart(slot, null, 'skip', history({ server: { systemId: '999', timeline: 1 } }))), /system identifier 999, recorded 7300000000000000001/)
-  assert.match(lostReason(decideStart({ ...slot, confirmedFlush: 0x100n }, null, 'skip', history({ server: { systemId: recorded.systemId, timeline: 2 } }))), /another timeline/)
-  assert.deepEqual(decideStart(slot, null, 'skip', history({ server: { systemId: recorded.systemId, timeline: 2 } })), { kind: 'resume', from: 0x200n, snapshot: false }, 'a new timeline with the slot not behind: nothing diverged')
+})
+
+test('a new timeline: resumed only when what rowcast confirmed and the slot lie in the shared history (at or below the switch point)', () => {
+  const promoted = (switchPoint: bigint | null | undefined) => history({ server: { systemId: recorded.systemId, timeline: 2 }, switchPoint })
+  // A failover slot synced to the promoted standby trails what rowcast confirmed: resent from the slot, nothing lost.
+  assert.deepEqual(decideStart({ ...slot, confirmedFlush: 0x180n }, null, 'skip', promoted(0x300n)), { kind: 'resume', from: 0x180n, snapshot: false })
+  assert.deepEqual(decideStart(slot, null, 'skip', promoted(0x200n)), { kind: 'resume', from: 0x200n, snapshot: false }, 'confirmed exactly at the switch point')
+  // rowcast delivered changes past the branch point: they are not in the new history.
+  assert.match(lostReason(decideStart({ ...slot, confirmedFlush: 0x100n }, null, 'skip', promoted(0x1f0n))), /ended at 0\/1F0; rowcast had confirmed up to 0\/200 on it.*synchronized_standby_slots/)
+  assert.match(lostReason(decideStart({ ...slot, confirmedFlush: 0x400n }, null, 'skip', promoted(0x300n))), /slot "rowcast_users" is at 0\/400, past the branch point/)
+  // The recorded timeline is not an ancestor of the server's (or its history could not be read): another history.
+  assert.match(lostReason(decideStart(slot, null, 'skip', promoted(null))), /timeline 2, the sync streamed timeline 1, which is not in the server's history/)
+  assert.match(lostReason(decideStart(slot, null, 'skip', promoted(undefined))), /not in the server's history/)
+  // Still a lost slot first: a promoted standby without the (failover) slot.
+  assert.match(lostReason(decideStart(null, null, 'skip', promoted(0x300n))), /does not exist/)
 })
 
 test('an accepted gap replaces a lost slot with a new one (no snapshot); it changes nothing while the slot is fine', () => {
