@@ -85,14 +85,17 @@ export class ReplicationStream {
       let inTransaction = false
 
       let failed = false
+      // PostgreSQL sends RELATION messages at 0/0: a failure there is named by the last position before it.
+      let lastLsn = '0/0'
       service.on('data', (lsn: string, message: PgoutputMessage | UndecodableMessage) => {
         if (failed) return // the sync is failing: nothing after the undecodable message is passed on
+        if (lsn !== '0/0') lastLsn = lsn
         switch (message.tag) {
           case 'undecodable':
             // Only this sync fails (the library would let the exception end the process): its socket stops.
             failed = true
             this.#socket()?.pause()
-            subscriber.error(decodeFailure(message, lsn))
+            subscriber.error(decodeFailure(message, lsn === '0/0' ? `${lastLsn} (the last position before it)` : lsn))
             return
           case 'begin':
             inTransaction = true

@@ -87,7 +87,8 @@ export const DEBUGGER_PAGE = /* html */ `<!doctype html>
     tr.append(
       el('td', new Date(r.time).toISOString().slice(11, 23)), el('td', r.sync),
       (() => { const td = el('td'); td.append(el('span', r.status, 'st st-' + r.status)); return td })(),
-      el('td', r.lsn === '0/0' ? r.type + ' (snapshot)' : r.type), el('td', r.table), // snapshot rows carry no stream position el('td', r.key ?? '', 'key'), el('td', r.topic ?? ''),
+      // snapshot rows (backfill, resync) carry no stream position
+      el('td', r.lsn === '0/0' ? r.type + ' (snapshot)' : r.type), el('td', r.table), el('td', r.key ?? '', 'key'), el('td', r.topic ?? ''),
       el('td', r.partition ?? '', 'partition'), el('td', r.offset ?? '', 'offset'),
       el('td', r.latencyMs === undefined ? '' : r.latencyMs + ' ms'), el('td', r.error ?? '', 'err'),
     )

@@ -173,7 +173,7 @@ describe('delivery under faults (rowcast as a child process)', () => {
     }
   })
 
-  test('TOAST: with REPLICA IDENTITY FULL an update resends the large value; without, it is a row error (never an empty value)', { timeout: 60_000 }, async () => {
+  test('TOAST: with REPLICA IDENTITY FULL an update resends the large value; without, under unchangedToast: error, a row error (never an empty value; the default reads it back: unchanged-toast.test.ts)', { timeout: 60_000 }, async () => {
     const full = uniqueName('toast_full')
     const plain = uniqueName('toast_plain')
     const topicFull = uniqueName('toast_full')
@@ -192,7 +192,7 @@ describe('delivery under faults (rowcast as a child process)', () => {
     key: id
     message: { mapping: { id: id, n: n, big: big } }
   - name: ${plain}
-    model: { table: public.${plain} }
+    model: { table: public.${plain}, unchangedToast: error }
     topic: ${topicPlain}
     key: id
     onRowError: { deadLetter: { topic: ${deadLetters} } }
@@ -213,7 +213,7 @@ describe('delivery under faults (rowcast as a child process)', () => {
       const on = (topic: string) => consumer.messages.filter((m) => m.topic === topic).map((m) => JSON.parse(m.value))
       const same = (v: { big?: unknown }) => (v.big === big ? 'the value' : `${typeof v.big} of length ${String(v.big ?? '').length}`)
       assert.deepEqual(on(topicFull).map((v) => [v.n, same(v)]), [[0, 'the value'], [1, 'the value']], 'FULL: the update carries the whole large value')
-      assert.deepEqual(on(topicPlain).map((v) => [v.n, same(v)]), [[0, 'the value']], 'without FULL: only the insert reaches the topic, never an empty value')
+      assert.deepEqual(on(topicPlain).map((v) => [v.n, same(v)]), [[0, 'the value']], 'without FULL and with unchangedToast: error: only the insert reaches the topic, never an empty value')
       const [dead] = on(deadLetters)
       assert.equal(dead.code, 'ROW_VALUE_UNAVAILABLE')
       assert.equal(dead.type, 'changed')

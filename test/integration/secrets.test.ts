@@ -116,6 +116,7 @@ describe('secrets never leave the process (rowcast as a child process)', () => {
     const missing = uniqueName('secrets_missing')
     const topic = uniqueName('secrets')
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, customer_ref text NOT NULL)`)
+    await sql(env, `ALTER TABLE ${table} REPLICA IDENTITY FULL`) // the key column is not the primary key: a DELETE must carry it
     await createTopics(env, [topic])
     const closedPort = await freePort()
     const envVars = { ...SECRETS, KEY_COLUMN: 'customer_ref' }
