@@ -17,7 +17,7 @@ export interface SyncEdgesOptions {
   sync: SyncConfig
   /** The sync's position in `syncs`, for error paths. */
   index: number
-  postgres: { url: string; heartbeatIntervalMs: number; statusIntervalMs: number }
+  postgres: { url: string; heartbeatIntervalMs: number; statusIntervalMs: number; takeoverTimeoutMs?: number }
   kafka: KafkaClient
   limits: SinkLimits & { maxBatchRows: number }
   progressTopic: string
@@ -49,6 +49,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         initialSync: sync.initialSync,
         heartbeatIntervalMs: postgres.heartbeatIntervalMs,
         statusIntervalMs: postgres.statusIntervalMs,
+        ...(postgres.takeoverTimeoutMs === undefined ? {} : { takeoverTimeoutMs: postgres.takeoverTimeoutMs }),
         maxBatchRows: limits.maxBatchRows,
         chunkRows: sync.snapshot.chunkRows,
         ...(sync.snapshot.maxRowsPerSecond === undefined ? {} : { maxSnapshotRowsPerSecond: sync.snapshot.maxRowsPerSecond }),

@@ -18,6 +18,7 @@ import {
   ensureStateTable, readBackfillState, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync,
 } from './sync-state.ts'
 import { sessionConfig } from './session.ts'
+import { keepLockSessionLive } from './lock-liveness.ts'
 
 export interface PostgresSourceOptions {
   url: string
@@ -26,6 +27,11 @@ export interface PostgresSourceOptions {
   initialSync: 'backfill' | 'skip'
   heartbeatIntervalMs: number
   statusIntervalMs: number
+  /**
+   * A frozen daemon loses the sync's lock and slot after this long (idle_session_timeout on the lock session,
+   * wal_sender_timeout on the replication session), so a standby takes over; 0: no bound (keepalives only).
+   */
+  takeoverTimeoutMs?: number
   /** A transaction (or snapshot read) larger than this flows in batches of this size. */
   maxBatchRows: number
   /** Rows per chunk of the snapshot read beside the stream (backfill, resync). */
@@ -94,6 +100,10 @@ export class PostgresSource implements ChangeSource {
     this.#options = options
     this.#control = control
     control.on('error', (error) => this.#failure.error(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${error.message}`, { cause: error })))
+    // The lock lives on this session: once it ends the lock may be another daemon's, so the attempt stops now.
+    control.on('end', () => {
+      if (!this.#closed) this.#failure.error(new RowcastError('PG_CONNECTION_LOST', 'the connection holding this sync\'s lock ended: the lock is lost'))
+    })
     this.#releases.push(() => control.end().catch(() => undefined))
   }
 
@@ -114,7 +124,11 @@ export class PostgresSource implements ChangeSource {
         if (signal.aborted) break
         await new Promise((r) => setTimeout(r, LOCK_POLL_MS))
       }
-      if (!signal.aborted) return source
+      if (!signal.aborted) {
+        const takeover = options.takeoverTimeoutMs ?? 0
+        if (takeover > 0) source.#releases.push(await keepLockSessionLive(control, takeover, options.logger))
+        return source
+      }
     } catch (error) {
       await source.close()
       throw error
@@ -247,6 +261,7 @@ export class PostgresSource implements ChangeSource {
       shape: spec.shape,
       maxBatchRows,
       statusIntervalMs,
+      ...(this.#options.takeoverTimeoutMs ? { receiveTimeoutMs: this.#options.takeoverTimeoutMs } : {}),
       logger,
       isIdle: events.isIdle,
       ...(snapshot === null ? {} : { onWatermark: (content: string, txId: number, commitLsn: Lsn, commitTime: number) => snapshot.onWatermark(content, txId, commitLsn, commitTime) }),
