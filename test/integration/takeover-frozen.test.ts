@@ -115,6 +115,10 @@ describe('takeover from a frozen daemon (SIGSTOP)', () => {
         assert.notEqual(s[leader], 'streaming', `the thawed daemon streams again: ${JSON.stringify(s)}\nits logs: ${active.logs().slice(-3_000)}`)
         assert.equal(s[1 - leader], 'streaming', `the new active daemon stopped: ${JSON.stringify(s)}`)
       }
+      // It noticed that its lock session ended and went back to waiting for the lock (it never waited before).
+      await eventually(() => active.logs(), (l) => l.includes('waiting to take over'), 10_000, 'the thawed daemon waiting for the lock').catch((error: Error) => {
+        throw new Error(`${error.message}\nits logs: ${active.logs().slice(-3_000)}`)
+      })
       const { rows } = await sql(env, 'SELECT count(*)::int AS n FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = $1', [`rowcast_${table}`])
       assert.equal(rows[0].n, 1, 'one walsender streams the slot')
 
