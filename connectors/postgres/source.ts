@@ -73,6 +73,12 @@ const LOCK_POLL_MS = 2_000
 const RESYNC_POLL_MS = 5_000
 /** The confirmed position recorded in _rowcast.sync_state at most this often (a vanished slot's gap starts there). */
 const RECORD_CONFIRMED_MS = 5_000
+/** How long one step of closing may take before it is left behind (a dead link never answers). */
+const CLOSE_STEP_MS = 5_000
+
+function bounded(step: Promise<unknown> | unknown): Promise<unknown> {
+  return Promise.race([Promise.resolve(step).catch(() => undefined), new Promise((r) => setTimeout(r, CLOSE_STEP_MS).unref())])
+}
 
 /**
  * The PostgreSQL source of one sync, a coordinator over its connections: the control connection holds the
@@ -214,10 +220,12 @@ export class PostgresSource implements ChangeSource {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#recordConfirmed(this.#stream?.confirmed ?? 0n, true)
+    // Each step bounded: over a silently dead link a query or a connection's end never answers, and the
+    // attempt's teardown must not hang on it (the sync would never reconnect).
+    await bounded(this.#recordConfirmed(this.#stream?.confirmed ?? 0n, true))
     this.resume() // a snapshot waiting for room gives up (its subscription is gone by now)
-    await this.#snapshot?.stop()
-    for (const release of this.#releases.reverse()) await release()
+    await bounded(this.#snapshot?.stop())
+    for (const release of this.#releases.reverse()) await bounded(release())
   }
 
   /** Records the confirmed position in _rowcast.sync_state, at most every few seconds (or now, when closing). */
