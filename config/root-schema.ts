@@ -97,6 +97,12 @@ export const postgresSchema = z
     heartbeatIntervalMs: z.number().int().positive().default(10_000),
     /** Standby status to PostgreSQL at least this often. */
     statusIntervalMs: z.number().int().positive().default(10_000),
+    /**
+     * A daemon that stops answering (frozen, hung host) loses its syncs' locks and slots after this long, so a
+     * standby takes over: idle_session_timeout (PG 14+) on the lock session, pinged every third of it, and
+     * wal_sender_timeout on the replication session. 0: no bound beyond TCP keepalives.
+     */
+    takeoverTimeoutMs: z.union([z.literal(0), z.number().int().min(3_000)]).default(30_000),
     /** How often the slot's health (lag and retained WAL from the server's view) is read, on an ordinary connection. */
     slotCheckIntervalMs: z.number().int().min(100).default(10_000),
     /**

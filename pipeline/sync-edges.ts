@@ -17,7 +17,7 @@ export interface SyncEdgesOptions {
   sync: SyncConfig
   /** The sync's position in `syncs`, for error paths. */
   index: number
-  postgres: { url: string; primaryUrl?: string; origin?: 'any' | 'none'; heartbeatIntervalMs: number; statusIntervalMs: number; failoverSlots?: boolean }
+  postgres: { url: string; primaryUrl?: string; origin?: 'any' | 'none'; heartbeatIntervalMs: number; statusIntervalMs: number; failoverSlots?: boolean; takeoverTimeoutMs?: number }
   kafka: KafkaClient
   limits: SinkLimits & { maxBatchRows: number }
   progressTopic: string
@@ -52,6 +52,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         failoverSlots: postgres.failoverSlots ?? true,
         ...(postgres.primaryUrl === undefined ? {} : { primaryUrl: postgres.primaryUrl }),
         ...(postgres.origin === undefined ? {} : { origin: postgres.origin }),
+        ...(postgres.takeoverTimeoutMs === undefined ? {} : { takeoverTimeoutMs: postgres.takeoverTimeoutMs }),
         maxBatchRows: limits.maxBatchRows,
         chunkRows: sync.snapshot.chunkRows,
         ...(sync.snapshot.maxRowsPerSecond === undefined ? {} : { maxSnapshotRowsPerSecond: sync.snapshot.maxRowsPerSecond }),

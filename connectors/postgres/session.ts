@@ -18,28 +18,34 @@ export const PINNED_SETTINGS: Readonly<Record<string, string>> = {
  * TCP keepalive on every connection (the lock connection and the replication connection above all): a peer that
  * vanished (host down, network cut) is noticed by the kernel within minutes instead of the ~2 h default idle
  * time, so a lost link fails the sync and a standby's lock wait ends. PostgreSQL's own side is bounded by
- * wal_sender_timeout (replication) and tcp_keepalives_* (the lock session), see README "Deploying".
+ * `takeoverTimeoutMs`: wal_sender_timeout (replication) and idle_session_timeout (lock-liveness.ts).
  */
 const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 }
 
 /** The startup `options` string: `-c Name=value` each; spaces and backslashes escaped as libpq expects. */
 export const PINNED_OPTIONS = Object.entries(PINNED_SETTINGS)
-  .map(([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, (c) => `\\${c}`)}`)
+  .map(([name, value]) => optionOf(name, value))
   .join(' ')
 
+function optionOf(name: string, value: string): string {
+  return `-c ${name}=${value.replace(/[\\ ]/g, (c) => `\\${c}`)}`
+}
+
 /**
- * pg client config for `url` with the settings pinned. pg lets an `options` parameter in the URL override the
+ * pg client config for `url` with the settings pinned, plus `settings` of the caller's (the replication session's
+ * wal_sender_timeout, settable per connection since PostgreSQL 12). pg lets an `options` parameter in the URL override the
  * config's, so when the URL has one, ours are appended to it (a later `-c` wins).
  */
-export function sessionConfig<T extends pg.ClientConfig>(url: string, extra?: T): T & { connectionString: string; options: string } {
+export function sessionConfig<T extends pg.ClientConfig>(url: string, extra?: T, settings: Readonly<Record<string, string>> = {}): T & { connectionString: string; options: string } {
   const base = { ...KEEPALIVE, ...(extra ?? ({} as T)) }
+  const pinned = [PINNED_OPTIONS, ...Object.entries(settings).map(([name, value]) => optionOf(name, value))].join(' ')
   const parsed = parseUrl(url)
   const own = parsed?.searchParams.get('options')
   if (parsed !== undefined && own !== null && own !== undefined) {
-    parsed.searchParams.set('options', `${own} ${PINNED_OPTIONS}`)
-    return { ...base, connectionString: parsed.toString(), options: `${own} ${PINNED_OPTIONS}` }
+    parsed.searchParams.set('options', `${own} ${pinned}`)
+    return { ...base, connectionString: parsed.toString(), options: `${own} ${pinned}` }
   }
-  return { ...base, connectionString: url, options: PINNED_OPTIONS }
+  return { ...base, connectionString: url, options: pinned }
 }
 
 function parseUrl(url: string): URL | undefined {

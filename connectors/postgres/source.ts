@@ -21,6 +21,7 @@ import {
   ensureStateTable, readBackfillState, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync,
 } from './sync-state.ts'
 import { sessionConfig } from './session.ts'
+import { keepLockSessionLive } from './lock-liveness.ts'
 
 export interface PostgresSourceOptions {
   url: string
@@ -38,6 +39,11 @@ export interface PostgresSourceOptions {
   primaryUrl?: string
   /** pgoutput's origin filter: 'none' skips changes applied from another server (PostgreSQL 16+). */
   origin?: 'any' | 'none'
+  /**
+   * A frozen daemon loses the sync's lock and slot after this long (idle_session_timeout on the lock session,
+   * wal_sender_timeout on the replication session), so a standby takes over; 0: no bound (keepalives only).
+   */
+  takeoverTimeoutMs?: number
   /** A transaction (or snapshot read) larger than this flows in batches of this size. */
   maxBatchRows: number
   /** Rows per chunk of the snapshot read beside the stream (backfill, resync). */
@@ -79,6 +85,12 @@ const LOCK_POLL_MS = 2_000
 const RESYNC_POLL_MS = 5_000
 /** The confirmed position recorded in _rowcast.sync_state at most this often (a vanished slot's gap starts there). */
 const RECORD_CONFIRMED_MS = 5_000
+/** How long one step of closing may take before it is left behind (a dead link never answers). */
+const CLOSE_STEP_MS = 5_000
+
+function bounded(step: Promise<unknown> | unknown): Promise<unknown> {
+  return Promise.race([Promise.resolve(step).catch(() => undefined), new Promise((r) => setTimeout(r, CLOSE_STEP_MS).unref())])
+}
 
 /**
  * The PostgreSQL source of one sync, a coordinator over its connections: the control connection holds the
@@ -109,6 +121,10 @@ export class PostgresSource implements ChangeSource {
     this.#control = control
     this.#slots = control
     control.on('error', (error) => this.#failure.error(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${error.message}`, { cause: error })))
+    // The lock lives on this session: once it ends the lock may be another daemon's, so the attempt stops now.
+    control.on('end', () => {
+      if (!this.#closed) this.#failure.error(new RowcastError('PG_CONNECTION_LOST', 'the connection holding this sync\'s lock ended: the lock is lost'))
+    })
     this.#releases.push(() => control.end().catch(() => undefined))
   }
 
@@ -127,7 +143,11 @@ export class PostgresSource implements ChangeSource {
         if (signal.aborted) break
         await new Promise((r) => setTimeout(r, LOCK_POLL_MS))
       }
-      if (!signal.aborted) return source
+      if (!signal.aborted) {
+        const takeover = options.takeoverTimeoutMs ?? 0
+        if (takeover > 0) source.#releases.push(await keepLockSessionLive(control, takeover, options.logger))
+        return source
+      }
     } catch (error) {
       await source.close()
       throw error
@@ -228,10 +248,12 @@ export class PostgresSource implements ChangeSource {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#recordConfirmed(this.#stream?.confirmed ?? 0n, true)
+    // Each step bounded: over a silently dead link a query or a connection's end never answers, and the
+    // attempt's teardown must not hang on it (the sync would never reconnect).
+    await bounded(this.#recordConfirmed(this.#stream?.confirmed ?? 0n, true))
     this.resume() // a snapshot waiting for room gives up (its subscription is gone by now)
-    await this.#snapshot?.stop()
-    for (const release of this.#releases.reverse()) await release()
+    await bounded(this.#snapshot?.stop())
+    for (const release of this.#releases.reverse()) await bounded(release())
   }
 
   /** Records the confirmed position in _rowcast.sync_state, at most every few seconds (or now, when closing). */
@@ -276,6 +298,7 @@ export class PostgresSource implements ChangeSource {
       shape: spec.shape,
       maxBatchRows,
       statusIntervalMs,
+      ...(this.#options.takeoverTimeoutMs ? { receiveTimeoutMs: this.#options.takeoverTimeoutMs } : {}),
       logger,
       isIdle: events.isIdle,
       ...(snapshot === null ? {} : { onWatermark: (content: string, txId: number, commitLsn: Lsn, commitTime: number) => snapshot.onWatermark(content, txId, commitLsn, commitTime) }),

@@ -31,6 +31,11 @@ export interface ReplicationStreamOptions {
   maxBatchRows: number
   /** How often to tell PostgreSQL our confirmed position even when nothing moves (keeps the walsender alive). */
   statusIntervalMs: number
+  /**
+   * wal_sender_timeout for this session (the walsender of a frozen client exits, freeing the slot) and the
+   * client's receive bound: nothing (no data, no keepalive) for 1.5 × this while reading fails the stream.
+   */
+  receiveTimeoutMs?: number
   logger: Logger
   onTruncate?: (tables: string[]) => void
   /** The server's WAL end from keep-alives, for replication lag. */
@@ -59,6 +64,8 @@ export class ReplicationStream {
   #confirmed: Lsn = 0n
   #lastSent: Lsn = -1n
   #paused = false
+  /** When the replication connection last delivered anything (reset on resume: a paused socket reads nothing). */
+  #received = 0
 
   constructor(options: ReplicationStreamOptions) {
     this.#options = options
@@ -69,8 +76,9 @@ export class ReplicationStream {
     return new Observable<Batch<SourceChange>>((subscriber) => {
       const { logger, maxBatchRows } = this.#options
       this.#confirmed = startLsn
+      const receiveTimeout = this.#options.receiveTimeoutMs
       const service = new LogicalReplicationService(
-        sessionConfig(this.#options.connectionString),
+        sessionConfig(this.#options.connectionString, undefined, receiveTimeout === undefined ? {} : { wal_sender_timeout: `${receiveTimeout}` }),
         { acknowledge: { auto: false, timeoutSeconds: 0 } },
       )
       this.#service = service
@@ -166,6 +174,16 @@ export class ReplicationStream {
       })
       const timer = setInterval(() => this.#sendStatus(true), this.#options.statusIntervalMs)
       timer.unref()
+      // A silently dead link: the walsender sends a keepalive at least every half wal_sender_timeout.
+      this.#received = Date.now()
+      const receiveWatch = receiveTimeout === undefined ? undefined : setInterval(() => {
+        if (this.#paused || stopping || Date.now() - this.#received <= receiveTimeout * 1.5) return
+        subscriber.error(new RowcastError('PG_REPLICATION_LOST', `nothing received from PostgreSQL for ${Date.now() - this.#received} ms`))
+      }, Math.max(100, Math.floor(receiveTimeout / 2)))
+      receiveWatch?.unref()
+      const received = (): void => void (this.#received = Date.now())
+      service.on('data', received)
+      service.on('heartbeat', received)
 
       logger.info({ slot: this.#options.slot, from: formatLsn(startLsn) }, 'starting replication')
       service
@@ -180,6 +198,7 @@ export class ReplicationStream {
       return () => {
         stopping = true
         clearInterval(timer)
+        clearInterval(receiveWatch)
         this.#sendStatus(false)
         this.#service = null
         void service.destroy().catch(() => undefined)
@@ -207,6 +226,7 @@ export class ReplicationStream {
   resume(): void {
     if (!this.#paused) return
     this.#paused = false
+    this.#received = Date.now()
     this.#socket()?.resume()
   }
 

@@ -24,3 +24,11 @@ test('every connection has TCP keepalive, so a vanished peer (lock holder, repli
   assert.equal(config.keepAlive, true)
   assert.ok((config.keepAliveInitialDelayMillis ?? Infinity) <= 10_000)
 })
+
+test('a caller\'s settings (the replication session\'s wal_sender_timeout) follow the pinned ones, also after URL options', () => {
+  const url = 'postgres://u:p@h:5432/db'
+  assert.equal(sessionConfig(url, undefined, { wal_sender_timeout: '5000' }).options, `${PINNED_OPTIONS} -c wal_sender_timeout=5000`)
+  const withOptions = sessionConfig(`${url}?options=-c%20search_path%3Dx`, undefined, { wal_sender_timeout: '5000' })
+  assert.equal(withOptions.options, `-c search_path=x ${PINNED_OPTIONS} -c wal_sender_timeout=5000`)
+  assert.equal(sessionConfig(url).options, PINNED_OPTIONS)
+})
