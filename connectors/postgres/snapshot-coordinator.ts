@@ -1,23 +1,18 @@
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
-import type { Batch, ColumnInfo, SourceChange } from '../../core/changes.ts'
+import type { Batch, SourceChange } from '../../core/changes.ts'
 import { errorMessage, type RowcastError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { Lsn } from '../../core/lsn.ts'
-import { ChunkedSnapshot } from './chunked-snapshot.ts'
+import { ChunkedSnapshot, type ChunkedSnapshotOptions } from './chunked-snapshot.ts'
 import { beginSnapshot, ensureSnapshotColumns, readSnapshotProgress, recordChunk, type SnapshotProgress } from './snapshot-state.ts'
 import { finishBackfill } from './sync-state.ts'
 import { WatermarkMerge, type MergedChunk } from './watermark-merge.ts'
 
-export interface SnapshotCoordinatorOptions {
+/** What the coordinator needs besides what each chunk read takes (the model's table, columns, key, filter and pace). */
+export interface SnapshotCoordinatorOptions extends Pick<ChunkedSnapshotOptions, 'table' | 'columns' | 'keyColumns' | 'filter' | 'chunkRows' | 'maxRowsPerSecond'> {
   url: string
   sync: string
-  table: string
-  columns: readonly ColumnInfo[]
-  keyColumns: readonly string[]
-  filter: string | null
-  chunkRows: number
-  maxRowsPerSecond?: number
   maxBatchRows: number
   capacity: () => Promise<void>
   onProgress: (done: number, total: number, chunkRows: number) => void
