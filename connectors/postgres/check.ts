@@ -2,6 +2,7 @@ import pg from 'pg'
 import type { CheckResult } from '../../core/check-result.ts'
 import { ConfigError, errorMessage } from '../../core/errors.ts'
 import { redactSecrets } from '../../core/secrets.ts'
+import { resolveHost } from './hosts.ts'
 import { sessionConfig } from './session.ts'
 
 /** One table to check on the open connection; the caller says what fits (for `rowcast check`: the sync resolved against it). */
@@ -18,8 +19,10 @@ export interface TableCheck {
  */
 export async function checkPostgres(url: string, tables: readonly TableCheck[]): Promise<CheckResult[]> {
   const results: CheckResult[] = []
-  const client = new pg.Client(sessionConfig(url, { connectionTimeoutMillis: 10_000 }))
+  let client: pg.Client
   try {
+    // A multi-host URL: the host `run` would stream from (hosts.ts), found the same way.
+    client = new pg.Client(sessionConfig(await resolveHost(url), { connectionTimeoutMillis: 10_000 }))
     await client.connect()
   } catch (error) {
     results.push({ name: 'postgres: reachable', ok: false, detail: redactSecrets(errorMessage(error)), fix: 'check source.postgres.url (host, port, database, user, password) and that PostgreSQL accepts connections from here', ...(isUnreachable(error) ? { unreachable: true } : {}) })
@@ -54,9 +57,9 @@ export async function checkPostgres(url: string, tables: readonly TableCheck[]):
 
 export type PostgresClient = pg.Client
 
-/** A connected client for one-off work (the CLI's validate, setup, resync); the caller ends it. */
+/** A connected client for one-off work (the CLI's validate, setup, resync), on the host `run` would use (hosts.ts); the caller ends it. */
 export async function connectPostgres(url: string, connectionTimeoutMillis?: number): Promise<PostgresClient> {
-  const client = new pg.Client(sessionConfig(url, connectionTimeoutMillis === undefined ? {} : { connectionTimeoutMillis }))
+  const client = new pg.Client(sessionConfig(await resolveHost(url), connectionTimeoutMillis === undefined ? {} : { connectionTimeoutMillis }))
   await client.connect()
   return client
 }

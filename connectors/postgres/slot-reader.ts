@@ -1,6 +1,7 @@
 import pg from 'pg'
 import type { SlotReader, SlotReading } from '../../core/contracts.ts'
 import { parseLsn } from '../../core/lsn.ts'
+import { resolveHost } from './hosts.ts'
 import { sessionConfig } from './session.ts'
 
 /**
@@ -43,7 +44,7 @@ export function createSlotReader(url: string): SlotReader {
     if (client !== null) return client
     connecting ??= (async () => {
       // Bounded waits: a server that stops answering must not hold the monitor (or the daemon's stop) forever.
-      const c = new pg.Client(sessionConfig(url, { connectionTimeoutMillis: 10_000, query_timeout: 10_000, application_name: 'rowcast slot monitor' }))
+      const c = new pg.Client(sessionConfig(await resolveHost(url), { connectionTimeoutMillis: 10_000, query_timeout: 10_000, application_name: 'rowcast slot monitor' }))
       c.on('error', () => undefined) // a lost connection fails the next query, which drops it
       try {
         await c.connect()
