@@ -21,9 +21,24 @@ import { httpConfigSchema } from '../observability/http-server.ts'
 import { STEP_NAMES } from '../operators/step-names.ts'
 import { secret, urlPassword } from '../core/secret-field.ts'
 
+/**
+ * A sync of logical messages instead of a table's rows: `pg_logical_emit_message(transactional, prefix, content)`
+ * whose prefix starts with `prefix` (see pipeline/message-model.ts for the columns a message has).
+ */
+export const messagesModelSchema = z
+  .object({
+    /** Messages whose prefix starts with this are sent; rowcast's own (rowcast_…) never are. */
+    prefix: z.string().min(1).refine((p) => !p.startsWith('rowcast_') && !'rowcast_'.startsWith(p), 'a prefix that starts with "rowcast_" (or could) would match rowcast\'s own heartbeat and snapshot messages'),
+    /** Top-level fields of a JSON-object content, each a column of the message (for topic, key, partition, headers, mapping). */
+    fields: z.array(z.string().min(1)).nonempty().optional(),
+  })
+  .strict()
+
 export const modelSchema = z
   .object({
-    table: z.string().min(1),
+    table: z.string().min(1).optional(),
+    /** Logical messages instead of a table (exclusive with `table` and the table's options). */
+    messages: messagesModelSchema.optional(),
     /** Projection: the model's columns (default: all of the table's). */
     columns: z.array(z.string().min(1)).nonempty().optional(),
     /** Row filter, a SQL boolean expression PostgreSQL applies in the publication. */
@@ -37,6 +52,15 @@ export const modelSchema = z
     unchangedToast: z.enum(['reselect', 'error']).default('reselect'),
   })
   .strict()
+  .superRefine((model, ctx) => {
+    if ((model.table === undefined) === (model.messages === undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'exactly one of table, messages must be set' })
+    }
+    if (model.messages === undefined) return
+    for (const key of ['columns', 'filter', 'primaryKey'] as const) {
+      if (model[key] !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: `${key} is an option of a table model, not of messages` })
+    }
+  })
 
 export const syncName = z
   .string()
@@ -57,7 +81,8 @@ export const syncConfigSchema = z
     model: modelSchema,
     triggers: triggersSchema,
     topic: topicConfigSchema,
-    message: messageConfigSchema,
+    /** Required for a table; for messages, absent means the content as it was emitted. */
+    message: messageConfigSchema.optional(),
     ...keyPartitionHeadersSchema.shape,
     initialSync: z.enum(['backfill', 'skip']).default('skip'),
     /** The snapshot of a backfill or resync, read in chunks beside the stream. */
@@ -180,6 +205,7 @@ export function rootConfigSchema(baseDir: string, onSecret: (value: string) => v
         else seen.set(sync.name, i)
         checkMessageFormat(sync, i, config.destination.schemaRegistry !== undefined, baseDir, ctx)
         checkTriggerTopics(sync, i, ctx)
+        checkMessagesSync(sync, i, ctx)
       })
     })
 }
@@ -194,8 +220,20 @@ export function checkTriggerTopics(sync: z.infer<typeof syncConfigSchema>, i: nu
   }
 }
 
+/** A table sync needs its message; a messages sync has no rows to back-fill and only `added` messages. */
+export function checkMessagesSync(sync: z.infer<typeof syncConfigSchema>, i: number, ctx: z.RefinementCtx): void {
+  const issue = (path: string[], message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['syncs', i, ...path], message })
+  if (sync.model.messages === undefined) {
+    if (sync.message === undefined) issue(['message'], 'required: a template, column or mapping')
+    return
+  }
+  if (sync.initialSync === 'backfill') issue(['initialSync'], 'logical messages cannot be back-filled (they are not kept anywhere): use skip')
+  if (sync.message !== undefined && sync.message.format !== 'json') issue(['message', 'format'], 'a messages sync sends json only')
+}
+
 /** Schema-registry formats need a registry, and a schema file unless the schema can be derived from a mapping. */
 export function checkMessageFormat(sync: z.infer<typeof syncConfigSchema>, i: number, hasRegistry: boolean, baseDir: string, ctx: z.RefinementCtx): void {
+  if (sync.message === undefined) return
   const { format, schema, mapping } = sync.message
   const at = (...path: string[]) => ['syncs', i, 'message', ...path]
   if (format === 'json') {

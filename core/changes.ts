@@ -45,9 +45,12 @@ export interface Batch<T> {
  */
 export const UNCHANGED_TOAST: unique symbol = Symbol('unchanged TOAST value')
 
-/** A row change as the source decodes it, before the model is applied. */
+/**
+ * A row change as the source decodes it, before the model is applied; or (op `message`) a logical message of a
+ * messages sync, whose `table` is its prefix and `row` is { prefix, content (Buffer), transactional }.
+ */
 export interface SourceChange {
-  op: 'insert' | 'update' | 'delete'
+  op: 'insert' | 'update' | 'delete' | 'message'
   table: string
   /** New row for insert/update; null for delete. */
   row: Row | null
@@ -77,6 +80,8 @@ export interface ModelChange {
   unavailable?: string[]
   /** Columns whose unchanged large value was read back from the table (see connectors/postgres/reselect-toast.ts). */
   reselected?: string[]
+  /** Why this change cannot become a message (a logical message whose content is not the UTF-8 or JSON it must be): a row error. */
+  invalid?: string
 }
 
 /** A message ready for Kafka, still carrying its origin for errors, dead letters and the debugger. */

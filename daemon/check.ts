@@ -9,6 +9,7 @@ import type { RowcastConfig } from '../config/root-schema.ts'
 import { ConfigError, errorMessage } from '../core/errors.ts'
 import { redactSecrets } from '../core/secrets.ts'
 import { resolveSync } from '../pipeline/resolve-sync.ts'
+import { resolveMessagesSync } from '../pipeline/resolve-messages-sync.ts'
 
 /** `rowcast check` (and `run` before it starts): PostgreSQL and each sync's table, Kafka and its topics, the Schema Registry. */
 export async function runChecks(config: RowcastConfig): Promise<CheckResult[]> {
@@ -17,15 +18,24 @@ export async function runChecks(config: RowcastConfig): Promise<CheckResult[]> {
     for (const topic of staticTopics(sync.topic)) topics.add(topic)
     if (typeof sync.onRowError === 'object') topics.add(sync.onRowError.deadLetter.topic)
   }
-  const tables = config.syncs.map((sync, index): TableCheck => ({
-    name: `postgres: sync ${sync.name} (${sync.model.table})`,
-    check: async (client) => {
-      const resolved = resolveSync(await describeTable(client, sync.model.table), sync, index)
-      const filterIssue = sync.model.filter === undefined ? undefined : await rowFilterIssue(client, resolved.table.name, sync.model.filter, `syncs[${index}].model.filter`)
-      if (filterIssue !== undefined) throw new ConfigError([filterIssue])
-      return { detail: `table, columns and key ok (replica identity ${resolved.table.replicaIdentity})`, warnings: resolved.warnings }
-    },
-  }))
+  const tables = config.syncs.map((sync, index): TableCheck => {
+    const table = sync.model.table
+    if (table === undefined) {
+      return {
+        name: `postgres: sync ${sync.name} (logical messages)`,
+        check: () => Promise.resolve({ detail: `messages with a prefix starting with ${JSON.stringify(resolveMessagesSync(sync, index).messages?.prefix)}: config ok`, warnings: [] }),
+      }
+    }
+    return {
+      name: `postgres: sync ${sync.name} (${table})`,
+      check: async (client) => {
+        const resolved = resolveSync(await describeTable(client, table), sync, index)
+        const filterIssue = sync.model.filter === undefined ? undefined : await rowFilterIssue(client, resolved.table.name, sync.model.filter, `syncs[${index}].model.filter`)
+        if (filterIssue !== undefined) throw new ConfigError([filterIssue])
+        return { detail: `table, columns and key ok (replica identity ${resolved.table.replicaIdentity})`, warnings: resolved.warnings }
+      },
+    }
+  })
   const [postgres, kafka, registry] = await Promise.all([
     checkPostgres(config.source.postgres.url, tables),
     checkKafka(config.destination.kafka, [...topics]),

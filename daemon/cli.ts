@@ -15,6 +15,7 @@ import { ConfigError, RowcastError, errorMessage, type ConfigIssue } from '../co
 import { createLogger, type Logger } from '../core/logger.ts'
 import type { CheckResult } from '../core/check-result.ts'
 import { resolveSync } from '../pipeline/resolve-sync.ts'
+import { resolveMessagesSync } from '../pipeline/resolve-messages-sync.ts'
 import { redactSecrets, registerSecrets, secretsOf } from '../core/secrets.ts'
 import packageJson from '../package.json' with { type: 'json' }
 
@@ -95,6 +96,10 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       try {
         for (const { sync, index } of checkable.syncs) {
           try {
+            if (sync.model.table === undefined) {
+              resolveMessagesSync(sync, index)
+              continue
+            }
             const resolved = resolveSync(await describeTable(client, sync.model.table), sync, index)
             const filterIssue = sync.model.filter === undefined ? undefined : await rowFilterIssue(client, resolved.table.name, sync.model.filter, `syncs[${index}].model.filter`)
             if (filterIssue !== undefined) throw new ConfigError([filterIssue])
@@ -129,8 +134,14 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       const config = load(opts.config)
       await withPostgres(config.source.postgres.url, async (client) => {
         for (const sync of config.syncs) {
+          if (sync.model.table === undefined) continue // logical messages: no table
           const table = await describeTable(client, sync.model.table)
           if (table === null || table.replicaIdentity === 'full') continue
+          if ((table.virtualColumns ?? []).length > 0) {
+            // PostgreSQL 18 would refuse the table's UPDATEs and DELETEs: a FULL identity may not hold an unpublished (VIRTUAL) column.
+            print(`-- ${table.name} stays as it is: REPLICA IDENTITY FULL with its VIRTUAL generated columns (${table.virtualColumns?.join(', ')}) would make PostgreSQL refuse its UPDATEs and DELETEs once published`)
+            continue
+          }
           const statement = `ALTER TABLE ${table.name} REPLICA IDENTITY FULL`
           if (opts.yes) await client.query(statement)
           print(opts.yes ? `done: ${statement}` : `${statement};`)

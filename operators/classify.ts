@@ -55,6 +55,8 @@ export function classify(model: ModelShape, onUnchanged?: (count: number) => voi
           const row = change.modelShaped === true && change.previous !== null ? change.previous : project(change.previous ?? {})
           return { type: 'removed', table: change.table, row, previous: null, key: keyOf(row), lsn: change.lsn }
         }
+        case 'message':
+          return undefined // only a messages sync has them (pipeline/message-model.ts)
       }
     })
     if (unchanged > 0) onUnchanged?.(unchanged)

@@ -68,6 +68,7 @@ export function composeMessage(composer: Composer): OperatorFunction<Batch<Model
         const columns = change.unavailable.map((c) => `"${c}"`).join(', ')
         return { change, reason: 'toast', error: new RowcastError('ROW_VALUE_UNAVAILABLE', `column ${columns} holds a large (TOASTed) value PostgreSQL did not resend for this update; run ALTER TABLE ${change.table} REPLICA IDENTITY FULL (see rowcast setup)`) }
       }
+      if (change.invalid !== undefined) return { change, reason: 'render', error: new RowcastError('ROW_INVALID_JSON', change.invalid) }
       try {
         const value = composer({ row: change.row, previous: change.previous, event: { type: change.type, table: change.table, commitTime, lsn: change.lsn } })
         return { change, value }

@@ -2,6 +2,7 @@ import { filterColumns, type TableInfo } from '../connectors/postgres/catalog.ts
 import type { PublicationSpec } from '../connectors/postgres/publication.ts'
 import type { ShapeOptions } from '../connectors/postgres/relation-shape.ts'
 import type { ModelShape } from '../operators/classify.ts'
+import type { MessagesModel } from '../operators/classify-messages.ts'
 import { compileComposer, type Composer } from '../operators/compose-message.ts'
 import type { SyncConfig } from '../config/root-schema.ts'
 import { ConfigError, type ConfigIssue } from '../core/errors.ts'
@@ -20,6 +21,8 @@ export interface ResolvedSync {
   shape: ShapeOptions
   /** Things that work but not as well as they could (e.g. no REPLICA IDENTITY FULL). */
   warnings: string[]
+  /** A sync of logical messages (resolve-messages-sync.ts); null for a table's. */
+  messages: MessagesModel | null
 }
 
 export function slotName(sync: SyncConfig): string {
@@ -38,6 +41,8 @@ export function publicationName(sync: SyncConfig): string {
 export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: number): ResolvedSync {
   const path = `syncs[${index}]`
   if (table === null) throw new ConfigError([{ path: `${path}.model.table`, message: `table ${sync.model.table} does not exist` }])
+  const message = sync.message
+  if (message === undefined) throw new ConfigError([{ path: `${path}.message`, message: 'required: a template, column or mapping' }])
   const issues: ConfigIssue[] = []
   const names = new Set(table.columns.map((c) => c.name))
   const missing = (column: string, at: string) => {
@@ -71,7 +76,8 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
         issues.push({ path: at, message: `sync "${sync.name}": ${what} column "${column}" is not in the replica identity of ${table.name} (${table.replicaIdentity}: ${identity}); a DELETE carries only those columns, so its message would have no ${what} — use identity columns, or run ALTER TABLE ${table.name} REPLICA IDENTITY FULL` })
       }
     }
-    if (sync.key !== undefined) outside(sync.key, `${path}.key`, 'key:')
+    // Only a removed message is built from a DELETE: without that trigger the key may be any column (an outbox).
+    if (sync.key !== undefined && sync.triggers.includes('removed')) outside(sync.key, `${path}.key`, 'key:')
     keyColumns.forEach((c, i) => outside(c, sync.model.primaryKey === undefined ? `${path}.model.primaryKey` : `${path}.model.primaryKey[${i}]`, 'primary key'))
   }
 
@@ -99,13 +105,18 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
       warnings.push(`model column${large.length === 1 ? '' : 's'} ${large.join(', ')} of ${table.name} can hold large (TOASTed) values, which PostgreSQL does not resend when an UPDATE leaves them unchanged; ${then}. REPLICA IDENTITY FULL sends them with the old row.`)
     }
   }
+  const virtual = table.virtualColumns ?? []
+  if (table.replicaIdentity === 'full' && virtual.length > 0) {
+    // PostgreSQL 18 never publishes a VIRTUAL column, and refuses UPDATE and DELETE on a published table whose FULL identity holds one.
+    issues.push({ path: `${path}.model.table`, message: `${table.name} has REPLICA IDENTITY FULL and the VIRTUAL generated column${virtual.length === 1 ? '' : 's'} ${virtual.map((c) => `"${c}"`).join(', ')}, which PostgreSQL never publishes: once the table is in a publication, PostgreSQL refuses its UPDATEs and DELETEs (replica identity must not contain unpublished generated columns) — make ${virtual.length === 1 ? 'it' : 'them'} STORED, or set REPLICA IDENTITY DEFAULT` })
+  }
   if (table.replicaIdentity === 'nothing') {
     issues.push({ path: `${path}.model.table`, message: `${table.name} has REPLICA IDENTITY NOTHING: PostgreSQL cannot say which row an UPDATE or DELETE touched — set REPLICA IDENTITY FULL or DEFAULT` })
   }
 
   let composer: Composer = () => ''
   try {
-    composer = compileComposer(sync.message, modelColumns, `${path}.message`, table.name)
+    composer = compileComposer(message, modelColumns, `${path}.message`, table.name)
   } catch (error) {
     if (error instanceof ConfigError) issues.push(...error.issues)
     else throw error
@@ -130,22 +141,23 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
       projected: projection !== undefined,
       policy: sync.schemaChanges,
       required: requiredColumns(sync, keyColumns),
-      fixedSchema: sync.message.format !== 'json',
+      fixedSchema: message.format !== 'json',
     },
     warnings,
+    messages: null,
   }
 }
 
-/** Generated columns (GENERATED ALWAYS AS … STORED): PostgreSQL 12–17 never streams their values. */
+/** Generated columns PostgreSQL does not stream: every one before 18, VIRTUAL ones from 18 on (STORED ones are streamed there). */
 function generatedMessage(table: string, columns: readonly string[]): string {
   const named = columns.map((c) => `"${c}"`).join(', ')
-  return `${columns.length === 1 ? 'column' : 'columns'} ${named} of ${table} ${columns.length === 1 ? 'is' : 'are'} generated (GENERATED ALWAYS AS … STORED), and PostgreSQL before 18 does not stream generated values, so they cannot be in the model (a message would carry null where the table has a value)`
+  return `${columns.length === 1 ? 'column' : 'columns'} ${named} of ${table} ${columns.length === 1 ? 'is' : 'are'} generated, and PostgreSQL does not stream ${columns.length === 1 ? 'its value' : 'their values'} (before 18 no generated column; from 18 on VIRTUAL ones), so ${columns.length === 1 ? 'it' : 'they'} cannot be in the model (a message would carry null where the table has a value)`
 }
 
 /** The columns the sync's config names outside the model itself: the sync cannot carry on without them. */
 function requiredColumns(sync: SyncConfig, keyColumns: readonly string[]): string[] {
   const topic = typeof sync.topic === 'object' && 'column' in sync.topic ? [sync.topic.column] : []
-  const message = [...Object.values(sync.message.mapping ?? {}), ...(sync.message.column === undefined ? [] : [sync.message.column])]
+  const message = [...Object.values(sync.message?.mapping ?? {}), ...(sync.message?.column === undefined ? [] : [sync.message.column])]
   const named = [...keyColumns, sync.key, sync.partition, ...Object.values(sync.headers ?? {}), ...topic, ...message]
   return [...new Set(named.filter((c): c is string => c !== undefined))]
 }

@@ -1,5 +1,6 @@
 import { identity, type Observable, type OperatorFunction } from 'rxjs'
 import { classify } from '../operators/classify.ts'
+import { classifyMessages } from '../operators/classify-messages.ts'
 import { composeMessage } from '../operators/compose-message.ts'
 import type { TopicEncoders } from '../core/contracts.ts'
 import { encodeValue } from '../operators/encode-value.ts'
@@ -72,7 +73,7 @@ export interface StepEvents extends RowErrorEvents {
 export function buildSteps(resolved: ResolvedSync, events: StepEvents = {}, encoders: TopicEncoders | null = null): PipelineSteps {
   const { config } = resolved
   return {
-    classify: classify(resolved.model, events.onUnchanged),
+    classify: resolved.messages === null ? classify(resolved.model, events.onUnchanged) : classifyMessages(resolved.messages),
     filterTriggers: filterTriggers(config.triggers, events.onFiltered, events.onDropped),
     composeMessage: composeMessage(resolved.composer),
     routeTopic: routeTopic(config.topic),

@@ -10,6 +10,7 @@ import { rowErrorResolver } from '../operators/handle-row-errors.ts'
 import type { AttemptEdges } from './attempt.ts'
 import type { DeliveryRecords } from './delivery-records.ts'
 import { resolveSync, type ResolvedSync } from './resolve-sync.ts'
+import { resolveMessagesSync } from './resolve-messages-sync.ts'
 import { buildSteps, composeSteps, INSERTION_POINTS, insertionPoint, type OperatorInsertions } from './steps.ts'
 import { prepareValueEncoders } from './value-encoders.ts'
 
@@ -61,11 +62,11 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
       }, signal)
       if (source === null) return null
       try {
-        const resolved = resolveSync(await source.describeTable(sync.model.table), sync, index)
+        const resolved = sync.model.table === undefined ? resolveMessagesSync(sync, index) : resolveSync(await source.describeTable(sync.model.table), sync, index)
         for (const warning of resolved.warnings) logger.warn(warning)
         const encoders = await prepareValueEncoders(resolved, { registry: options.schemaRegistry, baseDir: options.baseDir, index, logger })
         identity = null
-        await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, shape: resolved.shape, snapshotColumns: resolved.table.columns, keyColumns: resolved.model.keyColumns, filter: sync.model.filter ?? null, reselect: reselectSpec(resolved) })
+        await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, shape: resolved.shape, snapshotColumns: resolved.table.columns, keyColumns: resolved.model.keyColumns, filter: sync.model.filter ?? null, reselect: reselectSpec(resolved), ...(resolved.messages === null ? {} : { messagePrefix: resolved.messages.prefix }) })
         identity = source.identity
         const steps = buildSteps(resolved, {
           onUnchanged: (count) => records.filtered(count, 'unchanged'),
@@ -131,7 +132,7 @@ function rowErrorEvents(records: DeliveryRecords) {
 
 /** Unchanged large values are read back from the table unless the identity sends the old row or the sync says `error`. */
 function reselectSpec(resolved: ResolvedSync): ReselectSpec | null {
-  if (resolved.table.replicaIdentity === 'full' || resolved.config.model.unchangedToast !== 'reselect') return null
+  if (resolved.messages !== null || resolved.table.replicaIdentity === 'full' || resolved.config.model.unchangedToast !== 'reselect') return null
   if (!resolved.columns.some((c) => c.toastable === true)) return null
   return { table: resolved.table.name, columns: resolved.columns, keyColumns: resolved.model.keyColumns }
 }

@@ -29,8 +29,8 @@ export interface ValueEncodersOptions {
 /** null for `format: json`; else the encoders, with every statically known topic's schema ready. */
 export async function prepareValueEncoders(resolved: ResolvedSync, options: ValueEncodersOptions): Promise<TopicEncoders | null> {
   const { config: sync } = resolved
+  if (sync.message === undefined || sync.message.format === 'json') return null
   const { format } = sync.message
-  if (format === 'json') return null
   const path = `syncs[${options.index}].message`
   const registry = options.registry
   if (registry === undefined) throw new ConfigError([{ path: 'destination.schemaRegistry', message: `required by ${path}.format ${format}` }])
@@ -53,7 +53,7 @@ function readSchemaFile(file: string, path: string): string {
  * Without REPLICA IDENTITY FULL a removed row carries only its key, so the other fields are nullable in the schema.
  */
 function mappingFields(resolved: ResolvedSync, path: string): SchemaField[] {
-  const mapping = resolved.config.message.mapping
+  const mapping = resolved.config.message?.mapping
   if (mapping === undefined) throw new ConfigError([{ path: `${path}.schema`, message: 'a template or column message needs a schema file (a schema is derived only from a mapping)' }])
   const byName = new Map(resolved.columns.map((c) => [c.name, c]))
   const keyOnlyRemovals = resolved.table.replicaIdentity !== 'full'

@@ -5,10 +5,15 @@ import type { ColumnInfo } from '../../core/changes.ts'
 export interface TableInfo {
   /** schema.table, as PostgreSQL names it */
   name: string
-  /** The columns PostgreSQL streams (generated columns are not: PostgreSQL 12–17 never publishes their values). */
+  /**
+   * The columns PostgreSQL streams. Generated columns are not before 18; from 18 on, STORED ones are (the
+   * publication says publish_generated_columns = stored), VIRTUAL ones never.
+   */
   columns: ColumnInfo[]
-  /** Generated columns (GENERATED ALWAYS AS … STORED), left out of `columns`. */
+  /** Generated columns PostgreSQL does not stream (all before 18, VIRTUAL ones from 18 on), left out of `columns`. */
   generatedColumns: string[]
+  /** VIRTUAL generated columns (PostgreSQL 18+), among `generatedColumns`: never published. */
+  virtualColumns?: string[]
   primaryKey: string[]
   replicaIdentity: 'default' | 'nothing' | 'full' | 'index'
   /** Columns PostgreSQL writes into the old row of an UPDATE/DELETE (all of them under FULL). */
@@ -30,8 +35,11 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
   const found = rel.rows[0]
   if (found === undefined) return null
   // toastable: any storage but PLAIN, except short varchar/char (n + 4 in typmod; 4 bytes a character stays under 2 KB).
-  const columns = await client.query<{ name: string; type_oid: number; type_name: string; nullable: boolean; element: string | null; generated: boolean; toastable: boolean }>(
-    `SELECT a.attname AS name, a.atttypid::int AS type_oid, a.attgenerated <> '' AS generated,
+  const columns = await client.query<{ name: string; type_oid: number; type_name: string; nullable: boolean; element: string | null; generated: boolean; virtual: boolean; toastable: boolean }>(
+    // From 18 on a STORED generated column is published (publication.ts sets publish_generated_columns = stored).
+    `SELECT a.attname AS name, a.atttypid::int AS type_oid,
+            a.attgenerated <> '' AND NOT (a.attgenerated = 's' AND current_setting('server_version_num')::int >= 180000) AS generated,
+            a.attgenerated = 'v' AS virtual,
             coalesce(bt.typname, t.typname) AS type_name, NOT a.attnotnull AS nullable,
             a.attstorage <> 'p' AND NOT (coalesce(bt.typname, t.typname) IN ('varchar', 'bpchar') AND a.atttypmod BETWEEN 5 AND 504) AS toastable,
             CASE WHEN coalesce(bt.typcategory, t.typcategory) = 'A' THEN et.typname END AS element
@@ -66,7 +74,8 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
     : replicaIdentity === 'default' ? primaryKey
     : []
   const generatedColumns = columns.rows.filter((c) => c.generated).map((c) => c.name)
-  return { name: found.name, columns: cols, generatedColumns, primaryKey, replicaIdentity, identityColumns, estimatedRows: Math.max(0, found.reltuples) }
+  const virtualColumns = columns.rows.filter((c) => c.virtual).map((c) => c.name)
+  return { name: found.name, columns: cols, generatedColumns, ...(virtualColumns.length === 0 ? {} : { virtualColumns }), primaryKey, replicaIdentity, identityColumns, estimatedRows: Math.max(0, found.reltuples) }
 }
 
 /** Identifiers a row filter refers to (string literals and quoted text removed), for start-up checks. */

@@ -29,6 +29,7 @@ export type PgoutputMessage =
   | { tag: 'delete'; relation: Relation; old: Row | null; key: Row | null; modelShaped: boolean }
   | { tag: 'truncate'; relations: Relation[] }
   | { tag: 'watermark'; content: string } // a logical message with rowcast's snapshot prefix
+  | { tag: 'message'; transactional: boolean; lsn: Lsn; prefix: string; content: Buffer } // a logical message of a messages sync
   | { tag: 'other' } // origin, type and other logical messages (rowcast's heartbeat)
 
 export interface Relation {
@@ -54,6 +55,8 @@ export interface PgoutputOptions {
   /** 'none': skip changes that carry a replication origin (applied from elsewhere); PostgreSQL 16+. */
   origin?: 'any' | 'none'
   publication: string
+  /** Logical messages whose prefix starts with this are decoded (a messages sync); rowcast's own (`rowcast_…`) never are. */
+  messagePrefix?: string
   /** Picks each column's parser by its type OID in the Relation message; a column without one is outside the model and is not decoded. */
   shapes: RelationShapes
 }
@@ -65,6 +68,8 @@ const NEW = 1
 const PLAIN = 2
 const POSTGRES_EPOCH_MS = 946_684_800_000
 const OTHER: PgoutputMessage = { tag: 'other' }
+/** rowcast's own logical messages (heartbeat, snapshot watermarks) start with this: never a user's message. */
+export const ROWCAST_MESSAGE_PREFIX = 'rowcast_'
 
 export class PgoutputDecoder {
   readonly #relations = new Map<number, Relation>()
@@ -121,12 +126,20 @@ export class PgoutputDecoder {
     }
   }
 
-  /** A logical message (flags, LSN, prefix, content): only the snapshot's watermarks are decoded. */
+  /** A logical message (flags, LSN, prefix, content): the snapshot's watermarks, and a messages sync's messages. */
   #message(): PgoutputMessage {
-    this.#pos += 1 + 8 // flags, LSN
-    if (this.#string() !== WATERMARK_PREFIX) return OTHER
+    const transactional = ((this.#buf[this.#pos++] ?? 0) & 1) === 1
+    const lsn = this.#lsn()
+    const prefix = this.#string()
+    if (prefix === WATERMARK_PREFIX) {
+      const length = this.#uint32()
+      return { tag: 'watermark', content: this.#buf.toString('utf8', this.#pos, this.#pos + length) }
+    }
+    const wanted = this.options.messagePrefix
+    if (wanted === undefined || !prefix.startsWith(wanted) || prefix.startsWith(ROWCAST_MESSAGE_PREFIX)) return OTHER
     const length = this.#uint32()
-    return { tag: 'watermark', content: this.#buf.toString('utf8', this.#pos, this.#pos + length) }
+    if (this.#pos + length > this.#buf.length) throw new Error('pgoutput message ends inside a logical message\'s content')
+    return { tag: 'message', transactional, lsn, prefix, content: Buffer.from(this.#buf.subarray(this.#pos, this.#pos + length)) }
   }
 
   #insert(): PgoutputMessage {

@@ -77,6 +77,8 @@ export interface StreamSpec {
   filter: string | null
   /** Read back the large values an UPDATE left unchanged (identity not FULL, `model.unchangedToast: reselect`); null: don't. */
   reselect?: ReselectSpec | null
+  /** A messages sync: its logical messages (prefix starting with this) are streamed; no table, no snapshot. */
+  messagePrefix?: string
 }
 
 export { decideStart, type StartDecision } from './start-decision.ts'
@@ -199,12 +201,13 @@ export class PostgresSource implements ChangeSource {
       logger.info({ slot: spec.slot, lsn: formatLsn(this.#start), failover: slotOptions.failover }, 'created replication slot')
     }
     // A backfill or resync reads the model in chunks beside the stream: the slot is never dropped for it.
-    this.#snapshot = this.#snapshotOf(spec)
-    await this.#snapshot.prepare(decision.snapshot, backfill !== 'pending' || decision.kind !== 'resume')
+    // Logical messages are kept nowhere but the WAL: a messages sync has nothing to read beside it.
+    this.#snapshot = spec.messagePrefix === undefined ? this.#snapshotOf(spec) : null
+    await this.#snapshot?.prepare(decision.snapshot, backfill !== 'pending' || decision.kind !== 'resume')
     // From here on the slot is this sync's stream: should it vanish, the next start stops loudly.
     await recordStream(control, sync, { ...server, slot: spec.slot, position: this.#start, fresh: decision.kind !== 'resume' })
     this.#recorded = { position: this.#start, at: Date.now(), writing: false }
-    const shape = await settleShape(control, sync, spec.shape, decision.kind !== 'resume')
+    const shape = spec.messagePrefix === undefined ? await settleShape(control, sync, spec.shape, decision.kind !== 'resume') : spec.shape
     this.#batches = this.#read({ ...spec, shape })
   }
 
@@ -294,6 +297,7 @@ export class PostgresSource implements ChangeSource {
       connectionString: url,
       slot: spec.slot,
       publication: spec.publication.name,
+      ...(spec.messagePrefix === undefined ? {} : { messagePrefix: spec.messagePrefix }),
       ...(this.#options.origin === undefined ? {} : { origin: this.#options.origin }),
       shape: spec.shape,
       maxBatchRows,

@@ -23,6 +23,8 @@ export interface ReplicationStreamOptions {
   connectionString: string
   slot: string
   publication: string
+  /** A messages sync: the logical messages whose prefix starts with this become its changes (op `message`). */
+  messagePrefix?: string
   /** pgoutput's origin option ('none': skip changes applied from another server; 16+). */
   origin?: 'any' | 'none'
   /** The model's columns and what to do when the table changes shape (relation-shape.ts); other columns are skipped. */
@@ -83,7 +85,7 @@ export class ReplicationStream {
       )
       this.#service = service
       // Per subscription: the first Relation message of a session is compared with the model afresh.
-      const decoder = new ContainedDecoder(new PgoutputDecoder({ publication: this.#options.publication, shapes: new RelationShapes(this.#options.shape), ...(this.#options.origin === undefined ? {} : { origin: this.#options.origin }) }))
+      const decoder = new ContainedDecoder(new PgoutputDecoder({ publication: this.#options.publication, ...(this.#options.messagePrefix === undefined ? {} : { messagePrefix: this.#options.messagePrefix }), shapes: new RelationShapes(this.#options.shape), ...(this.#options.origin === undefined ? {} : { origin: this.#options.origin }) }))
 
       let items: SourceChange[] = []
       let commitTime = 0
@@ -131,6 +133,19 @@ export class ReplicationStream {
             } else if (relation.followed.length > 0) {
               logger.warn({ table: relation.qualified, changes: relation.followed, lsn }, `schema change on ${relation.qualified} followed: ${relation.followed.join('; ')}`)
             }
+            return
+          }
+          case 'message': {
+            const change: SourceChange = { op: 'message', table: message.prefix, row: { prefix: message.prefix, content: message.content, transactional: message.transactional }, previous: null, previousIsFull: false, lsn: formatLsn(message.lsn) }
+            if (inTransaction) {
+              items.push(change)
+              break
+            }
+            // Not transactional: sent as PostgreSQL decodes it, in stream order, between transactions. Confirmed
+            // past its own position (+1: no record starts there), so a restart does not send it again; for
+            // exactly-once it is a transaction of its own at its position.
+            this.#options.onBegin?.(0, message.lsn)
+            subscriber.next({ items: [change], commitLsn: message.lsn + 1n, commitTime: Date.now(), txId: 0 })
             return
           }
           case 'watermark':

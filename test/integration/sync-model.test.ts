@@ -143,7 +143,7 @@ describe('sync semantics: the model decides what changed', () => {
     const client = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
     await client.connect()
     try {
-      const table = await describeTable(client, config.syncs[0].model.table)
+      const table = await describeTable(client, config.syncs[0].model.table ?? '')
       assert.throws(() => resolveSync(table, config.syncs[0], 0), (error: unknown) => {
         assert.ok(error instanceof ConfigError)
         assert.deepEqual(error.issues.map((i) => i.path), ['syncs[0].model.filter'])

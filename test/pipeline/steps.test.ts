@@ -62,11 +62,12 @@ describe('buildSteps + composeSteps with the real steps', () => {
     table: { name: 'public.users', columns: cols, generatedColumns: [], primaryKey: ['id'], replicaIdentity: 'full', identityColumns: ['id', 'email'], estimatedRows: 0 },
     columns: cols,
     model: { table: 'public.users', columns: ['id', 'email'], keyColumns: ['id'] },
-    composer: compileComposer(sync.message, cols, 'syncs[0].message', 'public.users'),
+    composer: compileComposer(sync.message ?? { mapping: {}, format: 'json' }, cols, 'syncs[0].message', 'public.users'),
     publication: { name: 'rowcast_users', table: 'public.users', columns: null, filter: null },
     slot: 'rowcast_users',
     shape: { model: cols, streamed: ['id', 'email'], projected: false, policy: 'fail', required: ['id'], fixedSchema: false },
     warnings: [],
+    messages: null,
   }
   const insert = (id: number, email: string): SourceChange => ({ op: 'insert', table: 'public.users', row: { id, email }, previous: null, previousIsFull: false, lsn: '0/1' })
 
