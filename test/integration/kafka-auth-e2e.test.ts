@@ -107,7 +107,9 @@ syncs:
     let logs = ''
     daemon.stdout.on('data', (d: Buffer) => (logs += d.toString()))
     daemon.stderr.on('data', (d: Buffer) => (logs += d.toString()))
-    await new Promise((r) => setTimeout(r, 8_000))
+    // Until it has said so (a loaded machine takes longer to get that far), within a minute.
+    for (const deadline = Date.now() + 60_000; !/KAFKA_AUTH_FAILED|authentication/i.test(logs) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200))
+    await new Promise((r) => setTimeout(r, 1_000)) // and a retry more, whose lines are checked for the secret too
     daemon.kill('SIGTERM')
     await new Promise((r) => daemon.once('exit', r))
     assert.match(logs, /KAFKA_AUTH_FAILED|authentication/i, 'the daemon logged the authentication failure')

@@ -27,7 +27,7 @@ interface Mail {
 const ROUTING_KEY = 'R0UTINGKEY-for-tests-0123456789'
 const SLACK_SECRET_PATH = '/slack/T000/B000/secretslackpath'
 
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+async function waitFor(what: string, predicate: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
