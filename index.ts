@@ -5,6 +5,7 @@
 export { loadConfig, parseConfig } from './config/load-config.ts'
 export type { RowcastConfig, SyncConfig } from './config/root-schema.ts'
 export { startDaemon, type Daemon, type DaemonOptions } from './daemon/daemon.ts'
+export type { ConfigDiff } from './daemon/config-diff.ts'
 export { STEP_NAMES, INSERTION_POINTS, type StepName, type InsertionPoint, type OperatorInsertions, type InsertedOperator } from './pipeline/steps.ts'
 export type { ComposedMessage, RoutedMessage } from './operators/route-topic.ts'
 export { secretsOf, registerSecrets, redactSecrets } from './core/secrets.ts'

@@ -53,6 +53,8 @@ export interface TelemetryEvents {
    * failure stuck at a known place in the stream (a row error), the LSN the sync must deliver past to recover.
    */
   state: { sync: string; state: SyncState; reason?: string; kind?: ProblemKind; position?: bigint }
+  /** A sync taken out of the config of a running daemon (reload): stopped, and forgotten by status and readiness. */
+  syncRemoved: { sync: string }
   /** The slot as the server sees it, read on a timer whatever the sync is doing (pipeline/slot-monitor.ts). */
   slotHealth: SlotHealthEvent
   record: DeliveryRecord

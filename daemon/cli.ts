@@ -57,7 +57,11 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         logger.warn({ checks: unreachable.map((r) => `${r.name}: ${redactSecrets(r.detail)}`) }, 'PostgreSQL or Kafka not reachable yet: starting anyway; each sync retries with backoff until it is (/readyz says why it is not ready)')
       }
       const daemon = await startDaemon(config, { logger, baseDir: dirname(resolve(opts.config)) })
-      if (!(await stopOnSignal(daemon, logger, stopTimeoutMs))) {
+      const reloadOnHangup = () => void reloadConfig(opts.config, daemon, logger)
+      process.on('SIGHUP', reloadOnHangup)
+      const stoppedInTime = await stopOnSignal(daemon, logger, stopTimeoutMs)
+      process.off('SIGHUP', reloadOnHangup)
+      if (!stoppedInTime) {
         // Positions are confirmed as acknowledgements arrive: what was still in flight is simply read again next time.
         logger.error({ stopTimeoutMs }, 'stop timed out: exiting without confirming what was still in flight (it is read again next time)')
         process.exit(1)
@@ -229,6 +233,21 @@ function stopOnSignal(daemon: Daemon, logger: Logger, timeoutMs: number): Promis
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
   })
+}
+
+/**
+ * SIGHUP: reads the config file again and applies its `syncs:` (daemon.reload). A file that does not parse, or that
+ * changes anything else, is refused with every problem named; the running syncs go on unchanged either way.
+ */
+async function reloadConfig(file: string, daemon: Daemon, logger: Logger): Promise<void> {
+  logger.info({ config: file }, 'SIGHUP: reloading the config')
+  try {
+    const { added, changed, removed } = await daemon.reload(load(file))
+    const names = (syncs: readonly { name: string }[]) => syncs.map((sync) => sync.name)
+    logger.info({ added: names(added), changed: names(changed), removed }, 'config reloaded')
+  } catch (error) {
+    logger.error({ config: file, problems: errorMessage(error).split('\n') }, 'config reload refused: the running syncs go on unchanged')
+  }
 }
 
 /** Loads the config file; the secrets it resolved are scrubbed from this command's output, even when it is invalid. */

@@ -1,6 +1,7 @@
 import { createKafkaClient } from '../connectors/kafka/client.ts'
 import { createAlerts } from '../observability/alerts/notifier.ts'
-import type { RowcastConfig } from '../config/root-schema.ts'
+import type { RowcastConfig, SyncConfig } from '../config/root-schema.ts'
+import { ConfigError } from '../core/errors.ts'
 import { createDebuggerFeed, type DebuggerFeed } from '../observability/debugger/debugger-feed.ts'
 import { startHttpServer, type HttpServer } from '../observability/http-server.ts'
 import { createLogger, type Logger } from '../core/logger.ts'
@@ -16,6 +17,7 @@ import { slotName } from '../pipeline/resolve-sync.ts'
 import { Telemetry } from '../core/telemetry.ts'
 import { registerSecrets, secretsOf } from '../core/secrets.ts'
 import { checkOperatorOptions, loadOperators } from './load-operators.ts'
+import { diffConfig, type ConfigDiff } from './config-diff.ts'
 
 export interface DaemonOptions {
   logger?: Logger
@@ -36,6 +38,12 @@ export interface Daemon {
   syncs: SyncSupervisor[]
   /** The HTTP endpoint's base URL, when `http` is configured. */
   url: string | null
+  /**
+   * Applies a new config's `syncs:` while running: added syncs start (a backfill reads beside their stream),
+   * changed ones are stopped (drained, confirmed) and started anew, removed ones stop (their slot is kept).
+   * Any other change is refused (ConfigError naming each section): those need a restart.
+   */
+  reload(next: RowcastConfig): Promise<ConfigDiff>
   stop(): Promise<void>
 }
 
@@ -54,9 +62,10 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
   if (http !== null) logger.info({ url: http.url }, 'HTTP endpoint listening (/metrics, /healthz, /readyz' + (debuggerOn ? ', /debugger)' : ')'))
 
   const kafka = createKafkaClient(config.destination.kafka, logger)
-  const syncs: SyncSupervisor[] = []
-  for (const [index, sync] of config.syncs.entries()) {
-    const operators = mergeInsertions(options.operators?.[sync.name] ?? {}, await loadOperators(sync.operators, options.baseDir ?? process.cwd(), index))
+  let running = config
+  const baseDir = options.baseDir ?? process.cwd()
+  const startSync = async (sync: SyncConfig, index: number): Promise<SyncSupervisor> => {
+    const operators = mergeInsertions(options.operators?.[sync.name] ?? {}, await loadOperators(sync.operators, baseDir, index))
     const syncLogger = logger.child({ component: 'sync', sync: sync.name })
     const records = new DeliveryRecords(sync.name, telemetry, syncLogger)
     const supervisor = new SyncSupervisor({
@@ -70,37 +79,70 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
       edges: syncEdges({
         sync,
         index,
-        postgres: config.source.postgres,
+        postgres: running.source.postgres,
         kafka,
-        limits: { ...config.limits, retryInitialMs: 200 },
-        progressTopic: config.destination.progressTopic,
-        ...(config.destination.exactlyOnce === undefined ? {} : { namespace: config.destination.exactlyOnce.namespace }),
+        limits: { ...running.limits, retryInitialMs: 200 },
+        progressTopic: running.destination.progressTopic,
+        ...(running.destination.exactlyOnce === undefined ? {} : { namespace: running.destination.exactlyOnce.namespace }),
         operators,
-        baseDir: options.baseDir ?? process.cwd(),
+        baseDir,
         records,
         logger: syncLogger,
-        ...(config.destination.schemaRegistry === undefined ? {} : { schemaRegistry: config.destination.schemaRegistry }),
+        ...(running.destination.schemaRegistry === undefined ? {} : { schemaRegistry: running.destination.schemaRegistry }),
       }),
     })
-    syncs.push(supervisor)
+    supervisor.start()
+    return supervisor
   }
-  for (const sync of syncs) sync.start()
+  const syncs: SyncSupervisor[] = []
+  for (const [index, sync] of config.syncs.entries()) syncs.push(await startSync(sync, index))
+  const monitored = () => running.syncs.map((sync) => ({ sync: sync.name, slot: slotName(sync) }))
   // Lag, retained WAL and slot statistics from the server's view, on a timer: they move even while a sync is stuck.
   const slotMonitor = startSlotMonitor({
-    syncs: config.syncs.map((sync) => ({ sync: sync.name, slot: slotName(sync) })),
+    syncs: monitored,
     reader: createSlotReader(config.source.postgres.url),
     telemetry,
     logger: logger.child({ component: 'slot-monitor' }),
     intervalMs: config.source.postgres.slotCheckIntervalMs,
   })
 
+  /** One reload at a time; a stop waits for it. */
+  let reloading: Promise<unknown> = Promise.resolve()
+  const reload = async (next: RowcastConfig): Promise<ConfigDiff> => {
+    const diff = diffConfig(running, next)
+    if (diff.outside.length > 0) {
+      throw new ConfigError(diff.outside.map((path) => ({ path, message: 'changed, but only `syncs:` can change while rowcast runs: restart it to apply this' })))
+    }
+    checkOperatorOptions(next.syncs.map((sync) => sync.name), options.operators ?? {})
+    registerSecrets(secretsOf(next))
+    const leaving = new Set([...diff.removed, ...diff.changed.map((sync) => sync.name)])
+    const stopped = syncs.filter((supervisor) => leaving.has(supervisor.name))
+    // Stopped first (drained and confirmed, like a daemon stop), so a changed sync's new run starts from its confirmed position.
+    await Promise.all(stopped.map((supervisor) => supervisor.stop()))
+    for (const supervisor of stopped) syncs.splice(syncs.indexOf(supervisor), 1)
+    const removedSlots = running.syncs.filter((sync) => diff.removed.includes(sync.name)).map((sync) => ({ sync: sync.name, slot: slotName(sync) }))
+    for (const { sync } of removedSlots) telemetry.emit('syncRemoved', { sync })
+    running = next
+    for (const sync of [...diff.changed, ...diff.added]) syncs.push(await startSync(sync, next.syncs.indexOf(sync)))
+    for (const { sync, slot } of removedSlots) {
+      logger.warn({ sync, slot }, `sync removed from the config: stopped; its replication slot ${slot} is kept (PostgreSQL retains WAL for it): drop it with SELECT pg_drop_replication_slot('${slot}') if the sync is gone for good`)
+    }
+    return diff
+  }
+
   let stopping: Promise<void> | null = null
   return {
     telemetry,
     syncs,
     url: http?.url ?? null,
+    reload: (next) => {
+      const done = reloading.catch(() => undefined).then(() => reload(next))
+      reloading = done
+      return done
+    },
     stop: () =>
       (stopping ??= (async () => {
+        await reloading.catch(() => undefined)
         await Promise.all(syncs.map((s) => s.stop()))
         await slotMonitor.close()
         await alerts.close()

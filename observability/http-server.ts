@@ -62,6 +62,7 @@ export async function startHttpServer(options: {
     if (READY_STATES.has(state) || reason === undefined) reasons.delete(sync)
     else reasons.set(sync, reason)
   })
+  const offRemoved = options.telemetry.on('syncRemoved', ({ sync }) => void reasons.delete(sync))
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>> = {
     '/metrics': async (_req, res) => send(res, 200, metrics.registry.contentType, redactLabelValues(await metrics.registry.metrics())),
@@ -168,6 +169,7 @@ export async function startHttpServer(options: {
       new Promise<void>((resolve) => {
         status.close()
         offState()
+        offRemoved()
         for (const res of streams) res.end()
         server.close(() => resolve())
         server.closeAllConnections()

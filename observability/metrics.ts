@@ -33,6 +33,7 @@ export function createMetrics(telemetry: Telemetry): Metrics {
     registers: [registry],
     collect() {
       const now = Date.now()
+      this.reset() // a sync removed by a reload leaves no stale series
       for (const [sync, at] of lastDelivery) this.set({ sync }, (now - at) / 1000)
     },
   })
@@ -73,6 +74,11 @@ export function createMetrics(telemetry: Telemetry): Metrics {
       if (!lastDelivery.has(sync)) lastDelivery.set(sync, Date.now()) // counted from the sync's start until it delivers
       states.set(sync, state)
       for (const s of SYNC_STATES) m.state.set({ sync, state: s }, s === state ? 1 : 0)
+    }),
+    telemetry.on('syncRemoved', ({ sync }) => {
+      states.delete(sync)
+      lastDelivery.delete(sync)
+      for (const s of SYNC_STATES) m.state.remove({ sync, state: s })
     }),
   ]
 

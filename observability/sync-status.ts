@@ -26,6 +26,7 @@ export function trackSyncStatus(telemetry: Telemetry, now: () => number = Date.n
   }
   const off = [
     telemetry.on('state', ({ sync, state }) => void (entry(sync).state = state)),
+    telemetry.on('syncRemoved', ({ sync }) => void syncs.delete(sync)),
     telemetry.on('backfill', ({ sync, done, total }) => {
       const e = entry(sync)
       const at = now()

@@ -5,8 +5,8 @@ import type { Telemetry } from '../core/telemetry.ts'
 import { LagClock } from './lag-clock.ts'
 
 export interface SlotMonitorOptions {
-  /** The syncs and their slots. */
-  syncs: readonly { sync: string; slot: string }[]
+  /** The syncs and their slots, asked at every tick (a reload adds and removes syncs). */
+  syncs: () => readonly { sync: string; slot: string }[]
   reader: SlotReader
   telemetry: Telemetry
   logger: Logger
@@ -20,13 +20,14 @@ export interface SlotMonitorOptions {
  */
 export function startSlotMonitor(options: SlotMonitorOptions): { close(): Promise<void> } {
   const { reader, telemetry, logger } = options
-  const clocks = new Map(options.syncs.map(({ sync }) => [sync, new LagClock()]))
+  const clocks = new Map<string, LagClock>()
+  const clockOf = (sync: string) => clocks.get(sync) ?? clocks.set(sync, new LagClock()).get(sync)!
   let failing = false
   let running: Promise<void> | null = null
   let closed = false
 
   async function tick(): Promise<void> {
-    for (const { sync, slot } of options.syncs) {
+    for (const { sync, slot } of options.syncs()) {
       if (closed) return
       try {
         const reading = await reader.read(slot)
@@ -34,7 +35,7 @@ export function startSlotMonitor(options: SlotMonitorOptions): { close(): Promis
         failing = false
         if (reading === null) continue // not created yet, or lost: the sync itself reports that
         const lagBytes = positive(reading.serverLsn - reading.confirmedLsn)
-        const lagSeconds = clocks.get(sync)!.observe(Date.now(), reading.serverLsn, reading.confirmedLsn)
+        const lagSeconds = clockOf(sync).observe(Date.now(), reading.serverLsn, reading.confirmedLsn)
         const retainedBytes = reading.restartLsn === null ? 0 : positive(reading.serverLsn - reading.restartLsn)
         telemetry.emit('slotHealth', { sync, slot, lagBytes, lagSeconds, retainedBytes, walStatus: reading.walStatus, safeWalBytes: reading.safeWalBytes, stats: reading.stats })
       } catch (error) {

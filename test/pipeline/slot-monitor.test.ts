@@ -30,7 +30,7 @@ test('the slot monitor reports each slot on its timer, lag growing while the con
   const seen: TelemetryEvents['slotHealth'][] = []
   telemetry.on('slotHealth', (e) => seen.push(e))
   const reader = scriptedReader([reading(1000n, 1000n), reading(5000n, 1000n), reading(9000n, 1000n)])
-  const monitor = startSlotMonitor({ syncs: [{ sync: 'a', slot: 'rowcast_a' }], reader, telemetry, logger: memoryLogger().logger, intervalMs: 20 })
+  const monitor = startSlotMonitor({ syncs: () => [{ sync: 'a', slot: 'rowcast_a' }], reader, telemetry, logger: memoryLogger().logger, intervalMs: 20 })
   try {
     while (seen.length < 4) await sleep(10)
   } finally {
@@ -48,7 +48,7 @@ test('the slot monitor logs an unreachable server once, then again when it answe
   telemetry.on('slotHealth', (e) => seen.push(e))
   const log = memoryLogger()
   const reader = scriptedReader([new Error('ECONNREFUSED'), new Error('ECONNREFUSED'), new Error('ECONNREFUSED'), null, reading(10n, 10n)])
-  const monitor = startSlotMonitor({ syncs: [{ sync: 'a', slot: 'rowcast_a' }], reader, telemetry, logger: log.logger, intervalMs: 10 })
+  const monitor = startSlotMonitor({ syncs: () => [{ sync: 'a', slot: 'rowcast_a' }], reader, telemetry, logger: log.logger, intervalMs: 10 })
   try {
     while (seen.length < 1) await sleep(10)
   } finally {

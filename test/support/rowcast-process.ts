@@ -23,7 +23,10 @@ export interface RowcastProcess {
   states(): Promise<Record<string, string> | null>
   /** Peak resident set size (VmHWM) in kB, while the process lives. */
   peakRssKb(): number
+  /** Sends `signal` and waits for the exit. */
   kill(signal: NodeJS.Signals): Promise<void>
+  /** Sends `signal` (SIGHUP: reload the config) without waiting for anything. */
+  signal(signal: NodeJS.Signals): void
   /** The exit code, or null while it runs. */
   exitCode(): number | null
 }
@@ -88,6 +91,9 @@ export function spawnRowcast(configFile: string, port: number, options: { checks
       return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
     },
     exitCode: () => child.exitCode,
+    signal(signal) {
+      child.kill(signal)
+    },
     async kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       await exited

@@ -1,0 +1,163 @@
+import { before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
+import pg from 'pg'
+import type { StackEnv } from '../../scripts/stack-env.ts'
+import { consume, createTopics, eventually, sql, stack, uniqueName, type Received } from '../support/harness.ts'
+import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../support/rowcast-process.ts'
+
+/**
+ * Syncs added to, changed in and removed from a running daemon (`kill -HUP`, the shipped CLI): the new sync
+ * backfills its table beside its stream while a writer changes both tables; the running sync is not restarted;
+ * a config that does not parse, or that changes more than `syncs:`, is refused and the daemon keeps running.
+ */
+const ROWS = 3_000
+
+describe('config reload (SIGHUP)', () => {
+  let env: StackEnv
+  before(async () => {
+    env = await stack()
+  })
+
+  function syncYaml(table: string, initialSync: 'backfill' | 'skip', extra = ''): string {
+    return `
+  - name: ${table}
+    model: { table: public.${table} }
+    topic: ${table}
+    key: id
+    initialSync: ${initialSync}
+    snapshot: { chunkRows: 1000 }
+    message:
+      template: '{"id": {{row.id}}, "n": {{row.n}}, "type": "{{event.type}}"${extra}}'
+`
+  }
+
+  /** Per key: the last message (partition order; one key lives in one partition). */
+  function lastByKey(messages: readonly Received[]): Map<number, { n: number; type: string }> {
+    const sorted = [...messages].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
+    const last = new Map<number, { n: number; type: string }>()
+    for (const m of sorted) {
+      const value = JSON.parse(m.value) as { id: number; n: number; type: string }
+      last.set(value.id, value)
+    }
+    return last
+  }
+
+  /** Keys whose last message is not the row in PostgreSQL. */
+  async function wrongKeys(table: string, messages: readonly Received[]): Promise<string[]> {
+    const final = new Map(((await sql(env, `SELECT id, n FROM ${table}`)).rows as { id: number; n: number }[]).map((r) => [r.id, r.n]))
+    const last = lastByKey(messages)
+    const wrong: string[] = []
+    for (const id of new Set([...final.keys(), ...last.keys()])) {
+      const want = final.get(id)
+      const got = last.get(id)
+      if (want === undefined ? got !== undefined && got.type !== 'removed' : got === undefined || got.type === 'removed' || got.n !== want) wrong.push(`${id}: want ${want ?? 'removed'}, got ${JSON.stringify(got)}`)
+    }
+    return wrong
+  }
+
+  /** Updates, inserts and deletes rows of both tables in small transactions until stopped. */
+  function writer(tables: string[]): { stop(): Promise<void> } {
+    let stopping = false
+    const loop = (async () => {
+      const client = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
+      client.on('error', () => undefined)
+      await client.connect()
+      for (let i = 0; !stopping; i++) {
+        const table = tables[i % tables.length]
+        const id = 1 + ((i * 7919) % ROWS)
+        if (i % 7 === 0) await client.query(`DELETE FROM ${table} WHERE id = $1`, [id])
+        else if (i % 7 === 1) await client.query(`INSERT INTO ${table} VALUES ($1::int, 1, repeat(md5($1::text), 128)) ON CONFLICT (id) DO UPDATE SET n = ${table}.n + 1`, [ROWS + i])
+        else await client.query(`UPDATE ${table} SET n = n + 1 WHERE id = $1`, [id])
+        await new Promise((r) => setTimeout(r, 2))
+      }
+      await client.end()
+    })()
+    return {
+      async stop() {
+        stopping = true
+        await loop
+      },
+    }
+  }
+
+  function logLines(logs: string, msg: string): Record<string, unknown>[] {
+    return logs.split('\n').filter((l) => l.includes(`"msg":"${msg}`)).map((l) => JSON.parse(l) as Record<string, unknown>)
+  }
+
+  test('a sync added while running backfills beside its stream; the running sync goes on; bad reloads are refused', { timeout: 600_000 }, async (t) => {
+    const began = Date.now()
+    const step = (what: string) => console.log(`reload test: ${what} after ${Math.round((Date.now() - began) / 1000)} s`)
+    const first = uniqueName('reload_a')
+    const added = uniqueName('reload_b')
+    for (const table of [first, added]) {
+      // Rows of 4 KiB: the added sync's backfill is larger than one Kafka request.
+      await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
+      await sql(env, `INSERT INTO ${table} SELECT g, 0, repeat(md5(g::text), 128) FROM generate_series(1, ${ROWS}) g`)
+    }
+    await createTopics(env, [first, added])
+    const port = await freePort()
+    const config = writeConfig(env, syncYaml(first, 'backfill'), port)
+    const original = readFileSync(config, 'utf8')
+    const consumer = await consume(env, [first, added])
+    const proc = spawnRowcast(config, port)
+    t.after(async () => {
+      await proc.kill('SIGKILL')
+      await consumer.stop()
+      await Promise.all([first, added].map((s) => dropSlotWhenFree(env, `rowcast_${s}`)))
+    })
+    await eventually(() => proc.states(), (s) => s?.[first] === 'streaming', 60_000, `${first} streaming`)
+    const writes = writer([first, added])
+    step('first sync streaming')
+    try {
+      // Add a sync: its table is backfilled beside its own stream while the writer changes it.
+      writeFileSync(config, original + syncYaml(added, 'backfill'))
+      proc.signal('SIGHUP')
+      await eventually(() => proc.states(), (s) => s?.[added] === 'streaming', 60_000, `${added} streaming after SIGHUP\n${proc.logs()}`)
+      assert.equal(proc.exitCode(), null, 'the daemon still runs')
+    step('added sync streaming')
+      await eventually(async () => (await sql(env, 'SELECT backfill FROM _rowcast.sync_state WHERE sync = $1', [added])).rows[0]?.backfill as string | undefined, (s) => s === 'done', 120_000, `${added} backfill done`)
+    } finally {
+      await writes.stop()
+    }
+    for (const table of [first, added]) {
+      const wrong = await eventually(() => wrongKeys(table, consumer.messages.filter((m) => m.topic === table)), (w) => w.length === 0, 60_000, `${table}: last message per key equals PostgreSQL`).catch(() => wrongKeys(table, consumer.messages.filter((m) => m.topic === table)))
+      assert.deepEqual(wrong.slice(0, 10), [], `${table}: ${wrong.length} keys whose last message is not the row in PostgreSQL`)
+    }
+    const reloaded = logLines(proc.logs(), 'config reloaded')
+    step('both verdicts done')
+    assert.deepEqual(reloaded.map((l) => [l.added, l.changed, l.removed]), [[[added], [], []]], 'the running sync was neither restarted nor stopped')
+
+    // A config that does not parse: refused with the path of the problem; both syncs go on.
+    writeFileSync(config, original.replace('topic:', 'topicc:') + syncYaml(added, 'backfill'))
+    proc.signal('SIGHUP')
+    const refused = await eventually(() => logLines(proc.logs(), 'config reload refused'), (l) => l.length === 1, 30_000, 'refused reload logged')
+    assert.match(JSON.stringify(refused[0]), /syncs\[0\]/, `the refusal names the config path: ${JSON.stringify(refused[0])}`)
+    // A change outside syncs: refused, naming it.
+    writeFileSync(config, original.replace('clientId: rowcast-test', 'clientId: rowcast-other') + syncYaml(added, 'backfill'))
+    proc.signal('SIGHUP')
+    const outside = await eventually(() => logLines(proc.logs(), 'config reload refused'), (l) => l.length === 2, 30_000, 'second refused reload logged')
+    assert.match(JSON.stringify(outside[1]), /destination/, `the refusal names what changed: ${JSON.stringify(outside[1])}`)
+    assert.equal(proc.exitCode(), null, 'the daemon still runs after refused reloads')
+    assert.deepEqual(await proc.states(), { [first]: 'streaming', [added]: 'streaming' })
+
+    // Change the added sync (its message) and remove the first one.
+    step('bad reloads refused')
+    writeFileSync(config, writeConfigText(original, first) + syncYaml(added, 'backfill', ', "v": 2'))
+    proc.signal('SIGHUP')
+    await eventually(() => logLines(proc.logs(), 'config reloaded'), (l) => l.length === 2, 30_000, 'second reload logged')
+    const second = logLines(proc.logs(), 'config reloaded')[1]
+    assert.deepEqual([second.added, second.changed, second.removed], [[], [added], [first]])
+    await eventually(() => proc.states(), (s) => s !== null && s[first] === undefined && s[added] === 'streaming', 60_000, 'only the changed sync runs')
+    await sql(env, `UPDATE ${added} SET n = n + 1 WHERE id = 2`)
+    const v2 = await eventually(() => consumer.messages.filter((m) => m.topic === added && m.value.includes('"v": 2')), (m) => m.length >= 1, 30_000, 'the changed sync uses its new message')
+    assert.equal((JSON.parse(v2[0].value) as { id: number }).id, 2)
+    assert.equal(proc.exitCode(), null)
+  })
+
+  /** The config text without its syncs' entries (the first sync removed). */
+  function writeConfigText(original: string, removedSync: string): string {
+    const cut = original.indexOf(`  - name: ${removedSync}`)
+    return original.slice(0, cut)
+  }
+})
