@@ -42,7 +42,20 @@ export async function createTopics(env: StackEnv, topics: string[], partitions =
   await admin.connect()
   try {
     const configEntries = Object.entries(configs).map(([name, value]) => ({ name, value }))
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1, configEntries })), waitForLeaders: false })
+    const request = { topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1, configEntries })), waitForLeaders: false }
+    // Right after a broker restart its metadata may still answer NOT_LEADER_OR_FOLLOWER (retriable), which kafkajs'
+    // createTopics does not retry: try again for a while (a topic created by an earlier try already exists).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await admin.createTopics(request)
+        break
+      } catch (error) {
+        const { retriable, type } = error as { retriable?: boolean; type?: string }
+        if (type === 'TOPIC_ALREADY_EXISTS') break
+        if (retriable !== true || attempt >= 30) throw error
+        await new Promise((resolve) => setTimeout(resolve, 1_000))
+      }
+    }
     // kafkajs' waitForLeaders retries only LEADER_NOT_AVAILABLE, but a just-created topic may briefly be
     // UNKNOWN_TOPIC_OR_PARTITION in the metadata of a busy broker: poll until every partition has a leader.
     await eventually(
