@@ -58,7 +58,11 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
   if (typeof sync.topic === 'object' && 'column' in sync.topic) needInModel(sync.topic.column, `${path}.topic.column`)
 
   const keyColumns = sync.model.primaryKey ?? table.primaryKey
-  if (keyColumns.length === 0) issues.push({ path: `${path}.model.primaryKey`, message: `${table.name} has no primary key: name the columns that identify a row` })
+  // Without a key, REPLICA IDENTITY FULL still says which row a change touched (by its whole old value):
+  // such a table streams keyless, and its snapshot reads page ranges (README: Initial sync).
+  if (keyColumns.length === 0 && table.replicaIdentity !== 'full') {
+    issues.push({ path: `${path}.model.primaryKey`, message: `${table.name} has no primary key: name the columns that identify a row, or run ALTER TABLE ${table.name} REPLICA IDENTITY FULL to stream it without a key` })
+  }
   keyColumns.forEach((c) => {
     if (names.has(c) && !inModel.has(c)) issues.push({ path: `${path}.model.columns`, message: `key column "${c}" must be one of the model's columns` })
   })
