@@ -47,7 +47,7 @@ export class KeyRangePlan implements ChunkPlan {
   readonly #client: pg.ClientBase
   readonly #size: ChunkSize
   readonly #bounded: boolean
-  readonly #sql: { select: string; key: string; where: string; cast: (offset: number) => string }
+  readonly #sql: { select: string; keys: string; key: string; where: string; cast: (offset: number) => string }
   #after: string[] | null
   #seq = 0
   #done = false
@@ -64,6 +64,7 @@ export class KeyRangePlan implements ChunkPlan {
     const types = new Map(table.columns.map((c) => [c.name, c.typeName]))
     this.#sql = {
       select: `SELECT ${table.columns.map((c) => ident(c.name)).join(', ')} FROM ${table.table}`,
+      keys: `SELECT ${table.keyColumns.map(ident).join(', ')} FROM ${table.table}`,
       key: table.keyColumns.map(ident).join(', '),
       where: table.filter === null ? '' : `(${table.filter})`,
       cast: (offset) => `(${table.keyColumns.map((c, i) => `$${offset + i + 1}::${ident(types.get(c) ?? 'text')}`).join(', ')})`,
@@ -90,7 +91,7 @@ export class KeyRangePlan implements ChunkPlan {
     const seq = this.#seq++
     const after = this.#after
     const limit = this.#size.rows
-    const { select, key, where, cast } = this.#sql
+    const { select, keys, key, where, cast } = this.#sql
     const lower = after === null ? [] : [`(${key}) > ${cast(0)}`]
     if (!this.#bounded) {
       this.#previousRead = new Promise((resolve) => (this.#readDone = resolve))
@@ -98,7 +99,7 @@ export class KeyRangePlan implements ChunkPlan {
     }
     const raw = { getTypeParser: () => (text: string) => text }
     const boundary = await this.#client.query<string[]>({
-      text: `SELECT ${key} FROM (${select}${clause([where, ...lower])} ORDER BY ${key} OFFSET ${limit - 1} LIMIT 1) b`,
+      text: `${keys}${clause([where, ...lower])} ORDER BY ${key} OFFSET ${limit - 1} LIMIT 1`,
       values: after ?? [], types: raw, rowMode: 'array',
     })
     const upper = boundary.rows[0]

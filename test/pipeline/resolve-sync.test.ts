@@ -26,3 +26,13 @@ test('a table without a key and without REPLICA IDENTITY FULL is refused, naming
     return true
   })
 })
+
+test('a view, or a partitioned table without a key, is refused at start-up with what to do instead', () => {
+  const refused = (table: TableInfo, path: string, message: RegExp) => assert.throws(() => resolveSync(table, sync, 0), (error: unknown) => {
+    assert.ok(error instanceof ConfigError)
+    assert.match(error.issues.find((i) => i.path === path)?.message ?? JSON.stringify(error.issues), message)
+    return true
+  })
+  refused({ ...keyless('nothing'), kind: 'v' }, 'syncs[0].model.table', /public\.t is a view: .*streams only tables/)
+  refused({ ...keyless('full'), kind: 'p' }, 'syncs[0].model.primaryKey', /partitioned table without a primary key/)
+})
