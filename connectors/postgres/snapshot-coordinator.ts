@@ -4,6 +4,7 @@ import type { Batch, SourceChange } from '../../core/changes.ts'
 import { errorMessage, type RowcastError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { Lsn } from '../../core/lsn.ts'
+import { ChunkProgress, type DeliveredChunk } from './chunk-progress.ts'
 import { ChunkedSnapshot, type ChunkedSnapshotOptions } from './chunked-snapshot.ts'
 import { beginSnapshot, ensureSnapshotColumns, readSnapshotProgress, recordChunk, type SnapshotProgress } from './snapshot-state.ts'
 import { finishBackfill } from './sync-state.ts'
@@ -22,12 +23,8 @@ export interface SnapshotCoordinatorOptions extends Pick<ChunkedSnapshotOptions,
   logger: Logger
 }
 
-interface PlacedChunk {
+interface PlacedChunk extends DeliveredChunk {
   commitLsn: Lsn
-  seq: number
-  end: string[] | null
-  sent: number
-  last: boolean
 }
 
 /**
@@ -46,12 +43,10 @@ export class SnapshotCoordinator {
   #from: SnapshotProgress | null = null
   /** Chunks placed in the stream, not yet confirmed, in stream order. */
   #placed: PlacedChunk[] = []
-  /** Delivered chunks beyond the contiguous run, by seq; the next seq the run waits for; the run's position. */
-  #delivered = new Map<number, PlacedChunk>()
-  #nextSeq = 0
+  /** The position the run may record, from the chunks delivered so far. */
+  #progress = new ChunkProgress({ after: null, rows: 0 })
   /** The seq of the run's last chunk, once placed. */
   #lastSeq: number | null = null
-  #recorded: SnapshotProgress = { after: null, rows: 0 }
   #rows = 0
   /** State writes, one after the other (a resync's reset must not be overtaken by an older chunk's record). */
   #writes: Promise<void> = Promise.resolve()
@@ -81,9 +76,7 @@ export class SnapshotCoordinator {
     const { logger, maxBatchRows, identity, table } = this.#options
     const merge = new WatermarkMerge({ table, identity, maxBatchRows, run: randomUUID().slice(0, 8) })
     this.#rows = from.rows
-    this.#recorded = from
-    this.#delivered.clear()
-    this.#nextSeq = 0
+    this.#progress = new ChunkProgress(from)
     this.#lastSeq = null
     this.#merge = merge
     this.#runner = new ChunkedSnapshot({
@@ -118,21 +111,13 @@ export class SnapshotCoordinator {
 
   /** The checkpoint confirmed `position`: chunks whose watermark commits before it are in Kafka. */
   confirmed(position: Lsn): void {
-    let advanced = false
-    let last = false
-    while (this.#placed.length > 0 && this.#placed[0].commitLsn < position) {
-      const placed = this.#placed.shift() as PlacedChunk
-      this.#delivered.set(placed.seq, placed)
-    }
-    for (let next = this.#delivered.get(this.#nextSeq); next !== undefined; next = this.#delivered.get(this.#nextSeq)) {
-      this.#delivered.delete(this.#nextSeq++)
-      this.#recorded = { after: next.end ?? this.#recorded.after, rows: this.#recorded.rows + next.sent }
-      advanced = true
-      last ||= next.last
-    }
-    if (!advanced) return
+    let confirmed = 0
+    while (confirmed < this.#placed.length && this.#placed[confirmed].commitLsn < position) confirmed++
+    if (confirmed === 0) return
+    const advanced = this.#progress.deliver(this.#placed.splice(0, confirmed))
+    if (advanced === null) return
     const { sync, logger } = this.#options
-    const progress = this.#recorded
+    const { progress, last } = advanced
     this.#writes = this.#writes
       .then(() => recordChunk(this.#control, sync, progress))
       .then(() => (last ? finishBackfill(this.#control, sync).then(() => logger.info({ rows: progress.rows }, 'snapshot delivered')) : undefined))
@@ -149,7 +134,7 @@ export class SnapshotCoordinator {
     this.#rows += sent
     this.#placed.push({ commitLsn, seq: chunk.seq, end: chunk.end, sent, last: chunk.last })
     if (chunk.last) this.#lastSeq = chunk.seq
-    const finished = this.#lastSeq !== null && this.#placed.length + this.#delivered.size + this.#nextSeq === this.#lastSeq + 1
+    const finished = this.#lastSeq !== null && this.#placed.length + this.#progress.delivered === this.#lastSeq + 1
     this.#options.onProgress(this.#rows, finished ? this.#rows : Math.max(estimated, this.#rows), sent)
     if (finished) {
       this.#from = null
