@@ -58,6 +58,12 @@ export class ChunkedSnapshot {
   #rowsRead = 0
   #started = 0
   #estimated = 0
+  /** Chunks handed out, those not yet placed in the stream, and readers waiting for one to be placed. */
+  #taken = 0
+  readonly #unplaced = new Set<number>()
+  #placedWaiters: (() => void)[] = []
+  /** How far (in chunks) a reader may run ahead of the oldest chunk not yet placed. */
+  #ahead = 1
 
   constructor(options: ChunkedSnapshotOptions) {
     this.#options = options
@@ -93,6 +99,7 @@ export class ChunkedSnapshot {
     const by = keyColumns.length === 0 ? `pages${plan instanceof PageRangePlan ? ` (to page ${plan.endPage})` : ''}` : 'key'
     logger.info({ table, after: from.after, rows: from.rows, chunkRows, chunkTimeMs, readers, by }, from.after === null ? 'snapshot starting' : 'snapshot resuming after the last delivered chunk')
     this.#started = Date.now()
+    this.#ahead = 2 * readers
     const clients = [planner]
     for (let i = 1; i < readers && !this.#stopped; i++) clients.push(await this.#connect())
     await Promise.all(clients.map((client) => this.#readChunks(client, plan)))
@@ -128,13 +135,18 @@ export class ChunkedSnapshot {
       const wait = throttleDelayMs(this.#rowsRead, Date.now() - this.#started, maxRowsPerSecond)
       if (wait > 0) await Promise.race([new Promise((r) => setTimeout(r, wait)), this.#stopping])
       await Promise.race([this.#options.capacity(), this.#stopping])
+      await this.#roomAhead()
       if (this.#stopped) return
       const planned = await plan.next()
       if (planned === null || this.#stopped) return
       const { seq } = planned
+      this.#taken = Math.max(this.#taken, seq + 1)
+      this.#unplaced.add(seq)
       // Placed synchronously in the stream, right before the high watermark's commit: recorded there too.
       const merged = new Promise<MergedChunk>((resolve) => merge.expect(seq, (placed) => {
         this.#options.onChunk(placed, this.#estimated)
+        this.#unplaced.delete(seq)
+        for (const wake of this.#placedWaiters.splice(0)) wake()
         resolve(placed)
       }))
       await this.#watermark(client, merge.watermark(seq, 'low'))
@@ -146,6 +158,20 @@ export class ChunkedSnapshot {
       await this.#watermark(client, merge.watermark(seq, 'high'))
       const placed = await Promise.race([merged, this.#stopping])
       if (placed === null) return
+    }
+  }
+
+  /**
+   * Several readers: one slow chunk must not let the others run far ahead, since the position recorded is the
+   * end of the delivered run from the start (a crash re-sends what lies beyond): at most `2 × readers` chunks
+   * past the oldest one not yet placed in the stream.
+   */
+  async #roomAhead(): Promise<void> {
+    while (!this.#stopped) {
+      let oldest = this.#taken
+      for (const seq of this.#unplaced) oldest = Math.min(oldest, seq)
+      if (this.#taken - oldest < this.#ahead) return
+      await Promise.race([new Promise<void>((resolve) => this.#placedWaiters.push(resolve)), this.#stopping])
     }
   }
 
