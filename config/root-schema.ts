@@ -89,6 +89,10 @@ export const syncConfigSchema = z
     snapshot: z
       .object({
         chunkRows: z.number().int().min(1).max(1_000_000).default(2_000),
+        /** A read time per chunk: each chunk's rows adapt toward it (within a tenth and ten times chunkRows). */
+        chunkTimeMs: z.number().int().positive().optional(),
+        /** Chunks read at once, each by its own connection (capped by the server's free connections). */
+        parallelism: z.number().int().min(1).max(16).default(1),
         /** A ceiling on snapshot rows read per second, so a backfill never starves the live stream or the primary. */
         maxRowsPerSecond: z.number().positive().optional(),
       })

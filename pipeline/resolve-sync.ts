@@ -41,6 +41,10 @@ export function publicationName(sync: SyncConfig): string {
 export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: number): ResolvedSync {
   const path = `syncs[${index}]`
   if (table === null) throw new ConfigError([{ path: `${path}.model.table`, message: `table ${sync.model.table} does not exist` }])
+  if (table.kind === 'v' || table.kind === 'm' || table.kind === 'f') {
+    const what = { v: 'a view', m: 'a materialized view', f: 'a foreign table' }[table.kind]
+    throw new ConfigError([{ path: `${path}.model.table`, message: `${table.name} is ${what}: PostgreSQL's logical replication streams only tables — name the table it reads (model.columns and model.filter shape the model)` }])
+  }
   const message = sync.message
   if (message === undefined) throw new ConfigError([{ path: `${path}.message`, message: 'required: a template, column or mapping' }])
   const issues: ConfigIssue[] = []
@@ -63,7 +67,13 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
   if (typeof sync.topic === 'object' && 'column' in sync.topic) needInModel(sync.topic.column, `${path}.topic.column`)
 
   const keyColumns = sync.model.primaryKey ?? table.primaryKey
-  if (keyColumns.length === 0) issues.push({ path: `${path}.model.primaryKey`, message: `${table.name} has no primary key: name the columns that identify a row` })
+  // Without a key, REPLICA IDENTITY FULL still says which row a change touched (by its whole old value):
+  // such a table streams keyless, and its snapshot reads page ranges (README: Initial sync).
+  if (keyColumns.length === 0 && table.replicaIdentity !== 'full') {
+    issues.push({ path: `${path}.model.primaryKey`, message: `${table.name} has no primary key: name the columns that identify a row, or run ALTER TABLE ${table.name} REPLICA IDENTITY FULL to stream it without a key` })
+  } else if (keyColumns.length === 0 && table.kind === 'p') {
+    issues.push({ path: `${path}.model.primaryKey`, message: `${table.name} is a partitioned table without a primary key: its snapshot cannot read page ranges (a partitioned table has no pages of its own) — name the columns that identify a row` })
+  }
   keyColumns.forEach((c) => {
     if (names.has(c) && !inModel.has(c)) issues.push({ path: `${path}.model.columns`, message: `key column "${c}" must be one of the model's columns` })
   })

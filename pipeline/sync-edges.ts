@@ -56,6 +56,8 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         ...(postgres.takeoverTimeoutMs === undefined ? {} : { takeoverTimeoutMs: postgres.takeoverTimeoutMs }),
         maxBatchRows: limits.maxBatchRows,
         chunkRows: sync.snapshot.chunkRows,
+        snapshotParallelism: sync.snapshot.parallelism,
+        ...(sync.snapshot.chunkTimeMs === undefined ? {} : { chunkTimeMs: sync.snapshot.chunkTimeMs }),
         ...(sync.snapshot.maxRowsPerSecond === undefined ? {} : { maxSnapshotRowsPerSecond: sync.snapshot.maxRowsPerSecond }),
         logger,
         events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total, chunkRows) => records.snapshotProgress(done, total, chunkRows) },

@@ -20,14 +20,16 @@ export interface TableInfo {
   identityColumns: string[]
   /** Approximate row count (pg_class.reltuples), for backfill progress. */
   estimatedRows: number
+  /** What the relation is, when not a plain table: a view (v), materialized view (m), foreign (f) or partitioned (p) table. */
+  kind?: 'v' | 'm' | 'f' | 'p'
 }
 
 const IDENTITY = { d: 'default', n: 'nothing', f: 'full', i: 'index' } as const
 
 /** Reads a table's columns, key and replica identity; null when the table does not exist. */
 export async function describeTable(client: pg.ClientBase, table: string): Promise<TableInfo | null> {
-  const rel = await client.query<{ oid: number; name: string; ident: keyof typeof IDENTITY; reltuples: number }>(
-    `SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS name, c.relreplident AS ident, c.reltuples::float8 AS reltuples
+  const rel = await client.query<{ oid: number; name: string; ident: keyof typeof IDENTITY; reltuples: number; kind: string }>(
+    `SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS name, c.relreplident AS ident, c.reltuples::float8 AS reltuples, c.relkind AS kind
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.oid = to_regclass($1)`,
     [table],
@@ -75,7 +77,8 @@ export async function describeTable(client: pg.ClientBase, table: string): Promi
     : []
   const generatedColumns = columns.rows.filter((c) => c.generated).map((c) => c.name)
   const virtualColumns = columns.rows.filter((c) => c.virtual).map((c) => c.name)
-  return { name: found.name, columns: cols, generatedColumns, ...(virtualColumns.length === 0 ? {} : { virtualColumns }), primaryKey, replicaIdentity, identityColumns, estimatedRows: Math.max(0, found.reltuples) }
+  const kind = found.kind === 'v' || found.kind === 'm' || found.kind === 'f' || found.kind === 'p' ? { kind: found.kind as NonNullable<TableInfo['kind']> } : {}
+  return { name: found.name, columns: cols, generatedColumns, ...(virtualColumns.length === 0 ? {} : { virtualColumns }), primaryKey, replicaIdentity, identityColumns, estimatedRows: Math.max(0, found.reltuples), ...kind }
 }
 
 /** Identifiers a row filter refers to (string literals and quoted text removed), for start-up checks. */

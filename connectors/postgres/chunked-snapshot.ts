@@ -1,8 +1,10 @@
+import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import type { ColumnInfo, Row, SourceChange } from '../../core/changes.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
-import { ident } from './identifiers.ts'
+import { KeyRangePlan, PageRangePlan, type ChunkPlan, type PlannedChunk } from './chunk-plan.ts'
+import { ChunkSize } from './chunk-size.ts'
 import { sessionConfig } from './session.ts'
 import type { SnapshotProgress } from './snapshot-state.ts'
 import { parserForColumn } from './values.ts'
@@ -14,14 +16,18 @@ export interface ChunkedSnapshotOptions {
   table: string
   /** The columns read (classify projects them to the model). */
   columns: readonly ColumnInfo[]
-  /** The model's key, in order: chunks follow it, and the stream's changes are matched by it. */
+  /** The model's key, in order: chunks follow it. Empty: a table without a key, read by page ranges. */
   keyColumns: readonly string[]
   filter: string | null
   chunkRows: number
+  /** A read time per chunk to adapt the chunk's rows to (none: always `chunkRows`). */
+  chunkTimeMs?: number
+  /** Chunks read at once, each by its own connection (bounded by the server's free connections). */
+  parallelism: number
   /** A ceiling on rows read per second (none: as fast as Kafka takes them). */
   maxRowsPerSecond?: number
   merge: WatermarkMerge
-  /** Where to start: after the last delivered chunk's key. */
+  /** Where to start: after the last delivered chunk. */
   from: SnapshotProgress
   /** Resolves when the sink has room (the stream is not paused): a chunk is only read then. */
   capacity: () => Promise<void>
@@ -32,23 +38,36 @@ export interface ChunkedSnapshotOptions {
   logger: Logger
 }
 
+/** Connections a snapshot leaves free on the server for everyone else when it opens more readers. */
+const SPARE_CONNECTIONS = 5
+
 /**
- * The SQL half of the chunked snapshot (DBLog), on a normal connection beside the replication one: for each
- * chunk, in key order, a low watermark into the WAL, the chunk (`WHERE (key) > (last) ORDER BY key LIMIT n`,
- * with the model's filter), a high watermark; then it waits until the stream merged the chunk
- * (watermark-merge.ts) before reading the next. The stream never stops meanwhile.
+ * The SQL half of the chunked snapshot (DBLog), on normal connections beside the replication one: each
+ * reader takes the next chunk of the plan (key ranges, or page ranges for a table without a key), writes
+ * its low watermark into the WAL, reads it (one statement: one consistent snapshot, taken between the two
+ * watermarks), writes its high watermark, and waits until the stream merged the chunk (watermark-merge.ts)
+ * before taking the next. The stream never stops meanwhile.
  */
 export class ChunkedSnapshot {
   readonly #options: ChunkedSnapshotOptions
-  readonly #client: pg.Client
+  readonly #clients: pg.Client[] = []
   #stopped = false
   #wake: () => void = () => undefined
+  readonly #stopping: Promise<null>
   #done: Promise<void> = Promise.resolve()
+  #rowsRead = 0
+  #started = 0
+  #estimated = 0
+  /** Chunks handed out, those not yet placed in the stream, and readers waiting for one to be placed. */
+  #taken = 0
+  readonly #unplaced = new Set<number>()
+  #placedWaiters: (() => void)[] = []
+  /** How far (in chunks) a reader may run ahead of the oldest chunk not yet placed. */
+  #ahead = 1
 
   constructor(options: ChunkedSnapshotOptions) {
     this.#options = options
-    this.#client = new pg.Client(sessionConfig(options.connectionString))
-    this.#client.on('error', () => undefined) // surfaces as the failure of the query in flight
+    this.#stopping = new Promise<null>((resolve) => (this.#wake = () => resolve(null)))
   }
 
   start(): void {
@@ -56,76 +75,117 @@ export class ChunkedSnapshot {
       .catch((error: unknown) => {
         if (!this.#stopped) this.#options.onError(translateSnapshotError(error, this.#options.table))
       })
-      .finally(() => this.#client.end().catch(() => undefined))
+      .finally(() => this.#endClients())
   }
 
   async stop(): Promise<void> {
     this.#stopped = true
     this.#options.merge.cancel()
     this.#wake()
-    await this.#client.end().catch(() => undefined)
+    await this.#endClients()
     await this.#done
   }
 
   async #run(): Promise<void> {
-    const { table, chunkRows, merge, from, logger } = this.#options
-    await this.#client.connect()
-    const estimatedRows = await this.#estimate()
-    const stopped = new Promise<null>((resolve) => (this.#wake = () => resolve(null)))
-    const read = this.#reader()
-    let after = from.after
-    logger.info({ table, after, rows: from.rows, chunkRows }, after === null ? 'snapshot starting' : 'snapshot resuming after the last delivered chunk')
-    const started = Date.now()
-    let rowsRead = 0
-    for (let seq = 0; !this.#stopped; seq++) {
-      const wait = throttleDelayMs(rowsRead, Date.now() - started, this.#options.maxRowsPerSecond)
-      if (wait > 0) await Promise.race([new Promise((r) => setTimeout(r, wait)), stopped])
-      await Promise.race([this.#options.capacity(), stopped])
+    const { table, chunkRows, chunkTimeMs, keyColumns, from, logger } = this.#options
+    const planner = await this.#connect()
+    const estimatedRows = await estimateRows(planner, table)
+    this.#estimated = estimatedRows
+    const readers = await this.#readerCount(planner)
+    const size = new ChunkSize(chunkRows, chunkTimeMs)
+    const plan: ChunkPlan = keyColumns.length === 0
+      ? await PageRangePlan.create(planner, this.#options, size, from.after, estimatedRows)
+      : new KeyRangePlan(planner, this.#options, size, from.after, readers > 1)
+    const by = keyColumns.length === 0 ? `pages${plan instanceof PageRangePlan ? ` (to page ${plan.endPage})` : ''}` : 'key'
+    logger.info({ table, after: from.after, rows: from.rows, chunkRows, chunkTimeMs, readers, by }, from.after === null ? 'snapshot starting' : 'snapshot resuming after the last delivered chunk')
+    this.#started = Date.now()
+    this.#ahead = 2 * readers
+    const clients = [planner]
+    for (let i = 1; i < readers && !this.#stopped; i++) clients.push(await this.#connect())
+    await Promise.all(clients.map((client) => this.#readChunks(client, plan)))
+  }
+
+  async #connect(): Promise<pg.Client> {
+    const client = new pg.Client(sessionConfig(this.#options.connectionString))
+    client.on('error', () => undefined) // surfaces as the failure of the query in flight
+    this.#clients.push(client)
+    await client.connect()
+    return client
+  }
+
+  /** `snapshot.parallelism`, but never more extra connections than the server has free (keeping a few spare). */
+  async #readerCount(client: pg.Client): Promise<number> {
+    const { parallelism, logger } = this.#options
+    if (parallelism <= 1) return 1
+    const result = await client.query<{ free: number }>(
+      `SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+              - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int AS free`,
+    )
+    const free = Number(result.rows[0]?.free ?? 0)
+    const readers = Math.max(1, Math.min(parallelism, 1 + free - SPARE_CONNECTIONS))
+    if (readers < parallelism) logger.warn({ parallelism, readers, freeConnections: free }, 'snapshot.parallelism capped by the free connections of the server')
+    return readers
+  }
+
+  /** One reader: chunk after chunk of the plan, each between its watermarks, each merged before the next. */
+  async #readChunks(client: pg.Client, plan: ChunkPlan): Promise<void> {
+    const { merge, maxRowsPerSecond } = this.#options
+    const read = this.#reader(client)
+    while (!this.#stopped) {
+      const wait = throttleDelayMs(this.#rowsRead, Date.now() - this.#started, maxRowsPerSecond)
+      if (wait > 0) await Promise.race([new Promise((r) => setTimeout(r, wait)), this.#stopping])
+      await Promise.race([this.#options.capacity(), this.#stopping])
+      await this.#roomAhead()
       if (this.#stopped) return
+      const planned = await plan.next()
+      if (planned === null || this.#stopped) return
+      const { seq } = planned
+      this.#taken = Math.max(this.#taken, seq + 1)
+      this.#unplaced.add(seq)
       // Placed synchronously in the stream, right before the high watermark's commit: recorded there too.
       const merged = new Promise<MergedChunk>((resolve) => merge.expect(seq, (placed) => {
-        this.#options.onChunk(placed, estimatedRows)
+        this.#options.onChunk(placed, this.#estimated)
+        this.#unplaced.delete(seq)
+        for (const wake of this.#placedWaiters.splice(0)) wake()
         resolve(placed)
       }))
-      await this.#watermark(merge.watermark(seq, 'low'))
-      const chunk = await read(after, seq)
+      await this.#watermark(client, merge.watermark(seq, 'low'))
+      const started = performance.now()
+      const chunk = await read(planned)
+      plan.read(planned, chunk, performance.now() - started)
       merge.read(chunk)
-      rowsRead += chunk.rows.length
-      await this.#watermark(merge.watermark(seq, 'high'))
-      const placed = await Promise.race([merged, stopped])
-      if (placed === null || this.#stopped) return
-      if (chunk.last) return
-      after = chunk.lastKey
+      this.#rowsRead += chunk.rows.length
+      await this.#watermark(client, merge.watermark(seq, 'high'))
+      const placed = await Promise.race([merged, this.#stopping])
+      if (placed === null) return
     }
   }
 
-  /** The table's size from pg_class.reltuples; a table never analyzed (-1, or 0) is counted once instead. */
-  async #estimate(): Promise<number> {
-    const { table } = this.#options
-    const estimate = await this.#client.query<{ n: number }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = $1::regclass', [table])
-    const n = Number(estimate.rows[0]?.n ?? 0)
-    if (n >= 1) return Math.round(n)
-    return Number((await this.#client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0].n)
+  /**
+   * Several readers: one slow chunk must not let the others run far ahead, since the position recorded is the
+   * end of the delivered run from the start (a crash re-sends what lies beyond): at most `2 × readers` chunks
+   * past the oldest one not yet placed in the stream.
+   */
+  async #roomAhead(): Promise<void> {
+    while (!this.#stopped) {
+      let oldest = this.#taken
+      for (const seq of this.#unplaced) oldest = Math.min(oldest, seq)
+      if (this.#taken - oldest < this.#ahead) return
+      await Promise.race([new Promise<void>((resolve) => this.#placedWaiters.push(resolve)), this.#stopping])
+    }
   }
 
-  #watermark(content: string): Promise<unknown> {
-    return this.#client.query('SELECT pg_logical_emit_message(true, $1, $2)', [WATERMARK_PREFIX, content])
+  #watermark(client: pg.Client, content: string): Promise<unknown> {
+    return client.query('SELECT pg_logical_emit_message(true, $1, $2)', [WATERMARK_PREFIX, content])
   }
 
-  /** The chunk query, built once: projection, filter, key order; values stay text until our parsers decode them. */
-  #reader(): (after: string[] | null, seq: number) => Promise<ReadChunk> {
-    const { table, columns, keyColumns, filter, chunkRows } = this.#options
+  /** Runs a planned chunk's read; values stay text until our parsers decode them. */
+  #reader(client: pg.Client): (planned: PlannedChunk) => Promise<ReadChunk> {
+    const { table, columns, keyColumns } = this.#options
     const raw = { getTypeParser: () => (text: string) => text }
     const parsers = columns.map((c) => [c.name, parserForColumn(c)] as const)
-    const types = new Map(columns.map((c) => [c.name, c.typeName]))
-    const key = keyColumns.map(ident).join(', ')
-    const select = `SELECT ${columns.map((c) => ident(c.name)).join(', ')} FROM ${table}`
-    const where = filter === null ? '' : `(${filter})`
-    const bound = `(${key}) > (${keyColumns.map((c, i) => `$${i + 1}::${ident(types.get(c) ?? 'text')}`).join(', ')})`
-    const first = `${select}${where === '' ? '' : ` WHERE ${where}`} ORDER BY ${key} LIMIT ${chunkRows}`
-    const next = `${select} WHERE ${where === '' ? bound : `${where} AND ${bound}`} ORDER BY ${key} LIMIT ${chunkRows}`
-    return async (after, seq) => {
-      const result = await this.#client.query<Record<string, string | null>>({ text: after === null ? first : next, values: after ?? [], types: raw })
+    return async (planned) => {
+      const result = await client.query<Record<string, string | null>>({ text: planned.text, values: planned.values, types: raw })
       const rows: SourceChange[] = result.rows.map((values) => {
         const row: Row = {}
         for (const [name, parse] of parsers) {
@@ -135,10 +195,23 @@ export class ChunkedSnapshot {
         return { op: 'insert', table, row, previous: null, previousIsFull: false, lsn: '0/0' }
       })
       const lastRow = result.rows.at(-1)
-      const lastKey = lastRow === undefined ? null : keyColumns.map((c) => lastRow[c] ?? '')
-      return { seq, rows, lastKey, last: rows.length < chunkRows }
+      const lastKey = lastRow === undefined || keyColumns.length === 0 ? null : keyColumns.map((c) => lastRow[c] ?? '')
+      const last = planned.last ?? rows.length < (planned.limit ?? Infinity)
+      return { seq: planned.seq, rows, end: planned.end ?? lastKey ?? planned.after, last }
     }
   }
+
+  async #endClients(): Promise<void> {
+    await Promise.all(this.#clients.map((client) => client.end().catch(() => undefined)))
+  }
+}
+
+/** The table's size from pg_class.reltuples; a table never analyzed (-1, or 0) is counted once instead. */
+async function estimateRows(client: pg.Client, table: string): Promise<number> {
+  const estimate = await client.query<{ n: number }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = $1::regclass', [table])
+  const n = Number(estimate.rows[0]?.n ?? 0)
+  if (n >= 1) return Math.round(n)
+  return Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0].n)
 }
 
 /** How long to wait before the next chunk so that `rows` read in `elapsedMs` stay under the ceiling. */

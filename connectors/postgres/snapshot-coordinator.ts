@@ -4,14 +4,17 @@ import type { Batch, SourceChange } from '../../core/changes.ts'
 import { errorMessage, type RowcastError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { Lsn } from '../../core/lsn.ts'
+import { ChunkProgress, type DeliveredChunk } from './chunk-progress.ts'
 import { ChunkedSnapshot, type ChunkedSnapshotOptions } from './chunked-snapshot.ts'
 import { beginSnapshot, ensureSnapshotColumns, readSnapshotProgress, recordChunk, type SnapshotProgress } from './snapshot-state.ts'
 import { finishBackfill } from './sync-state.ts'
 import { WatermarkMerge, type MergedChunk } from './watermark-merge.ts'
 
 /** What the coordinator needs besides what each chunk read takes (the model's table, columns, key, filter and pace). */
-export interface SnapshotCoordinatorOptions extends Pick<ChunkedSnapshotOptions, 'table' | 'columns' | 'keyColumns' | 'filter' | 'chunkRows' | 'maxRowsPerSecond'> {
+export interface SnapshotCoordinatorOptions extends Pick<ChunkedSnapshotOptions, 'table' | 'columns' | 'keyColumns' | 'filter' | 'chunkRows' | 'chunkTimeMs' | 'parallelism' | 'maxRowsPerSecond'> {
   url: string
+  /** What matches a stream change to a chunk row: the key, or every model column for a table without one. */
+  identity: readonly string[]
   sync: string
   maxBatchRows: number
   capacity: () => Promise<void>
@@ -20,17 +23,17 @@ export interface SnapshotCoordinatorOptions extends Pick<ChunkedSnapshotOptions,
   logger: Logger
 }
 
-interface PlacedChunk {
+interface PlacedChunk extends DeliveredChunk {
   commitLsn: Lsn
-  progress: SnapshotProgress
-  last: boolean
 }
 
 /**
  * Runs the sync's chunked snapshot beside its stream, one run at a time: started when the source starts
  * streaming (a backfill not yet delivered, resumed at its last delivered chunk) or when a resync is asked
  * for (from the first row, the stream going on). A chunk's position is recorded in _rowcast only once the
- * checkpoint confirmed past its high watermark, i.e. once Kafka acknowledged every message up to it.
+ * checkpoint confirmed past its high watermark, i.e. once Kafka acknowledged every message up to it; with
+ * several readers chunks may be delivered out of order, and the position recorded is the end of the
+ * longest run of delivered chunks from the start (a later chunk delivered early is read again after a crash).
  */
 export class SnapshotCoordinator {
   readonly #control: pg.ClientBase
@@ -40,6 +43,10 @@ export class SnapshotCoordinator {
   #from: SnapshotProgress | null = null
   /** Chunks placed in the stream, not yet confirmed, in stream order. */
   #placed: PlacedChunk[] = []
+  /** The position the run may record, from the chunks delivered so far. */
+  #progress = new ChunkProgress({ after: null, rows: 0 })
+  /** The seq of the run's last chunk, once placed. */
+  #lastSeq: number | null = null
   #rows = 0
   /** State writes, one after the other (a resync's reset must not be overtaken by an older chunk's record). */
   #writes: Promise<void> = Promise.resolve()
@@ -66,9 +73,11 @@ export class SnapshotCoordinator {
   start(): void {
     if (this.#from === null || this.#runner !== null) return
     const from = this.#from
-    const { logger, maxBatchRows, keyColumns, table } = this.#options
-    const merge = new WatermarkMerge({ table, keyColumns, maxBatchRows, run: randomUUID().slice(0, 8) })
+    const { logger, maxBatchRows, identity, table } = this.#options
+    const merge = new WatermarkMerge({ table, identity, maxBatchRows, run: randomUUID().slice(0, 8) })
     this.#rows = from.rows
+    this.#progress = new ChunkProgress(from)
+    this.#lastSeq = null
     this.#merge = merge
     this.#runner = new ChunkedSnapshot({
       ...this.#options,
@@ -102,11 +111,13 @@ export class SnapshotCoordinator {
 
   /** The checkpoint confirmed `position`: chunks whose watermark commits before it are in Kafka. */
   confirmed(position: Lsn): void {
-    let delivered: PlacedChunk | null = null
-    while (this.#placed.length > 0 && this.#placed[0].commitLsn < position) delivered = this.#placed.shift() ?? null
-    if (delivered === null) return
+    let confirmed = 0
+    while (confirmed < this.#placed.length && this.#placed[confirmed].commitLsn < position) confirmed++
+    if (confirmed === 0) return
+    const advanced = this.#progress.deliver(this.#placed.splice(0, confirmed))
+    if (advanced === null) return
     const { sync, logger } = this.#options
-    const { progress, last } = delivered
+    const { progress, last } = advanced
     this.#writes = this.#writes
       .then(() => recordChunk(this.#control, sync, progress))
       .then(() => (last ? finishBackfill(this.#control, sync).then(() => logger.info({ rows: progress.rows }, 'snapshot delivered')) : undefined))
@@ -121,10 +132,11 @@ export class SnapshotCoordinator {
   #placedChunk(merged: MergedChunk, estimated: number): void {
     const { chunk, sent, commitLsn } = merged
     this.#rows += sent
-    this.#placed.push({ commitLsn, progress: { after: chunk.lastKey ?? this.#from?.after ?? null, rows: this.#rows }, last: chunk.last })
-    if (chunk.lastKey !== null && this.#from !== null) this.#from = { after: chunk.lastKey, rows: this.#rows }
-    this.#options.onProgress(this.#rows, chunk.last ? this.#rows : Math.max(estimated, this.#rows), sent)
-    if (chunk.last) {
+    this.#placed.push({ commitLsn, seq: chunk.seq, end: chunk.end, sent, last: chunk.last })
+    if (chunk.last) this.#lastSeq = chunk.seq
+    const finished = this.#lastSeq !== null && this.#placed.length + this.#progress.delivered === this.#lastSeq + 1
+    this.#options.onProgress(this.#rows, finished ? this.#rows : Math.max(estimated, this.#rows), sent)
+    if (finished) {
       this.#from = null
       this.#runner = null
       this.#merge = null

@@ -48,6 +48,10 @@ export interface PostgresSourceOptions {
   maxBatchRows: number
   /** Rows per chunk of the snapshot read beside the stream (backfill, resync). */
   chunkRows: number
+  /** A read time per snapshot chunk its rows adapt to (none: always chunkRows). */
+  chunkTimeMs?: number
+  /** Snapshot chunks read at once, each on its own connection (default 1). */
+  snapshotParallelism?: number
   /** A ceiling on snapshot rows per second (none: as fast as Kafka takes them). */
   maxSnapshotRowsPerSecond?: number
   logger: Logger
@@ -72,7 +76,7 @@ export interface StreamSpec {
   shape: ShapeOptions
   /** The columns the snapshot reads (classify projects them to the model). */
   snapshotColumns: readonly ColumnInfo[]
-  /** The model's key: the snapshot reads in its order and matches the stream's changes by it. */
+  /** The model's key: the snapshot reads in its order and matches the stream's changes by it; empty: no key (page ranges, whole rows). */
   keyColumns: readonly string[]
   filter: string | null
   /** Read back the large values an UPDATE left unchanged (identity not FULL, `model.unchangedToast: reselect`); null: don't. */
@@ -275,13 +279,17 @@ export class PostgresSource implements ChangeSource {
 
   /** The chunked snapshot of this sync, beside its stream. */
   #snapshotOf(spec: StreamSpec): SnapshotCoordinator {
-    const { url, sync, chunkRows, maxBatchRows, logger, events, maxSnapshotRowsPerSecond } = this.#options
+    const { url, sync, chunkRows, chunkTimeMs, maxBatchRows, logger, events, maxSnapshotRowsPerSecond } = this.#options
     return new SnapshotCoordinator(this.#control, {
       url, sync, chunkRows, maxBatchRows, logger,
       ...(maxSnapshotRowsPerSecond === undefined ? {} : { maxRowsPerSecond: maxSnapshotRowsPerSecond }),
+      ...(chunkTimeMs === undefined ? {} : { chunkTimeMs }),
+      parallelism: this.#options.snapshotParallelism ?? 1,
       table: spec.table,
       columns: spec.snapshotColumns,
       keyColumns: spec.keyColumns,
+      // Without a key a chunk row and a stream change are the same row when every model column is equal.
+      identity: spec.keyColumns.length > 0 ? spec.keyColumns : spec.shape.model.map((c) => c.name),
       filter: spec.filter,
       capacity: () => (this.#paused ? new Promise<void>((r) => this.#capacityWaiters.push(r)) : Promise.resolve()),
       onProgress: (done, total, chunkRows) => events.onSnapshotProgress?.(done, total, chunkRows),

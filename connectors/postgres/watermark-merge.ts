@@ -8,9 +8,9 @@ export const WATERMARK_PREFIX = 'rowcast_snapshot'
 export interface ReadChunk {
   seq: number
   rows: SourceChange[]
-  /** The chunk's last key as text (null when the chunk is empty). */
-  lastKey: string[] | null
-  /** Fewer rows than asked: nothing after this chunk. */
+  /** Where the snapshot stands once this chunk is delivered: its last key, or the next page, as text. */
+  end: string[] | null
+  /** Nothing after this chunk. */
   last: boolean
 }
 
@@ -23,27 +23,36 @@ export interface MergedChunk {
   commitLsn: Lsn
 }
 
+interface Window {
+  chunk: ReadChunk | null
+  merged: (merged: MergedChunk) => void
+  open: boolean
+  touched: Set<string>
+}
+
 /**
  * DBLog's merge of a chunk into the change stream, pure and synchronous. Between a chunk's low and high
- * watermark the stream's changes are delivered as usual and their keys remembered; at the high watermark
- * the chunk's rows, minus those keys, become one or more batches of inserts placed right there in the
- * stream (tagged with the watermark's transaction, so exactly-once numbers them within it). A row changed
- * in the window is thus sent by the stream only, and a row deleted in it is never resurrected.
+ * watermark the stream's changes are delivered as usual and their row identities remembered; at the high
+ * watermark the chunk's rows, minus those identities, become one or more batches of inserts placed right
+ * there in the stream (tagged with the watermark's transaction, so exactly-once numbers them within it).
+ * A row changed in the window is thus sent by the stream only, and a row deleted in it is never resurrected.
+ * Several chunks may be in flight at once (parallel readers), each with its own window.
+ * A row's identity is its key; for a table without one, every model column (the row's whole value, old and
+ * new images alike: a chunk row equal to any image the window's changes carried is the stream's to send).
  * Watermarks of another run (replayed from before a restart) are ignored.
  * With no chunk expected, `observe` is one comparison per batch: the stream's cost when no snapshot runs.
  */
 export class WatermarkMerge {
   readonly #table: string
-  readonly #keyColumns: readonly string[]
+  readonly #identity: readonly string[]
   readonly #maxBatchRows: number
   readonly #run: string
-  #expected: { seq: number; chunk: ReadChunk | null; merged: (merged: MergedChunk) => void } | null = null
-  #open = false
-  readonly #touched = new Set<string>()
+  readonly #windows = new Map<number, Window>()
+  #open = 0
 
-  constructor(options: { table: string; keyColumns: readonly string[]; maxBatchRows: number; run: string }) {
+  constructor(options: { table: string; identity: readonly string[]; maxBatchRows: number; run: string }) {
     this.#table = options.table
-    this.#keyColumns = options.keyColumns
+    this.#identity = options.identity
     this.#maxBatchRows = options.maxBatchRows
     this.#run = options.run
   }
@@ -53,65 +62,80 @@ export class WatermarkMerge {
     return `${this.#run}:${seq}:${kind}`
   }
 
-  /** The next chunk to merge; `merged` is called when the stream passed its high watermark. */
+  /** A chunk to merge; `merged` is called when the stream passed its high watermark. */
   expect(seq: number, merged: (merged: MergedChunk) => void): void {
-    this.#expected = { seq, chunk: null, merged }
-    this.#open = false
-    this.#touched.clear()
+    this.#close(seq)
+    this.#windows.set(seq, { chunk: null, merged, open: false, touched: new Set() })
   }
 
-  /** The rows of the expected chunk, read after its low watermark was written and before its high one. */
+  /** The rows of an expected chunk, read after its low watermark was written and before its high one. */
   read(chunk: ReadChunk): void {
-    if (this.#expected?.seq === chunk.seq) this.#expected.chunk = chunk
+    const window = this.#windows.get(chunk.seq)
+    if (window !== undefined) window.chunk = chunk
   }
 
   /** Nothing more to merge (the snapshot stops or starts over). */
   cancel(): void {
-    this.#expected = null
-    this.#open = false
-    this.#touched.clear()
+    this.#windows.clear()
+    this.#open = 0
   }
 
-  /** Every stream batch passes here: inside a window, its keys are remembered. */
+  /** Every stream batch passes here: inside a window, its row identities are remembered. */
   observe(batch: Batch<SourceChange>): void {
-    if (!this.#open) return
+    if (this.#open === 0) return
     for (const change of batch.items) {
       if (change.table !== this.#table) continue
-      if (change.row !== null) this.#touched.add(this.keyOf(change.row))
-      if (change.previous !== null) this.#touched.add(this.keyOf(change.previous))
+      const row = change.row === null ? null : this.keyOf(change.row)
+      const previous = change.previous === null ? null : this.keyOf(change.previous)
+      for (const window of this.#windows.values()) {
+        if (!window.open) continue
+        if (row !== null) window.touched.add(row)
+        if (previous !== null) window.touched.add(previous)
+      }
     }
   }
 
   /** A watermark reached the stream (in transaction `txId`, committing at `commitLsn`): the batches to place here. */
   onWatermark(content: string, txId: number, commitLsn: Lsn, commitTime: number): Batch<SourceChange>[] {
-    const expected = this.#expected
-    if (expected === null) return []
-    if (content === this.watermark(expected.seq, 'low')) {
-      this.#open = true
-      this.#touched.clear()
+    if (this.#windows.size === 0) return []
+    const parsed = /^(.*):(\d+):(low|high)$/.exec(content)
+    if (parsed === null || parsed[1] !== this.#run) return []
+    const seq = Number(parsed[2])
+    const window = this.#windows.get(seq)
+    if (window === undefined) return []
+    if (parsed[3] === 'low') {
+      if (!window.open) this.#open++
+      window.open = true
+      window.touched.clear()
       return []
     }
-    if (content !== this.watermark(expected.seq, 'high') || expected.chunk === null) return []
-    const { chunk } = expected
-    const rows = this.#touched.size === 0 ? chunk.rows : chunk.rows.filter((r) => !this.#touched.has(this.keyOf(r.row as Row)))
-    this.#expected = null
-    this.#open = false
-    this.#touched.clear()
+    const { chunk, touched } = window
+    if (chunk === null) return []
+    const rows = touched.size === 0 ? chunk.rows : chunk.rows.filter((r) => !touched.has(this.keyOf(r.row as Row)))
+    this.#close(seq)
     const batches: Batch<SourceChange>[] = []
     for (let i = 0; i < rows.length; i += this.#maxBatchRows) batches.push({ items: rows.slice(i, i + this.#maxBatchRows), commitLsn: null, commitTime, txId })
-    expected.merged({ chunk, sent: rows.length, commitLsn })
+    window.merged({ chunk, sent: rows.length, commitLsn })
     return batches
   }
 
   keyOf(row: Row): string {
-    const columns = this.#keyColumns
+    const columns = this.#identity
     if (columns.length === 1) return keyText(row[columns[0]])
     let key = ''
     for (const column of columns) key += `${keyText(row[column])}\u0000`
     return key
   }
+
+  #close(seq: number): void {
+    const window = this.#windows.get(seq)
+    if (window === undefined) return
+    if (window.open) this.#open--
+    this.#windows.delete(seq)
+  }
 }
 
 function keyText(value: unknown): string {
-  return typeof value === 'object' && value !== null && !Buffer.isBuffer(value) ? JSON.stringify(value) : String(value)
+  if (value === null || value === undefined) return '\u0001' // NULL: no text a value could have
+  return typeof value === 'object' && !Buffer.isBuffer(value) ? JSON.stringify(value) : String(value)
 }

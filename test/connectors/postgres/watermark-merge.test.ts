@@ -11,7 +11,7 @@ const update = (id: number): SourceChange => ({ op: 'update', table, row: { id, 
 const remove = (id: number): SourceChange => ({ op: 'delete', table, row: null, previous: { id }, previousIsFull: false, lsn: '0/30' })
 
 function merge(maxBatchRows = 100): WatermarkMerge {
-  return new WatermarkMerge({ table, keyColumns: ['id'], maxBatchRows, run: 'r1' })
+  return new WatermarkMerge({ table, identity: ['id'], maxBatchRows, run: 'r1' })
 }
 
 test('at the high watermark the chunk comes out without the keys the stream changed between the watermarks, tagged with the watermark transaction', () => {
@@ -21,7 +21,7 @@ test('at the high watermark the chunk comes out without the keys the stream chan
   m.observe(streamed(update(2))) // before the low watermark: the chunk read after it has this change
   assert.deepEqual(m.onWatermark(m.watermark(0, 'low'), 5, 0x40n, 7), [])
   m.observe(streamed(update(3), remove(4), { ...insert(9), table: 'public.other' }))
-  m.read({ seq: 0, rows: [1, 2, 3, 4, 5].map((id) => insert(id)), lastKey: ['5'], last: false })
+  m.read({ seq: 0, rows: [1, 2, 3, 4, 5].map((id) => insert(id)), end: ['5'], last: false })
   const batches = m.onWatermark(m.watermark(0, 'high'), 6, 0x50n, 8)
   assert.deepEqual(batches, [{ items: [insert(1), insert(2), insert(5)], commitLsn: null, commitTime: 8, txId: 6 }])
   assert.equal(placed.length, 1)
@@ -36,10 +36,10 @@ test('watermarks of another run (replayed after a restart) or another chunk are 
   const m = merge()
   const placed: MergedChunk[] = []
   m.expect(1, (p) => placed.push(p))
-  const old = new WatermarkMerge({ table, keyColumns: ['id'], maxBatchRows: 100, run: 'r0' })
+  const old = new WatermarkMerge({ table, identity: ['id'], maxBatchRows: 100, run: 'r0' })
   assert.deepEqual(m.onWatermark(old.watermark(1, 'low'), 1, 0x10n, 0), [])
   m.observe(streamed(update(1)))
-  m.read({ seq: 1, rows: [insert(1)], lastKey: ['1'], last: true })
+  m.read({ seq: 1, rows: [insert(1)], end: ['1'], last: true })
   assert.deepEqual(m.onWatermark(old.watermark(1, 'high'), 2, 0x20n, 0), [])
   assert.deepEqual(m.onWatermark(m.watermark(0, 'high'), 2, 0x20n, 0), [])
   assert.equal(placed.length, 0)
@@ -49,12 +49,12 @@ test('watermarks of another run (replayed after a restart) or another chunk are 
 })
 
 test('a large chunk is split into batches of maxBatchRows; composite keys match by every column', () => {
-  const m = new WatermarkMerge({ table, keyColumns: ['a', 'b'], maxBatchRows: 2, run: 'r' })
+  const m = new WatermarkMerge({ table, identity: ['a', 'b'], maxBatchRows: 2, run: 'r' })
   m.expect(0, () => undefined)
   m.onWatermark(m.watermark(0, 'low'), 1, 0x10n, 0)
   const row = (a: number, b: string): SourceChange => ({ op: 'insert', table, row: { a, b }, previous: null, previousIsFull: false, lsn: '0/0' })
   m.observe(streamed({ ...row(1, 'y'), op: 'update' }))
-  m.read({ seq: 0, rows: [row(1, 'x'), row(1, 'y'), row(2, 'x'), row(2, 'y'), row(3, 'x')], lastKey: ['3', 'x'], last: true })
+  m.read({ seq: 0, rows: [row(1, 'x'), row(1, 'y'), row(2, 'x'), row(2, 'y'), row(3, 'x')], end: ['3', 'x'], last: true })
   const batches = m.onWatermark(m.watermark(0, 'high'), 2, 0x20n, 0)
   assert.deepEqual(batches.map((b) => b.items.map((c) => `${c.row?.a}${c.row?.b}`)), [['1x', '2x'], ['2y', '3x']])
 })
@@ -65,6 +65,38 @@ test('cancel: nothing expected any more, observe is a no-op', () => {
   m.onWatermark(m.watermark(0, 'low'), 1, 0x10n, 0)
   m.cancel()
   m.observe(streamed(update(1)))
-  m.read({ seq: 0, rows: [insert(1)], lastKey: ['1'], last: true })
+  m.read({ seq: 0, rows: [insert(1)], end: ['1'], last: true })
   assert.deepEqual(m.onWatermark(m.watermark(0, 'high'), 2, 0x20n, 0), [])
+})
+
+test('several chunks in flight (parallel readers): each window remembers only the changes after its own low watermark', () => {
+  const m = merge()
+  const placed: number[] = []
+  m.expect(0, (p) => placed.push(p.chunk.seq))
+  m.expect(1, (p) => placed.push(p.chunk.seq))
+  m.onWatermark(m.watermark(0, 'low'), 1, 0x10n, 0)
+  m.observe(streamed(update(1))) // only chunk 0's window is open
+  m.onWatermark(m.watermark(1, 'low'), 2, 0x20n, 0)
+  m.observe(streamed(remove(12)))
+  m.read({ seq: 1, rows: [11, 12, 13].map((id) => insert(id)), end: ['13'], last: true })
+  m.read({ seq: 0, rows: [1, 2, 3].map((id) => insert(id)), end: ['3'], last: false })
+  // Chunk 1's high watermark first: out of order is fine, each chunk is merged on its own.
+  assert.deepEqual(m.onWatermark(m.watermark(1, 'high'), 3, 0x30n, 0)[0].items.map((c) => c.row?.id), [11, 13])
+  m.observe(streamed(update(2))) // still in chunk 0's window
+  assert.deepEqual(m.onWatermark(m.watermark(0, 'high'), 4, 0x40n, 0)[0].items.map((c) => c.row?.id), [3])
+  assert.deepEqual(placed, [1, 0])
+})
+
+test('a table without a key: the identity is the whole row, so a chunk row equal to any old or new image of the window is the stream\'s', () => {
+  const m = new WatermarkMerge({ table, identity: ['uid', 'n'], maxBatchRows: 100, run: 'r' })
+  const row = (uid: number, n: number): SourceChange => ({ op: 'insert', table, row: { uid, n }, previous: null, previousIsFull: false, lsn: '0/0' })
+  m.expect(0, () => undefined)
+  m.onWatermark(m.watermark(0, 'low'), 1, 0x10n, 0)
+  // uid 1: 0 -> 1 (the chunk saw either image); uid 2 deleted; uid 3 inserted; uid 4 untouched; NULL is not the text 'null'.
+  m.observe(streamed({ op: 'update', table, row: { uid: 1, n: 1 }, previous: { uid: 1, n: 0 }, previousIsFull: true, lsn: '0/20' }))
+  m.observe(streamed({ op: 'delete', table, row: null, previous: { uid: 2, n: 0 }, previousIsFull: true, lsn: '0/30' }))
+  m.observe(streamed({ op: 'insert', table, row: { uid: 3, n: null }, previous: null, previousIsFull: false, lsn: '0/40' }))
+  m.read({ seq: 0, rows: [row(1, 0), row(2, 0), { ...row(3, 0), row: { uid: 3, n: null } }, row(4, 0), { ...row(5, 0), row: { uid: 5, n: 'null' } }], end: ['(3,0)'], last: true })
+  const sent = m.onWatermark(m.watermark(0, 'high'), 2, 0x20n, 0)[0].items.map((c) => c.row)
+  assert.deepEqual(sent, [{ uid: 4, n: 0 }, { uid: 5, n: 'null' }])
 })
