@@ -114,7 +114,7 @@ export class ChunkedSnapshot {
 
   /** The chunk query, built once: projection, filter, key order; values stay text until our parsers decode them. */
   #reader(): (after: string[] | null, seq: number) => Promise<ReadChunk> {
-    const { table, columns, keyColumns, filter, chunkRows } = this.#options
+    const { table, columns, keyColumns, filter, chunkRows, from } = this.#options
     const raw = { getTypeParser: () => (text: string) => text }
     const parsers = columns.map((c) => [c.name, parserForColumn(c)] as const)
     const types = new Map(columns.map((c) => [c.name, c.typeName]))
@@ -132,7 +132,9 @@ export class ChunkedSnapshot {
           const text = values[name]
           row[name] = text === null || text === undefined ? null : parse(text)
         }
-        return { op: 'insert', table, row, previous: null, previousIsFull: false, lsn: '0/0' }
+        // Its mark: the key it resumes after once delivered (the coordinator numbers the rows sent).
+        const snapshot = { run: from.run, key: keyColumns.map((c) => values[c] ?? ''), rows: 0 }
+        return { op: 'insert', table, row, previous: null, previousIsFull: false, lsn: '0/0', snapshot }
       })
       const lastRow = result.rows.at(-1)
       const lastKey = lastRow === undefined ? null : keyColumns.map((c) => lastRow[c] ?? '')

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
-import type { Batch, SourceChange } from '../../core/changes.ts'
+import type { Batch, SnapshotMark, SourceChange } from '../../core/changes.ts'
 import { errorMessage, type RowcastError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { Lsn } from '../../core/lsn.ts'
@@ -53,8 +53,19 @@ export class SnapshotCoordinator {
   async prepare(snapshot: boolean, restart: boolean): Promise<void> {
     await ensureSnapshotColumns(this.#control)
     if (!snapshot) return
-    if (restart) await beginSnapshot(this.#control, this.#options.sync)
-    this.#from = restart ? { after: null, rows: 0 } : await readSnapshotProgress(this.#control, this.#options.sync)
+    this.#from = restart ? await beginSnapshot(this.#control, this.#options.sync) : await readSnapshotProgress(this.#control, this.#options.sync)
+  }
+
+  /**
+   * Exactly-once, before the snapshot starts: the mark committed to Kafka with the last snapshot row (in the
+   * same transaction). When it is of this run and further than _rowcast's record (rows Kafka has but whose
+   * chunk was not yet recorded, or only part of a chunk), the snapshot resumes after its key: nothing twice.
+   */
+  resumeAt(mark: SnapshotMark | null | undefined): void {
+    const from = this.#from
+    if (mark == null || from === null || this.#runner !== null || mark.run !== from.run || mark.rows <= from.rows) return
+    this.#options.logger.info({ after: mark.key, rows: mark.rows, recorded: from.rows }, 'exactly-once: the snapshot resumes after the last row committed to Kafka')
+    this.#from = { after: mark.key, rows: mark.rows, run: from.run }
   }
 
   /** Whether a snapshot waits to run (or runs). */
@@ -85,9 +96,9 @@ export class SnapshotCoordinator {
   async restart(): Promise<void> {
     await this.#stopRunner()
     this.#placed = []
-    this.#writes = this.#writes.then(() => beginSnapshot(this.#control, this.#options.sync))
-    await this.#writes
-    this.#from = { after: null, rows: 0 }
+    const begun = this.#writes.then(() => beginSnapshot(this.#control, this.#options.sync))
+    this.#writes = begun.then(() => undefined)
+    this.#from = await begun
     this.start()
   }
 
@@ -120,9 +131,13 @@ export class SnapshotCoordinator {
 
   #placedChunk(merged: MergedChunk, estimated: number): void {
     const { chunk, sent, commitLsn } = merged
-    this.#rows += sent
-    this.#placed.push({ commitLsn, progress: { after: chunk.lastKey ?? this.#from?.after ?? null, rows: this.#rows }, last: chunk.last })
-    if (chunk.lastKey !== null && this.#from !== null) this.#from = { after: chunk.lastKey, rows: this.#rows }
+    for (const row of merged.rows) {
+      this.#rows++
+      if (row.snapshot !== undefined) row.snapshot.rows = this.#rows
+    }
+    const run = this.#from?.run ?? ''
+    this.#placed.push({ commitLsn, progress: { after: chunk.lastKey ?? this.#from?.after ?? null, rows: this.#rows, run }, last: chunk.last })
+    if (chunk.lastKey !== null && this.#from !== null) this.#from = { after: chunk.lastKey, rows: this.#rows, run }
     this.#options.onProgress(this.#rows, chunk.last ? this.#rows : Math.max(estimated, this.#rows), sent)
     if (chunk.last) {
       this.#from = null
