@@ -77,7 +77,7 @@ export async function snapshotRun(ctx: BenchContext, suffix: string, rows: numbe
   const consumer = await consumeTimestamps(ctx.kafka, name, `${name}_consumer`, (value, timestampMs) => {
     const seq = /"plan":"tx(\d+)"/.exec(value)?.[1]
     if (seq !== undefined) {
-      const change = `${/"id":(\d+)/.exec(value)?.[1]}:${seq}`
+      const change = `${/"id":(-?\d+)/.exec(value)?.[1]}:${seq}`
       if (!writes.has(change)) {
         writes.set(change, [Number(seq), timestampMs])
         return
@@ -105,8 +105,10 @@ export async function snapshotRun(ctx: BenchContext, suffix: string, rows: numbe
       }
       if (!snapshotDone) throw new Error('the snapshot did not finish within 30 min')
     })()
-    // The writer's new rows get ids after the table's, so its inserts never collide with the snapshot's rows.
-    const written = await withClient(env.ROWCAST_PG_URL, (client) => writeSteadily(client, name, `${prefix}_t`, rate, 1_800, { firstId: rows + 1, stop: () => snapshotDone }))
+    // The writer's rows get negative ids, before the table's: the snapshot (in key order, already under way)
+    // has passed them, so its inserts and updates are the stream's alone and the table it reads stays at
+    // `rows` (new ids after the table's would make it chase a growing end: 2,500 inserts/s at 5,000/s).
+    const written = await withClient(env.ROWCAST_PG_URL, (client) => writeSteadily(client, name, `${prefix}_t`, rate, 1_800, { firstId: -1_000_000_000, stop: () => snapshotDone }))
     await watching
     const footprint = child.footprint()
     const deadline = Date.now() + 60_000
