@@ -15,19 +15,19 @@ describe('rowcast status --watch', () => {
 
   test('without a terminal it prints the snapshot\'s progress as plain lines until the snapshot is done, then exits 0', { timeout: 120_000 }, async () => {
     const table = uniqueName('watch')
-    const rows = 4_000
+    const rows = 10_000
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, n int NOT NULL)`)
     await sql(env, `INSERT INTO ${table} SELECT g, 0 FROM generate_series(1, ${rows}) g`)
     await createTopics(env, [table])
     const port = await freePort()
-    // Paced (1,500 rows/s, chunks of 200): the snapshot takes a few seconds, long enough to watch.
+    // Paced (1,000 rows/s, chunks of 200): the snapshot takes about 10 s, long enough to watch (the CLI alone takes seconds to start on a loaded machine).
     const config = writeConfig(env, `
   - name: ${table}
     model: { table: public.${table} }
     topic: ${table}
     key: id
     initialSync: backfill
-    snapshot: { chunkRows: 200, maxRowsPerSecond: 1500 }
+    snapshot: { chunkRows: 200, maxRowsPerSecond: 1000 }
     message: { mapping: { id: id, n: n } }
 `, port)
     const proc = spawnRowcast(config, port)
