@@ -83,9 +83,12 @@ export class ChunkedSnapshot {
       await Promise.race([this.#options.capacity(), stopped])
       if (this.#stopped) return
       // Placed synchronously in the stream, right before the high watermark's commit: recorded there too.
-      const merged = new Promise<MergedChunk>((resolve) => merge.expect(seq, (placed) => {
+      // Resolves with `true`, never the chunk: each Promise.race below leaves a reaction on the long-lived
+      // `stopped` promise that keeps the race's value alive until the snapshot ends (every chunk's rows, 1.4 GB
+      // for 1,000,000 rows in the snapshot bench).
+      const merged = new Promise<true>((resolve) => merge.expect(seq, (placed: MergedChunk) => {
         this.#options.onChunk(placed, estimatedRows)
-        resolve(placed)
+        resolve(true)
       }))
       await this.#watermark(merge.watermark(seq, 'low'))
       const chunk = await read(after, seq)
