@@ -255,7 +255,7 @@ function largestFile(dir: string): string | null {
 }
 
 /** Messages shaped like the mapping mode's, for the sink ceilings: same fields, same sizes, keyed by id. */
-function sinkMessages(shape: { inserts: number; updates: number; deletes: number }): Message[] {
+export function sinkMessages(shape: { inserts: number; updates: number; deletes: number }): Message[] {
   const total = shape.inserts + shape.updates + shape.deletes
   const plans = ['free', 'pro', 'team', 'enterprise']
   const messages: Message[] = new Array(total)

@@ -102,7 +102,7 @@ export async function latency(ctx: BenchContext, suffix: string, rate: number, s
   }
 }
 
-async function waitReady(url: string, timeoutMs: number): Promise<void> {
+export async function waitReady(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const ok = await fetch(url).then((r) => r.ok, () => false)
@@ -113,7 +113,7 @@ async function waitReady(url: string, timeoutMs: number): Promise<void> {
 }
 
 /** A port nobody listens on now (the child binds it a moment later). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)

@@ -29,6 +29,8 @@ export interface SyncSpec {
   topic: string | { column: string }
   mode: MessageMode
   initialSync?: 'skip' | 'backfill'
+  /** The sync's `snapshot` section (chunkRows, parallelism where the build has it). */
+  snapshot?: Record<string, unknown>
   httpPort?: number
 }
 
@@ -46,6 +48,7 @@ export function rowcastYaml(env: StackEnv, spec: SyncSpec): string {
         key: 'id',
         message: messageConfig(spec.mode),
         initialSync: spec.initialSync ?? 'skip',
+        ...(spec.snapshot === undefined ? {} : { snapshot: spec.snapshot }),
       },
     ],
     ...(spec.httpPort === undefined ? {} : { http: { port: spec.httpPort } }),

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--profile] [--only=catch-up,latency,backfill]`: starts the stack and measures
+ * `npm run bench [-- --quick] [--profile] [--only=catch-up,latency,backfill,snapshot]`: starts the stack and measures
  * rowcast beside ceilings on the same data (see bench/README.md); prints a table and writes
  * bench/results/<timestamp>.json.
  */
@@ -13,6 +13,7 @@ import { catchUp, type CatchUpResult, type RunSpec } from './catch-up.ts'
 import { Created, freeSlots, measureStable, type BenchContext } from './context.ts'
 import { kafkaFor } from './kafka-watch.ts'
 import { latency, type LatencyResult } from './latency.ts'
+import { snapshotRun, type SnapshotBenchResult } from './snapshot.ts'
 import { formatProfile } from './profile-summary.ts'
 import { formatTable, type ReportRow } from './report.ts'
 
@@ -21,13 +22,15 @@ const quick = args.includes('--quick')
 const profile = args.includes('--profile')
 const keepLogs = args.includes('--keep-logs')
 const ceilings = !args.includes('--no-ceilings')
-const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? ['catch-up', 'latency', 'backfill']
+const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? ['catch-up', 'latency', 'backfill', 'snapshot']
 const numberArg = (name: string, fallback: number) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
 const params = {
   changes: numberArg('changes', quick ? 100_000 : 1_000_000),
   latencyRate: numberArg('rate', 5_000),
   latencySeconds: numberArg('latency-seconds', quick ? 15 : 60),
   backfillRows: numberArg('backfill-rows', quick ? 100_000 : 1_000_000),
+  snapshotRows: numberArg('snapshot-rows', quick ? 100_000 : 1_000_000),
+  snapshotParallelism: numberArg('snapshot-parallelism', 2),
   pauseKafkaMs: 10_000,
 }
 const RUNS: RunSpec[] = [
@@ -61,6 +64,7 @@ if (slots.free < 3) log(`warning: only ${slots.free} replication slots free (${s
 let catchUpResult: CatchUpResult | undefined
 let latencyResult: LatencyResult | undefined
 let backfillResult: BackfillResult | undefined
+let snapshotResult: SnapshotBenchResult | undefined
 let failure: unknown
 const stopOnSignal = () => void ctx.created.dropAll(ctx).finally(() => process.exit(130))
 process.once('SIGINT', stopOnSignal)
@@ -71,6 +75,7 @@ try {
   }
   if (only.includes('latency')) latencyResult = (await measureStable(ctx, 'latency', log, (suffix) => latency(ctx, suffix, params.latencyRate, params.latencySeconds, log))).value
   if (only.includes('backfill')) backfillResult = (await measureStable(ctx, 'backfill', log, (suffix) => backfillRun(ctx, suffix, params.backfillRows, log))).value
+  if (only.includes('snapshot')) snapshotResult = (await measureStable(ctx, 'snapshot', log, (suffix) => snapshotRun(ctx, suffix, params.snapshotRows, params.latencyRate, params.snapshotParallelism, log))).value
 } catch (error) {
   failure = error
   log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
@@ -79,11 +84,11 @@ try {
   await admin.disconnect()
 }
 
-const rows = reportRows(catchUpResult, latencyResult, backfillResult)
+const rows = [...reportRows(catchUpResult, latencyResult, backfillResult), ...snapshotRows(snapshotResult, catchUpResult)]
 const table = formatTable(rows)
 const file = join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`)
 const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, kafka: env.KAFKA_VERSION, loadBefore, loadAfter: loadavg() }
-writeFileSync(file, `${JSON.stringify({ startedAt, quick, params, machine, table: rows, catchUp: catchUpResult, latency: latencyResult, backfill: backfillResult, error: failure === undefined ? undefined : String(failure) }, null, 2)}\n`)
+writeFileSync(file, `${JSON.stringify({ startedAt, quick, params, machine, table: rows, catchUp: catchUpResult, latency: latencyResult, backfill: backfillResult, snapshot: snapshotResult, error: failure === undefined ? undefined : String(failure) }, null, 2)}\n`)
 console.log(`\nrowcast bench — ${startedAt.toISOString()}${quick ? ' (quick)' : ''}; ${machine.cpus} CPUs, load ${loadBefore.map((l) => l.toFixed(1)).join('/')} → ${machine.loadAfter.map((l) => l.toFixed(1)).join('/')}\n`)
 console.log(table)
 const profiled = catchUpResult?.runs.find((r) => r.profile !== undefined)
@@ -132,4 +137,26 @@ function reportRows(c: CatchUpResult | undefined, l: LatencyResult | undefined, 
     if (c !== undefined) rows.push({ measure: '  backfill vs sink ceiling', value: b.perSecond, unit: 'rows/s', ceiling: { name: 'bare kafkajs producer', value: c.sink.perSecond } })
   }
   return rows
+}
+
+/** The snapshot beside a writer, against the issue's targets: ≥ 70 % of the sink ceiling, live p99 ≤ 100 ms, peak RSS ≤ 200 MB. */
+function snapshotRows(r: SnapshotBenchResult | undefined, c: CatchUpResult | undefined): ReportRow[] {
+  if (r === undefined) return []
+  // The sink ceiling of the catch-up measure when it ran (many message shapes, best of three request sizes), else this run's own.
+  const sink = c === undefined ? { name: 'bare kafkajs producer (this run)', value: r.sink.perSecond } : { name: 'bare kafkajs producer', value: c.sink.perSecond }
+  const parallelism = r.parallelismSetting ? `parallelism ${r.parallelism}` : 'parallelism 1: no snapshot.parallelism in this build'
+  const peak = r.footprint?.peakRssMiB
+  return [
+    {
+      measure: `snapshot of ${r.rows.toLocaleString('en-US')} rows beside a writer @ ${r.writer.targetRate}/s (${parallelism})`, value: r.perSecond, unit: 'rows/s',
+      ceiling: { name: 'bare cursor read (FETCH 1000)', value: r.cursorRead.perSecond }, peakRssMiB: peak, cpuSeconds: r.footprint?.cpuSeconds,
+      note: `chunks of ${r.chunkRows}; ${r.seconds.toFixed(1)} s first to last snapshot message; /status said ${r.statusRowsPerSecond ?? '?'} rows/s`,
+    },
+    { measure: '  target: snapshot vs sink ceiling ≥ 0.70', value: r.perSecond, unit: 'rows/s', ceiling: sink },
+    {
+      measure: '  target: live p99 during the snapshot ≤ 100 ms', value: r.p99Ms, unit: 'ms',
+      note: `p50 ${r.p50Ms} ms, max ${r.maxMs} ms; writer ${Math.round(r.writer.achievedRate)}/s achieved, ${r.writer.received}/${r.writer.changes} changes received`,
+    },
+    { measure: '  target: peak RSS ≤ 200 MB', value: peak === undefined ? NaN : (peak * 1024 * 1024) / 1e6, unit: 'MB', note: `${peak?.toFixed(0) ?? '?'} MiB (VmHWM)` },
+  ]
 }

@@ -149,20 +149,21 @@ export interface SteadyWriteResult {
 }
 
 /**
- * Writes at a steady `rate` changes/s for `seconds`: every 10 ms one transaction with the changes due
+ * Writes at a steady `rate` changes/s for `seconds` (or until `stop()`), new rows from id `firstId` on: every 10 ms one transaction with the changes due
  * (alternating inserts of new rows and updates of existing ones). Each row's `plan` is `tx<seq>`, so a
  * consumer can match a message with its transaction's commit time.
  */
-export async function writeSteadily(client: pg.ClientBase, table: string, topicPrefix: string, rate: number, seconds: number): Promise<SteadyWriteResult> {
+export async function writeSteadily(client: pg.ClientBase, table: string, topicPrefix: string, rate: number, seconds: number, options: { firstId?: number; stop?: () => boolean } = {}): Promise<SteadyWriteResult> {
   const commitTimes = new Map<number, number>()
   const start = performance.now()
+  const firstId = options.firstId ?? 1
   let written = 0
-  let nextId = 1
-  let updateFrom = 1
+  let nextId = firstId
+  let updateFrom = firstId
   let seq = 0
   for (;;) {
     const elapsed = (performance.now() - start) / 1000
-    if (elapsed >= seconds) break
+    if (elapsed >= seconds || options.stop?.() === true) break
     const due = Math.min(Math.floor(rate * elapsed) - written, 2_000)
     if (due <= 0) {
       await new Promise((r) => setTimeout(r, 5))
@@ -170,11 +171,11 @@ export async function writeSteadily(client: pg.ClientBase, table: string, topicP
     }
     seq++
     const plan = `'tx${seq}'`
-    if (seq % 2 === 1 || nextId - 1 < due) {
+    if (seq % 2 === 1 || nextId - firstId < due) {
       await client.query(`INSERT INTO ${table} ${rowSelect('i', topicPrefix, plan)} FROM generate_series(${nextId}, ${nextId + due - 1}) AS i`)
       nextId += due
     } else {
-      if (updateFrom + due - 1 >= nextId) updateFrom = 1
+      if (updateFrom + due - 1 >= nextId) updateFrom = firstId
       await client.query(`UPDATE ${table} SET ${UPDATE_SET}, plan = ${plan} WHERE id BETWEEN ${updateFrom} AND ${updateFrom + due - 1}`)
       updateFrom += due
     }

@@ -65,6 +65,20 @@ export interface SourceChange {
   unchanged?: boolean
   /** Columns of an UPDATE whose unchanged large value the source read back from the table (their current value). */
   reselected?: string[]
+  /** A snapshot row (backfill, resync): where its snapshot stands once this row is in Kafka. */
+  snapshot?: SnapshotMark
+}
+
+/**
+ * Where a chunked snapshot stands once a row is delivered: its run (a backfill or resync, started anew by
+ * each resync), the row's key (text values, in key order) and the rows sent so far including it. Snapshot
+ * rows reach Kafka in key order, so the snapshot may resume after the last delivered row's key: exactly-once
+ * commits the mark of a request's last snapshot row in the same Kafka transaction as the row.
+ */
+export interface SnapshotMark {
+  run: string
+  key: string[]
+  rows: number
 }
 
 /** A row change of the model: added, changed or removed. */
@@ -82,6 +96,8 @@ export interface ModelChange {
   reselected?: string[]
   /** Why this change cannot become a message (a logical message whose content is not the UTF-8 or JSON it must be): a row error. */
   invalid?: string
+  /** A snapshot row's mark (see SnapshotMark), carried to the sink. */
+  snapshot?: SnapshotMark
 }
 
 /** A message ready for Kafka, still carrying its origin for errors, dead letters and the debugger. */

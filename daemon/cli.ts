@@ -11,6 +11,7 @@ import type { RowcastConfig, SyncConfig } from '../config/root-schema.ts'
 import { printChecks, runChecks } from './check.ts'
 import { startDaemon, type Daemon } from './daemon.ts'
 import { formatStatus, type SyncStatus } from '../observability/sync-status.ts'
+import { watchStatus } from './status-watch.ts'
 import { ConfigError, RowcastError, errorMessage, type ConfigIssue } from '../core/errors.ts'
 import { createLogger, type Logger } from '../core/logger.ts'
 import type { CheckResult } from '../core/check-result.ts'
@@ -158,22 +159,33 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .description("each sync's state and, during a snapshot (backfill, resync), rows done / estimated total, rate and ETA, from the running daemon's HTTP endpoint")
     .option(...configOption)
     .option('--json', 'print the JSON of GET /status')
+    .option('--watch', 'follow the snapshots until none runs: a live progress bar on a terminal, otherwise a line per change')
+    .option('--interval <seconds>', 'with --watch: seconds between polls', '1')
     .option('--url <url>', 'the daemon\'s HTTP endpoint (default: from the config\'s http section)')
-    .action(async (opts: { config: string; json?: boolean; url?: string }) => {
+    .action(async (opts: { config: string; json?: boolean; watch?: boolean; interval: string; url?: string }) => {
       const config = load(opts.config)
       const host = config.http?.host ?? '127.0.0.1'
       const base = opts.url ?? `http://${host.includes(':') ? `[${host}]` : host}:${config.http?.port ?? 9464}`
-      let body: { syncs: Record<string, SyncStatus> }
-      try {
-        const response = await fetch(`${base}/status`, { signal: AbortSignal.timeout(5_000) })
-        body = (await response.json()) as { syncs: Record<string, SyncStatus> }
-      } catch (error) {
-        print(`cannot reach the daemon at ${base}/status (is it running, with an http section in its config?): ${errorMessage(error)}`)
-        code = 1
+      const intervalMs = Number(opts.interval) * 1000
+      if (!(intervalMs > 0)) throw new ConfigError([{ path: '--interval', message: `must be a positive number of seconds, got "${opts.interval}"` }])
+      const read = async (): Promise<Record<string, SyncStatus> | null> => {
+        try {
+          const response = await fetch(`${base}/status`, { signal: AbortSignal.timeout(5_000) })
+          return ((await response.json()) as { syncs: Record<string, SyncStatus> }).syncs
+        } catch (error) {
+          print(`cannot reach the daemon at ${base}/status (is it running, with an http section in its config?): ${errorMessage(error)}`)
+          code = 1
+          return null
+        }
+      }
+      if (opts.watch === true && opts.json !== true) {
+        code = await watchStatus(read, print, { tty: process.stdout.isTTY === true, intervalMs })
         return
       }
-      if (opts.json) print(JSON.stringify(body, null, 2))
-      else for (const line of formatStatus(body.syncs)) print(line)
+      const syncs = await read()
+      if (syncs === null) return
+      if (opts.json) print(JSON.stringify({ syncs }, null, 2))
+      else for (const line of formatStatus(syncs)) print(line)
     })
 
   program

@@ -27,7 +27,9 @@ export function classify(model: ModelShape, onUnchanged?: (count: number) => voi
       switch (change.op) {
         case 'insert': {
           const row = change.modelShaped === true ? (change.row as Row) : project(change.row as Row)
-          return { type: 'added', table: change.table, row, previous: null, key: keyOf(row), lsn: change.lsn }
+          const added: ModelChange = { type: 'added', table: change.table, row, previous: null, key: keyOf(row), lsn: change.lsn }
+          if (change.snapshot !== undefined) added.snapshot = change.snapshot
+          return added
         }
         case 'update': {
           const shaped = change.modelShaped === true

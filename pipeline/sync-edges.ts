@@ -42,6 +42,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
   const { sync, index, postgres, limits, records, logger } = options
   const resolveRowError = rowErrorResolver(sync.name, sync.onRowError, rowErrorEvents(records))
   let identity: SourceIdentity | null = null // of the attempt's source, opened before its sink
+  let opened: PostgresSource | null = null
   return {
     async openSource(signal, hooks) {
       const source = await PostgresSource.connect({
@@ -68,8 +69,10 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         for (const warning of resolved.warnings) logger.warn(warning)
         const encoders = await prepareValueEncoders(resolved, { registry: options.schemaRegistry, baseDir: options.baseDir, index, logger })
         identity = null
+        opened = null
         await source.prepare({ slot: resolved.slot, publication: resolved.publication, table: resolved.table.name, shape: resolved.shape, snapshotColumns: resolved.table.columns, keyColumns: resolved.model.keyColumns, filter: sync.model.filter ?? null, reselect: reselectSpec(resolved), ...(resolved.messages === null ? {} : { messagePrefix: resolved.messages.prefix }) })
         identity = source.identity
+        opened = source
         const steps = buildSteps(resolved, {
           onUnchanged: (count) => records.filtered(count, 'unchanged'),
           onFiltered: (count) => records.filtered(count, 'trigger'),
@@ -83,8 +86,8 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         throw error
       }
     },
-    openSink(events): Promise<MessageSink> {
-      return openKafkaSink({
+    async openSink(events): Promise<MessageSink> {
+      const sink = await openKafkaSink({
         kafka: options.kafka,
         limits,
         logger,
@@ -101,6 +104,9 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         },
         ...(sync.delivery === 'exactly-once' ? { exactlyOnce: exactlyOnceOf(sync.name, options.progressTopic, options.namespace, identity) } : {}),
       })
+      // Exactly-once: a pending snapshot resumes after the last row committed to Kafka, not the last chunk recorded.
+      opened?.resumeSnapshotAt(sink.resumedSnapshot)
+      return sink
     },
   }
 }

@@ -3,6 +3,7 @@ import { parseLsn, formatLsn, type Lsn } from '../../core/lsn.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { SourceIdentity } from '../../core/contracts.ts'
+import type { OutgoingMessage, SnapshotMark } from '../../core/changes.ts'
 import type { KafkaClient } from './client.ts'
 import { translateKafkaError } from './errors.ts'
 import type { QueueEntry, RequestPart } from './send-queue.ts'
@@ -10,11 +11,14 @@ import type { QueueEntry, RequestPart } from './send-queue.ts'
 /**
  * Exactly-once position of a sync, committed in the same Kafka transaction as the messages it covers:
  * every source transaction whose commit ends at or before `lsn` is in Kafka, and of the transaction that
- * commits at `partial.txLsn` (a large one split across Kafka transactions) the first `partial.messages`.
+ * commits at `partial.txLsn` (a large one split across Kafka transactions) the first `partial.messages`;
+ * and the mark of the last snapshot row committed (where a backfill or resync resumes: after its key).
  */
 export interface DeliveryProgress {
   lsn: Lsn
   partial: { txLsn: Lsn; messages: number } | null
+  /** The last snapshot row in Kafka (absent when no snapshot sent any, and in records of earlier versions). */
+  snapshot?: SnapshotMark
   /** The source whose positions these are (absent in records of earlier versions). */
   source?: SourceIdentity
 }
@@ -41,22 +45,24 @@ export function progressRecord(topic: string, key: string, source?: SourceIdenti
   return { topic, key, encode: (progress) => encodeProgress(key, { ...progress, ...(source === undefined ? {} : { source }) }) }
 }
 
-export function encodeProgress(sync: string, { lsn, partial, source }: DeliveryProgress): string {
+export function encodeProgress(sync: string, { lsn, partial, source, snapshot }: DeliveryProgress): string {
   return JSON.stringify({
     sync,
     ...(source === undefined ? {} : { source }),
     lsn: formatLsn(lsn),
     ...(partial === null ? {} : { partial: { txLsn: formatLsn(partial.txLsn), messages: partial.messages } }),
+    ...(snapshot === undefined ? {} : { snapshot: { run: snapshot.run, after: snapshot.key, rows: snapshot.rows } }),
     at: new Date().toISOString(),
   })
 }
 
 export function decodeProgress(value: string): DeliveryProgress {
-  const parsed = JSON.parse(value) as { lsn: string; partial?: { txLsn: string; messages: number }; source?: SourceIdentity }
+  const parsed = JSON.parse(value) as { lsn: string; partial?: { txLsn: string; messages: number }; source?: SourceIdentity; snapshot?: { run: string; after: string[]; rows: number } }
   return {
     lsn: parseLsn(parsed.lsn),
     partial: parsed.partial === undefined ? null : { txLsn: parseLsn(parsed.partial.txLsn), messages: parsed.partial.messages },
     ...(parsed.source === undefined ? {} : { source: parsed.source }),
+    ...(parsed.snapshot === undefined ? {} : { snapshot: { run: parsed.snapshot.run, key: parsed.snapshot.after, rows: parsed.snapshot.rows } }),
   }
 }
 
@@ -154,6 +160,11 @@ export class TransactionalSend {
     this.#committed = this.#resume
   }
 
+  /** The progress committed before this sink started (its snapshot mark tells the source where a snapshot resumes). */
+  get resume(): DeliveryProgress {
+    return this.#resume
+  }
+
   /**
    * Numbers a prepared entry's messages within its source transaction (entries come in stream order) and
    * says how many leading ones an earlier run already committed: those are settled, not sent again.
@@ -190,14 +201,22 @@ export class TransactionalSend {
 }
 
 /**
- * The progress a request commits (null when it changes nothing, e.g. backfill batches only): the highest
- * commit LSN among the source transactions it completes, and the transaction it stops inside, if any.
+ * The progress a request commits (null when it changes nothing): the highest commit LSN among the source
+ * transactions it completes, the transaction it stops inside, if any, and the mark of its last snapshot row
+ * (snapshot rows come in key order; each batch of them is a snapshot's only). Every record carries the
+ * current mark on: the compacted topic keeps only the last record.
  */
 export function progressAfter(previous: DeliveryProgress, parts: readonly { entry: Pick<QueueEntry, 'messages' | 'commitLsn' | 'txLsn' | 'txOffset'>; to: number }[]): DeliveryProgress | null {
   let lsn = previous.lsn
   let partial = previous.partial
+  let snapshot = previous.snapshot
   let changed = false
   for (const { entry, to } of parts) {
+    const mark = to > 0 ? snapshotMarkOf(entry.messages[to - 1]) : undefined
+    if (mark !== undefined) {
+      snapshot = mark
+      changed = true
+    }
     if (to >= entry.messages.length && entry.commitLsn !== null) {
       if (entry.commitLsn > lsn) lsn = entry.commitLsn
       partial = null
@@ -207,7 +226,12 @@ export function progressAfter(previous: DeliveryProgress, parts: readonly { entr
       changed = true
     }
   }
-  return changed ? { lsn, partial } : null
+  if (!changed) return null
+  return snapshot === undefined ? { lsn, partial } : { lsn, partial, snapshot }
+}
+
+function snapshotMarkOf(message: OutgoingMessage | undefined): SnapshotMark | undefined {
+  return message?.change.snapshot
 }
 
 /**

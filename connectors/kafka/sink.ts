@@ -1,5 +1,5 @@
 import type { Admin, Message, Producer, ProducerConfig, RecordMetadata, TopicMessages } from 'kafkajs'
-import type { Batch, OutgoingMessage } from '../../core/changes.ts'
+import type { Batch, OutgoingMessage, SnapshotMark } from '../../core/changes.ts'
 import type { DeliveredMessage, MessageSink, SinkEvents, SourceIdentity } from '../../core/contracts.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
@@ -126,6 +126,11 @@ export class KafkaSink implements MessageSink {
     if (batch.items.length === 0) return
     this.#queue.push(batch, ticket, txLsn)
     this.#kick()
+  }
+
+  /** Exactly-once: the mark of the last snapshot row committed before this sink started (where a snapshot resumes). */
+  get resumedSnapshot(): SnapshotMark | null {
+    return this.#transactional?.resume.snapshot ?? null
   }
 
   get inFlight(): { messages: number; bytes: number } {

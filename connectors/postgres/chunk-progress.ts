@@ -31,7 +31,7 @@ export class ChunkProgress {
     let last = false
     for (let next = this.#waiting.get(this.#next); next !== undefined; next = this.#waiting.get(this.#next)) {
       this.#waiting.delete(this.#next++)
-      this.#position = { after: next.end ?? this.#position.after, rows: this.#position.rows + next.sent }
+      this.#position = { ...this.#position, after: next.end ?? this.#position.after, rows: this.#position.rows + next.sent }
       advanced = true
       last ||= next.last
     }

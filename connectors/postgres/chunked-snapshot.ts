@@ -102,7 +102,8 @@ export class ChunkedSnapshot {
     this.#ahead = 2 * readers
     const clients = [planner]
     for (let i = 1; i < readers && !this.#stopped; i++) clients.push(await this.#connect())
-    await Promise.all(clients.map((client) => this.#readChunks(client, plan)))
+    const marked = readers === 1 && keyColumns.length > 0
+    await Promise.all(clients.map((client) => this.#readChunks(client, plan, marked)))
   }
 
   async #connect(): Promise<pg.Client> {
@@ -128,9 +129,9 @@ export class ChunkedSnapshot {
   }
 
   /** One reader: chunk after chunk of the plan, each between its watermarks, each merged before the next. */
-  async #readChunks(client: pg.Client, plan: ChunkPlan): Promise<void> {
+  async #readChunks(client: pg.Client, plan: ChunkPlan, marked: boolean): Promise<void> {
     const { merge, maxRowsPerSecond } = this.#options
-    const read = this.#reader(client)
+    const read = this.#reader(client, marked)
     while (!this.#stopped) {
       const wait = throttleDelayMs(this.#rowsRead, Date.now() - this.#started, maxRowsPerSecond)
       if (wait > 0) await Promise.race([new Promise((r) => setTimeout(r, wait)), this.#stopping])
@@ -143,11 +144,14 @@ export class ChunkedSnapshot {
       this.#taken = Math.max(this.#taken, seq + 1)
       this.#unplaced.add(seq)
       // Placed synchronously in the stream, right before the high watermark's commit: recorded there too.
-      const merged = new Promise<MergedChunk>((resolve) => merge.expect(seq, (placed) => {
+      // Resolves with `true`, never the chunk: each Promise.race below leaves a reaction on the long-lived
+      // `#stopping` promise that keeps the race's value alive until the snapshot ends (every chunk's rows, 1.4 GB
+      // for 1,000,000 rows in the snapshot bench).
+      const merged = new Promise<true>((resolve) => merge.expect(seq, (placed: MergedChunk) => {
         this.#options.onChunk(placed, this.#estimated)
         this.#unplaced.delete(seq)
         for (const wake of this.#placedWaiters.splice(0)) wake()
-        resolve(placed)
+        resolve(true)
       }))
       await this.#watermark(client, merge.watermark(seq, 'low'))
       const started = performance.now()
@@ -180,8 +184,8 @@ export class ChunkedSnapshot {
   }
 
   /** Runs a planned chunk's read; values stay text until our parsers decode them. */
-  #reader(client: pg.Client): (planned: PlannedChunk) => Promise<ReadChunk> {
-    const { table, columns, keyColumns } = this.#options
+  #reader(client: pg.Client, marked: boolean): (planned: PlannedChunk) => Promise<ReadChunk> {
+    const { table, columns, keyColumns, from } = this.#options
     const raw = { getTypeParser: () => (text: string) => text }
     const parsers = columns.map((c) => [c.name, parserForColumn(c)] as const)
     return async (planned) => {
@@ -192,7 +196,11 @@ export class ChunkedSnapshot {
           const text = values[name]
           row[name] = text === null || text === undefined ? null : parse(text)
         }
-        return { op: 'insert', table, row, previous: null, previousIsFull: false, lsn: '0/0' }
+        // Its mark: the key it resumes after once delivered (the coordinator numbers the rows sent). Only where
+        // rows reach Kafka in key order (one reader, by key); otherwise the resume is the contiguous chunk position.
+        if (!marked) return { op: 'insert', table, row, previous: null, previousIsFull: false, lsn: '0/0' }
+        const snapshot = { run: from.run, key: keyColumns.map((c) => values[c] ?? ''), rows: 0 }
+        return { op: 'insert', table, row, previous: null, previousIsFull: false, lsn: '0/0', snapshot }
       })
       const lastRow = result.rows.at(-1)
       const lastKey = lastRow === undefined || keyColumns.length === 0 ? null : keyColumns.map((c) => lastRow[c] ?? '')

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
-import type { Batch, SourceChange } from '../../core/changes.ts'
+import type { Batch, SnapshotMark, SourceChange } from '../../core/changes.ts'
 import { errorMessage, type RowcastError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { Lsn } from '../../core/lsn.ts'
@@ -44,7 +44,7 @@ export class SnapshotCoordinator {
   /** Chunks placed in the stream, not yet confirmed, in stream order. */
   #placed: PlacedChunk[] = []
   /** The position the run may record, from the chunks delivered so far. */
-  #progress = new ChunkProgress({ after: null, rows: 0 })
+  #progress = new ChunkProgress({ after: null, rows: 0, run: '' })
   /** The seq of the run's last chunk, once placed. */
   #lastSeq: number | null = null
   #rows = 0
@@ -60,8 +60,19 @@ export class SnapshotCoordinator {
   async prepare(snapshot: boolean, restart: boolean): Promise<void> {
     await ensureSnapshotColumns(this.#control)
     if (!snapshot) return
-    if (restart) await beginSnapshot(this.#control, this.#options.sync)
-    this.#from = restart ? { after: null, rows: 0 } : await readSnapshotProgress(this.#control, this.#options.sync)
+    this.#from = restart ? await beginSnapshot(this.#control, this.#options.sync) : await readSnapshotProgress(this.#control, this.#options.sync)
+  }
+
+  /**
+   * Exactly-once, before the snapshot starts: the mark committed to Kafka with the last snapshot row (in the
+   * same transaction). When it is of this run and further than _rowcast's record (rows Kafka has but whose
+   * chunk was not yet recorded, or only part of a chunk), the snapshot resumes after its key: nothing twice.
+   */
+  resumeAt(mark: SnapshotMark | null | undefined): void {
+    const from = this.#from
+    if (mark == null || from === null || this.#runner !== null || mark.run !== from.run || mark.rows <= from.rows) return
+    this.#options.logger.info({ after: mark.key, rows: mark.rows, recorded: from.rows }, 'exactly-once: the snapshot resumes after the last row committed to Kafka')
+    this.#from = { after: mark.key, rows: mark.rows, run: from.run }
   }
 
   /** Whether a snapshot waits to run (or runs). */
@@ -94,9 +105,9 @@ export class SnapshotCoordinator {
   async restart(): Promise<void> {
     await this.#stopRunner()
     this.#placed = []
-    this.#writes = this.#writes.then(() => beginSnapshot(this.#control, this.#options.sync))
-    await this.#writes
-    this.#from = { after: null, rows: 0 }
+    const begun = this.#writes.then(() => beginSnapshot(this.#control, this.#options.sync))
+    this.#writes = begun.then(() => undefined)
+    this.#from = await begun
     this.start()
   }
 
@@ -131,7 +142,10 @@ export class SnapshotCoordinator {
 
   #placedChunk(merged: MergedChunk, estimated: number): void {
     const { chunk, sent, commitLsn } = merged
-    this.#rows += sent
+    for (const row of merged.rows) {
+      this.#rows++
+      if (row.snapshot !== undefined) row.snapshot.rows = this.#rows
+    }
     this.#placed.push({ commitLsn, seq: chunk.seq, end: chunk.end, sent, last: chunk.last })
     if (chunk.last) this.#lastSeq = chunk.seq
     const finished = this.#lastSeq !== null && this.#placed.length + this.#progress.delivered === this.#lastSeq + 1

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { concatMap, defer, EMPTY, finalize, from, merge, of, Subject, tap, type Observable } from 'rxjs'
-import type { Batch, ColumnInfo, SourceChange } from '../../core/changes.ts'
+import type { Batch, ColumnInfo, SnapshotMark, SourceChange } from '../../core/changes.ts'
 import type { ChangeSource, ChangeSourceEvents, SourceIdentity } from '../../core/contracts.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
@@ -231,6 +231,11 @@ export class PostgresSource implements ChangeSource {
   /** The snapshot runs beside the stream (chunked), never before it. */
   get snapshotFirst(): boolean {
     return false
+  }
+
+  /** Exactly-once: the last snapshot row committed to Kafka (read before streaming starts); a pending snapshot resumes after it. */
+  resumeSnapshotAt(mark: SnapshotMark | null): void {
+    this.#snapshot?.resumeAt(mark)
   }
 
   confirm(position: Lsn): void {

@@ -19,6 +19,8 @@ export interface MergedChunk {
   chunk: ReadChunk
   /** Rows sent (the chunk's rows minus those the stream changed between the watermarks). */
   sent: number
+  /** Those rows, in key order (not yet emitted: the coordinator numbers their snapshot marks). */
+  rows: readonly SourceChange[]
   /** The watermark transaction's commit record: confirmed past it, the chunk is in Kafka. */
   commitLsn: Lsn
 }
@@ -115,7 +117,7 @@ export class WatermarkMerge {
     this.#close(seq)
     const batches: Batch<SourceChange>[] = []
     for (let i = 0; i < rows.length; i += this.#maxBatchRows) batches.push({ items: rows.slice(i, i + this.#maxBatchRows), commitLsn: null, commitTime, txId })
-    window.merged({ chunk, sent: rows.length, commitLsn })
+    window.merged({ chunk, sent: rows.length, rows, commitLsn })
     return batches
   }
 
