@@ -2,7 +2,7 @@ import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { configFor, consume, createTopics, eventually, kafkaClient, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 import { checkDelivery } from '../support/delivery-check.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, stackCommand, startWriter, writeConfig, type RowcastProcess } from '../support/rowcast-process.ts'
 
@@ -12,13 +12,7 @@ import { dropSlotWhenFree, freePort, spawnRowcast, stackCommand, startWriter, wr
  */
 
 async function createProgressTopic(env: StackEnv, topic: string): Promise<void> {
-  const admin = kafkaClient(env).admin()
-  await admin.connect()
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }], waitForLeaders: true })
-  } finally {
-    await admin.disconnect()
-  }
+  await createTopics(env, [topic], 1, { 'cleanup.policy': 'compact' }) // retries what a just-restarted broker answers
 }
 
 async function waitStreaming(proc: RowcastProcess, sync: string, timeoutMs = 60_000): Promise<void> {
