@@ -11,6 +11,7 @@ import { SyncSupervisor } from '../pipeline/supervisor.ts'
 import { syncEdges } from '../pipeline/sync-edges.ts'
 import { translatePgError } from '../connectors/postgres/errors.ts'
 import { createSlotReader } from '../connectors/postgres/slot-reader.ts'
+import { StreamGroup } from '../connectors/postgres/stream-group.ts'
 import { startSlotMonitor } from '../pipeline/slot-monitor.ts'
 import { slotName } from '../pipeline/resolve-sync.ts'
 import { Telemetry } from '../core/telemetry.ts'
@@ -54,6 +55,19 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
   if (http !== null) logger.info({ url: http.url }, 'HTTP endpoint listening (/metrics, /healthz, /readyz' + (debuggerOn ? ', /debugger)' : ')'))
 
   const kafka = createKafkaClient(config.destination.kafka, logger)
+  const shared = config.syncs.filter((sync) => sync.stream === 'shared')
+  const postgres = config.source.postgres
+  const group = shared.length === 0 ? undefined : new StreamGroup({
+    url: postgres.url,
+    slot: postgres.streamGroup.slot,
+    syncs: shared.map((sync) => sync.name),
+    heartbeatIntervalMs: postgres.heartbeatIntervalMs,
+    statusIntervalMs: postgres.statusIntervalMs,
+    takeoverTimeoutMs: postgres.takeoverTimeoutMs,
+    failoverSlots: postgres.failoverSlots,
+    parkAfterMs: postgres.streamGroup.parkAfterMs,
+    logger: logger.child({ component: 'stream-group', group: postgres.streamGroup.slot }),
+  })
   const syncs: SyncSupervisor[] = []
   for (const [index, sync] of config.syncs.entries()) {
     const operators = mergeInsertions(options.operators?.[sync.name] ?? {}, await loadOperators(sync.operators, options.baseDir ?? process.cwd(), index))
@@ -79,6 +93,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
         baseDir: options.baseDir ?? process.cwd(),
         records,
         logger: syncLogger,
+        ...(group === undefined ? {} : { group }),
         ...(config.destination.schemaRegistry === undefined ? {} : { schemaRegistry: config.destination.schemaRegistry }),
       }),
     })
@@ -87,7 +102,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
   for (const sync of syncs) sync.start()
   // Lag, retained WAL and slot statistics from the server's view, on a timer: they move even while a sync is stuck.
   const slotMonitor = startSlotMonitor({
-    syncs: config.syncs.map((sync) => ({ sync: sync.name, slot: slotName(sync) })),
+    syncs: config.syncs.map((sync) => ({ sync: sync.name, slot: sync.stream === 'shared' ? postgres.streamGroup.slot : slotName(sync) })),
     reader: createSlotReader(config.source.postgres.url),
     telemetry,
     logger: logger.child({ component: 'slot-monitor' }),
@@ -102,6 +117,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
     stop: () =>
       (stopping ??= (async () => {
         await Promise.all(syncs.map((s) => s.stop()))
+        await group?.close()
         await slotMonitor.close()
         await alerts.close()
         debuggerFeed?.close()

@@ -4,7 +4,7 @@ import type { Batch, ColumnInfo, SourceChange } from '../../core/changes.ts'
 import type { ChangeSource, ChangeSourceEvents, SourceIdentity } from '../../core/contracts.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
-import { formatLsn, type Lsn } from '../../core/lsn.ts'
+import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 import { describeTable, type TableInfo } from './catalog.ts'
 import { ensurePublication, type PublicationSpec } from './publication.ts'
 import type { ShapeOptions } from './relation-shape.ts'
@@ -17,6 +17,8 @@ import { readSwitchPoint } from './timeline.ts'
 import { whileNudgingPrimary } from './standby.ts'
 import { decideStart } from './start-decision.ts'
 import { emitHeartbeat, ReplicationStream } from './stream.ts'
+import type { StreamGroup } from './stream-group.ts'
+import type { GroupMember } from './group-member.ts'
 import {
   ensureStateTable, readBackfillState, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync,
 } from './sync-state.ts'
@@ -50,6 +52,11 @@ export interface PostgresSourceOptions {
   chunkRows: number
   /** A ceiling on snapshot rows per second (none: as fast as Kafka takes them). */
   maxSnapshotRowsPerSecond?: number
+  /**
+   * The stream group this sync reads through (`stream: shared`): the group holds the lock, the slot and the
+   * heartbeats; the sync keeps its own cursor. Absent: the sync's own slot and lock (`stream: dedicated`).
+   */
+  group?: StreamGroup
   logger: Logger
   events: PostgresSourceEvents
 }
@@ -106,7 +113,7 @@ export class PostgresSource implements ChangeSource {
   #slots: pg.Client
   readonly #failure = new Subject<never>()
   readonly #releases: (() => Promise<void> | void)[] = []
-  #stream: ReplicationStream | null = null
+  #stream: ReplicationStream | GroupMember | null = null
   #batches: Observable<Batch<SourceChange>> = EMPTY
   #start: Lsn = 0n
   #snapshot: SnapshotCoordinator | null = null
@@ -136,6 +143,12 @@ export class PostgresSource implements ChangeSource {
     const source = new PostgresSource(options, control)
     try {
       if (options.primaryUrl !== undefined) source.#slots = await source.#connectStandby(options.url)
+      if (options.group !== undefined) {
+        // The group's lock covers its syncs: the group's own connection holds it.
+        if (await options.group.acquire(signal)) return source
+        await source.close()
+        return null
+      }
       let waiting = false
       while (!(await tryLockSync(control, options.sync))) {
         if (!waiting) options.logger.info('another rowcast streams this sync; waiting to take over')
@@ -173,6 +186,7 @@ export class PostgresSource implements ChangeSource {
     const control = this.#control
     await ensureStateTable(control)
     await ensurePublication(control, spec.publication)
+    if (this.#options.group !== undefined) return this.#prepareMember(spec, this.#options.group)
     const { database, ...server } = await readServerIdentity(control)
     this.#identity = { systemId: server.systemId, database, slot: spec.slot }
     const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
@@ -208,6 +222,35 @@ export class PostgresSource implements ChangeSource {
     this.#batches = this.#read({ ...spec, shape })
   }
 
+  /**
+   * A member of a stream group starts from its cursor (its recorded confirmed position in the group's slot), or
+   * from the server's current position the first time (with its snapshot beside the stream for a backfill).
+   * A cursor below the group's slot (the slot was replaced) is a gap, as a lost slot is for a dedicated sync.
+   */
+  async #prepareMember(spec: StreamSpec, group: StreamGroup): Promise<void> {
+    const { sync, initialSync } = this.#options
+    const control = this.#control
+    const { database, ...server } = await readServerIdentity(control)
+    this.#identity = { systemId: server.systemId, database, slot: group.slot }
+    const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
+    const backfill = await readBackfillState(control, sync)
+    const snapshot = backfill === 'resync' || backfill === 'pending' || (initialSync === 'backfill' && backfill !== 'done')
+    const resumed = recorded !== null && recorded.slot === group.slot && recorded.systemId === server.systemId
+    let cursor: Lsn
+    if (resumed && recorded.confirmed >= group.slotPosition) cursor = recorded.confirmed
+    else if (resumed && !gapAccepted && !snapshot) {
+      throw new RowcastError('PG_SLOT_LOST', `sync "${sync}": its position ${formatLsn(recorded.confirmed)} is behind the stream group's slot "${group.slot}" (at ${formatLsn(group.slotPosition)}): changes in between cannot be streamed. Either re-send the model: rowcast resync --sync ${sync}; or accept the gap: rowcast resync --sync ${sync} --accept-gap`)
+    } else cursor = await migrateOrStart(control, recorded, group, this.#options.logger)
+    this.#start = cursor
+    this.#snapshot = this.#snapshotOf(spec)
+    await this.#snapshot.prepare(snapshot, backfill !== 'pending' || !resumed)
+    await recordStream(control, sync, { ...server, slot: group.slot, position: cursor, fresh: !resumed })
+    group.hold(sync, cursor)
+    this.#recorded = { position: cursor, at: Date.now(), writing: false }
+    const shape = await settleShape(control, sync, spec.shape, !resumed)
+    this.#batches = this.#read({ ...spec, shape })
+  }
+
   get batches(): Observable<Batch<SourceChange>> {
     return this.#batches
   }
@@ -228,7 +271,7 @@ export class PostgresSource implements ChangeSource {
 
   confirm(position: Lsn): void {
     this.#stream?.confirm(position)
-    this.#recordConfirmed(position, false)
+    if (this.#options.group === undefined) this.#recordConfirmed(position, false)
     this.#snapshot?.confirmed(position)
   }
 
@@ -250,7 +293,7 @@ export class PostgresSource implements ChangeSource {
     this.#closed = true
     // Each step bounded: over a silently dead link a query or a connection's end never answers, and the
     // attempt's teardown must not hang on it (the sync would never reconnect).
-    await bounded(this.#recordConfirmed(this.#stream?.confirmed ?? 0n, true))
+    if (this.#options.group === undefined) await bounded(this.#recordConfirmed(this.#stream?.confirmed ?? 0n, true))
     this.resume() // a snapshot waiting for room gives up (its subscription is gone by now)
     await bounded(this.#snapshot?.stop())
     for (const release of this.#releases.reverse()) await bounded(release())
@@ -290,7 +333,7 @@ export class PostgresSource implements ChangeSource {
   #read(spec: StreamSpec): Observable<Batch<SourceChange>> {
     const { url, maxBatchRows, statusIntervalMs, logger, events } = this.#options
     const snapshot = this.#snapshot
-    const stream = new ReplicationStream({
+    const streamOptions = {
       connectionString: url,
       slot: spec.slot,
       publication: spec.publication.name,
@@ -305,7 +348,9 @@ export class PostgresSource implements ChangeSource {
       ...(events.onTruncate === undefined ? {} : { onTruncate: events.onTruncate }),
       ...(events.onServerPosition === undefined ? {} : { onServerPosition: events.onServerPosition }),
       ...(events.onBegin === undefined ? {} : { onBegin: events.onBegin }),
-    })
+    }
+    const group = this.#options.group
+    const stream = group === undefined ? new ReplicationStream(streamOptions) : group.member({ ...streamOptions, sync: this.#options.sync, table: spec.table })
     this.#stream = stream
     const reselect = spec.reselect == null ? null : reselectUnchangedToast(this.#control, spec.reselect, logger)
     const streamed = (batches: Observable<Batch<SourceChange>>) =>
@@ -320,7 +365,8 @@ export class PostgresSource implements ChangeSource {
 
   #startTimers(): () => void {
     const { heartbeatIntervalMs, logger, sync } = this.#options
-    const heartbeat = setInterval(() => {
+    // A stream group writes the heartbeats of its syncs.
+    const heartbeat = this.#options.group !== undefined ? undefined : setInterval(() => {
       emitHeartbeat(this.#control).catch((error: unknown) => logger.warn({ error: errorMessage(error) }, 'heartbeat failed'))
     }, heartbeatIntervalMs)
     let resyncing = false
@@ -350,4 +396,14 @@ async function connectClient(url: string): Promise<pg.Client> {
     throw new RowcastError('PG_UNREACHABLE', `cannot connect to PostgreSQL: ${errorMessage(error)}`, { cause: error })
   }
   return client
+}
+
+/**
+ * Where a sync that joins a stream group without a cursor in it starts: a sync that never streamed starts at the
+ * server's current position. (A sync that streamed from a slot of its own before is moved into the group by
+ * group-upgrade.ts.)
+ */
+async function migrateOrStart(control: pg.Client, _recorded: unknown, _group: StreamGroup, _logger: Logger): Promise<Lsn> {
+  const { rows } = await control.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
+  return parseLsn(rows[0].lsn)
 }

@@ -1,0 +1,135 @@
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { StackEnv } from '../../scripts/stack-env.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { allArrived, checkDelivery } from '../support/delivery-check.ts'
+import { dropSlotWhenFree, restartPostgres, startWriter } from '../support/rowcast-process.ts'
+
+/**
+ * A stream group: syncs with `stream: shared` read one replication slot through one walsender, each keeping
+ * its own position; a sync that cannot deliver is parked while the others go on, and catches up later.
+ */
+
+const PAD = 'x'.repeat(3_000)
+
+async function finalsOf(env: StackEnv, table: string): Promise<Map<number, number>> {
+  const result = await sql(env, `SELECT id, n FROM ${table}`)
+  return new Map(result.rows.map((r: { id: number; n: number }) => [r.id, r.n]))
+}
+
+function syncYaml(name: string, table: string, topic: string): string {
+  return `  - name: ${name}
+    stream: shared
+    model: { table: ${table}, columns: [id, n, pad] }
+    topic: ${topic}
+    message: { format: json, mapping: { id: id, n: n } }
+`
+}
+
+describe('stream group (stream: shared)', () => {
+  let env: StackEnv
+  before(async () => {
+    env = await stack()
+  })
+
+  describe('with 4 replication slots free', () => {
+    let limited = false
+    before(async () => {
+      // Only 4 slots more than the test stack holds now: 12 syncs with a slot each could not all start.
+      const { rows } = await sql(env, 'SELECT count(*)::int AS n FROM pg_replication_slots')
+      await sql(env, `ALTER SYSTEM SET max_replication_slots = ${(rows[0] as { n: number }).n + 4}`)
+      limited = true
+      await restartPostgres(0)
+    })
+    after(async () => {
+      if (!limited) return
+      await sql(env, 'ALTER SYSTEM RESET max_replication_slots')
+      await restartPostgres(0)
+    })
+
+    test('12 syncs over 12 tables stream through one slot, each correct', { timeout: 120_000 }, async () => {
+      const group = uniqueName('grp')
+      const names = Array.from({ length: 12 }, (_, i) => uniqueName(`g${i}`))
+      for (const name of names) {
+        await sql(env, `CREATE TABLE ${name} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
+        await sql(env, `INSERT INTO ${name} SELECT g, 1, '' FROM generate_series(1, 5) g`)
+      }
+      await createTopics(env, names, 1)
+      const config = configFor(env, names.map((name) => syncYaml(name, name, name)).join(''))
+      const daemon = await runDaemon({ ...config, source: { postgres: { ...config.source.postgres, streamGroup: { slot: group, parkAfterMs: 30_000 } } } })
+      const consumer = await consume(env, names)
+      try {
+        await streaming(daemon, 60_000)
+        // Each table its own changes: table i gets i + 1 rounds of updates, in transactions of several rows.
+        for (const [i, name] of names.entries()) {
+          for (let round = 0; round <= i; round++) await sql(env, `UPDATE ${name} SET n = n + 1, pad = $1`, [PAD])
+          await sql(env, `INSERT INTO ${name} VALUES (6, 1, $1)`, [PAD])
+        }
+        const finals = new Map<string, Map<number, number>>()
+        for (const name of names) finals.set(name, await finalsOf(env, name))
+        const of = (topic: string) => consumer.messages.filter((m) => m.topic === topic)
+        await eventually(() => names.every((name) => allArrived(of(name), finals.get(name)!)), (done) => done, 60_000, 'every sync to deliver its table')
+        for (const name of names) {
+          const report = checkDelivery(of(name), finals.get(name)!)
+          assert.deepEqual({ missing: report.missing, outOfOrder: report.outOfOrder, duplicates: report.duplicates }, { missing: [], outOfOrder: [], duplicates: 0 }, `sync ${name}`)
+          // Each sync sees its own table only.
+          assert.equal(report.delivered, [...finals.get(name)!.values()].reduce((a, b) => a + b, 0), `sync ${name} delivered ${report.delivered}`)
+        }
+        const slots = await sql(env, 'SELECT slot_name FROM pg_replication_slots WHERE slot_name = $1 OR slot_name = ANY($2)', [group, names.map((n) => `rowcast_${n}`)])
+        assert.deepEqual(slots.rows.map((r: { slot_name: string }) => r.slot_name), [group], 'one slot for the whole group')
+        const senders = await sql(env, "SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name <> 'walreceiver'")
+        assert.equal((senders.rows[0] as { n: number }).n, 1, 'one walsender')
+      } finally {
+        await consumer.stop()
+        await daemon.stop()
+        await dropSlotWhenFree(env, group)
+      }
+    })
+  })
+
+  test('a sync whose topic is missing is parked while the others deliver; once the topic exists it catches up, nothing lost, per key in order', { timeout: 150_000 }, async () => {
+    const group = uniqueName('grp')
+    const names = [uniqueName('pa'), uniqueName('pb'), uniqueName('pc')]
+    for (const name of names) {
+      await sql(env, `CREATE TABLE ${name} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
+      await sql(env, `INSERT INTO ${name} SELECT g, 1, $1 FROM generate_series(1, 8) g`, [PAD])
+    }
+    const [missing, ...healthy] = names
+    await createTopics(env, healthy, 1)
+    const config = configFor(env, names.map((name) => syncYaml(name, name, name)).join(''), 'limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20')
+    const daemon = await runDaemon({ ...config, source: { postgres: { ...config.source.postgres, streamGroup: { slot: group, parkAfterMs: 1_000 } } } })
+    const consumer = await consume(env, names)
+    const writers = names.map((name) => startWriter(env, name, 8, 2))
+    try {
+      await eventually(() => daemon.syncs.map((s) => s.state), (states) => states[1] === 'streaming' && states[2] === 'streaming' && states[0] !== 'starting', 60_000, 'syncs started')
+      // The missing topic holds its sync's batches; its in-flight bound fills, the group parks it, the others go on.
+      const during = consumer.messages.length
+      await eventually(() => consumer.messages.filter((m) => m.topic !== missing).length, (n) => n > during + 300, 60_000, 'the healthy syncs to keep delivering')
+      const held = async () => {
+        const slot = await sql(env, 'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [group])
+        const parked = await sql(env, 'SELECT confirmed_lsn::text AS lsn FROM _rowcast.sync_state WHERE sync = $1', [missing])
+        return { slot: (slot.rows[0] as { lsn: string }).lsn, parked: (parked.rows[0] as { lsn: string }).lsn }
+      }
+      // The parked sync holds the slot at its position (PostgreSQL keeps the WAL it needs).
+      const cursor = await eventually(held, (p) => p.slot === p.parked, 15_000, 'the slot to stand at the parked sync\'s position')
+      await createTopics(env, [missing], 1)
+      await new Promise((r) => setTimeout(r, 2_000)) // writes go on while it catches up
+      for (const writer of writers) await writer.stop()
+      const finals = new Map<string, Map<number, number>>()
+      for (const name of names) finals.set(name, await finalsOf(env, name))
+      const of = (topic: string) => consumer.messages.filter((m) => m.topic === topic)
+      await eventually(() => names.every((name) => allArrived(of(name), finals.get(name)!)), (done) => done, 90_000, 'every sync, the parked one too, to deliver everything')
+      for (const name of names) {
+        const report = checkDelivery(of(name), finals.get(name)!)
+        assert.deepEqual({ missing: report.missing, outOfOrder: report.outOfOrder }, { missing: [], outOfOrder: [] }, `sync ${name}`)
+      }
+      // Converged: the slot moves past where the parked sync stood.
+      await eventually(async () => (await sql(env, 'SELECT s.confirmed_flush_lsn >= $2::pg_lsn AS passed FROM pg_replication_slots s WHERE slot_name = $1', [group, cursor.parked])).rows[0] as { passed: boolean }, (r) => r.passed, 30_000, 'the slot to pass the parked position')
+    } finally {
+      for (const writer of writers) await writer.stop()
+      await consumer.stop()
+      await daemon.stop()
+      await dropSlotWhenFree(env, group)
+    }
+  })
+})
