@@ -6,7 +6,7 @@ import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 import { describeTable, type TableInfo } from './catalog.ts'
-import { ensurePublication, type PublicationSpec } from './publication.ts'
+import { addToGroupPublication, ensurePublication, type PublicationSpec } from './publication.ts'
 import type { ShapeOptions } from './relation-shape.ts'
 import { settleShape } from './shape-record.ts'
 import { reselectUnchangedToast, type ReselectSpec } from './reselect-toast.ts'
@@ -20,7 +20,7 @@ import { emitHeartbeat, ReplicationStream } from './stream.ts'
 import type { StreamGroup } from './stream-group.ts'
 import type { GroupMember } from './group-member.ts'
 import {
-  ensureStateTable, readBackfillState, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync,
+  ensureStateTable, withSetupLock, readBackfillState, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync,
 } from './sync-state.ts'
 import { sessionConfig } from './session.ts'
 import { keepLockSessionLive } from './lock-liveness.ts'
@@ -185,8 +185,8 @@ export class PostgresSource implements ChangeSource {
     const { logger, sync, initialSync } = this.#options
     const control = this.#control
     await ensureStateTable(control)
-    await ensurePublication(control, spec.publication)
     if (this.#options.group !== undefined) return this.#prepareMember(spec, this.#options.group)
+    await ensurePublication(control, spec.publication)
     const { database, ...server } = await readServerIdentity(control)
     this.#identity = { systemId: server.systemId, database, slot: spec.slot }
     const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
@@ -230,6 +230,7 @@ export class PostgresSource implements ChangeSource {
   async #prepareMember(spec: StreamSpec, group: StreamGroup): Promise<void> {
     const { sync, initialSync } = this.#options
     const control = this.#control
+    await withSetupLock(control, () => addToGroupPublication(control, group.slot, spec.publication))
     const { database, ...server } = await readServerIdentity(control)
     this.#identity = { systemId: server.systemId, database, slot: group.slot }
     const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
@@ -350,7 +351,7 @@ export class PostgresSource implements ChangeSource {
       ...(events.onBegin === undefined ? {} : { onBegin: events.onBegin }),
     }
     const group = this.#options.group
-    const stream = group === undefined ? new ReplicationStream(streamOptions) : group.member({ ...streamOptions, sync: this.#options.sync, table: spec.table })
+    const stream = group === undefined ? new ReplicationStream(streamOptions) : group.member({ ...streamOptions, publication: group.slot, sync: this.#options.sync, table: spec.table })
     this.#stream = stream
     const reselect = spec.reselect == null ? null : reselectUnchangedToast(this.#control, spec.reselect, logger)
     const streamed = (batches: Observable<Batch<SourceChange>>) =>

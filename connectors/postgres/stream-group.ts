@@ -12,6 +12,7 @@ import { createSlot, readSlot, serverMajor } from './slots.ts'
 import { standbyStatus } from './standby-status.ts'
 import { emitHeartbeat } from './stream.ts'
 import { ensureStateTable } from './sync-state.ts'
+import { ensureGroupPublication } from './publication.ts'
 
 export interface StreamGroupOptions {
   url: string
@@ -52,7 +53,6 @@ export class StreamGroup implements MemberHost {
   #releases: (() => void)[] = []
   #cursors: GroupCursors | null = null
   #service: LogicalReplicationService | null = null
-  #publications: string[] = []
   #generation = 0
   #tx: { seq: number; commitLsn: Lsn; lsn: string; begin: Buffer } | null = null
   #txSeq = 0
@@ -60,7 +60,9 @@ export class StreamGroup implements MemberHost {
   /** The commit end of the last transaction read (or where the stream started). */
   #readTo: Lsn = 0n
   #restartWanted = false
-  #starting: Promise<void> | null = null
+  #opening = false
+  /** When the replication connection last delivered anything (a silently dead link fails the stream). */
+  #received = 0
   #firstJoin = 0
   #timer: NodeJS.Timeout | null = null
   #closed = false
@@ -116,6 +118,7 @@ export class StreamGroup implements MemberHost {
       const releases: (() => void)[] = []
       if ((takeoverTimeoutMs ?? 0) > 0) releases.push(await keepLockSessionLive(control, takeoverTimeoutMs!, logger))
       await ensureStateTable(control)
+      await ensureGroupPublication(control, slot) // before the slot: every position the stream reads from knows it
       let state = await readSlot(control, slot)
       if (state === null) {
         const failover = this.options.failoverSlots === true && (await serverMajor(control)) >= 17
@@ -165,7 +168,7 @@ export class StreamGroup implements MemberHost {
         member.txSeq = tx.seq // joined inside a transaction: not this one (the restart reads it again)
         member.skipping = true
       }
-      if (member.cursor < this.#readTo || (tx !== null && tx.commitLsn >= member.skipBelow) || !this.#publications.includes(member.spec.publication)) this.#wantRestart(`sync "${sync}" joined at ${formatLsn(member.cursor)}`)
+      if (member.cursor < this.#readTo || (tx !== null && tx.commitLsn >= member.skipBelow)) this.#wantRestart(`sync "${sync}" joined at ${formatLsn(member.cursor)}`)
     }
     this.#tick()
   }
@@ -232,7 +235,12 @@ export class StreamGroup implements MemberHost {
       }
     }
     const everyone = this.#members.size >= this.options.syncs.length || now - this.#firstJoin >= (this.options.joinGraceMs ?? 2_000)
-    if (this.#service === null && this.#members.size > 0 && everyone) void this.#start()
+    if (this.#service === null && this.#members.size > 0 && everyone) this.#start()
+    const timeout = this.options.takeoverTimeoutMs ?? 0
+    const paused = [...this.#members.values()].some((m) => m.pausedSince !== null && !m.parked)
+    if (this.#service !== null && timeout > 0 && !paused && now - this.#received > timeout * 1.5) {
+      this.#failAll(new RowcastError('PG_REPLICATION_LOST', `nothing received from PostgreSQL for ${now - this.#received} ms`))
+    }
     this.#cursors?.tick(this.options.statusIntervalMs)
   }
 
@@ -246,7 +254,7 @@ export class StreamGroup implements MemberHost {
   #restart(): void {
     this.#restartWanted = false
     this.#stopService()
-    void this.#start()
+    this.#start()
   }
 
   #stopService(): void {
@@ -258,73 +266,86 @@ export class StreamGroup implements MemberHost {
     void service?.destroy().catch(() => undefined)
   }
 
-  async #start(): Promise<void> {
-    if (this.#starting !== null || this.#service !== null || this.#closed || this.#cursors === null || this.#control === null) return
+  #start(): void {
+    if (this.#opening || this.#service !== null || this.#closed || this.#cursors === null || this.#control === null) return
+    this.#opening = true
     const generation = ++this.#generation
-    this.#starting = this.#startService(generation).catch((error: unknown) => {
-      if (generation !== this.#generation) return
-      const failure = error instanceof RowcastError ? error : new RowcastError('PG_REPLICATION_FAILED', `could not start the stream group's replication from slot "${this.slot}": ${errorMessage(error)}`, { cause: error })
-      this.#stopService()
-      for (const member of [...this.#members.values()]) member.fail(failure)
-    }).finally(() => (this.#starting = null))
-    await this.#starting
+    Promise.resolve().then(
+      () => {
+        this.#opening = false
+        if (generation === this.#generation) this.#run(generation, 0)
+        else if (this.#members.size > 0) this.#start() // restarted meanwhile: start with what is wanted now
+      },
+      (error: unknown) => {
+        this.#opening = false
+        if (generation === this.#generation) this.#failAll(new RowcastError('PG_REPLICATION_FAILED', `could not start the stream group's replication: ${errorMessage(error)}`, { cause: error }))
+      },
+    )
   }
 
-  async #startService(generation: number): Promise<void> {
+  /** The stream failed: every member's attempt ends (each rejoins from its cursor, and the stream starts again). */
+  #failAll(error: RowcastError): void {
+    this.#stopService()
+    for (const member of [...this.#members.values()]) member.fail(error)
+  }
+
+  #run(generation: number, tries: number): void {
     const { url, slot, logger, takeoverTimeoutMs } = this.options
-    const cursors = this.#cursors!
-    const publications = await this.#existingPublications()
-    const from = cursors.lowest
+    const from = this.#cursors!.lowest
+    const receiveTimeout = (takeoverTimeoutMs ?? 0) > 0 ? takeoverTimeoutMs! : undefined
     const service = new LogicalReplicationService(
-      sessionConfig(url, undefined, (takeoverTimeoutMs ?? 0) > 0 ? { wal_sender_timeout: `${takeoverTimeoutMs}` } : {}),
+      sessionConfig(url, undefined, receiveTimeout === undefined ? {} : { wal_sender_timeout: `${receiveTimeout}` }),
       { acknowledge: { auto: false, timeoutSeconds: 0 } },
     )
     this.#service = service
-    this.#publications = publications
     this.#readTo = from
-    const current = () => generation === this.#generation
+    this.#received = Date.now()
+    let started = false
+    const current = () => generation === this.#generation && this.#service === service
+    const failed = (error: unknown) => {
+      if (!current()) return
+      // The previous walsender of this slot may hold it a moment after its connection closed.
+      if (!started && /is active for PID/.test(errorMessage(error)) && tries < 50) {
+        this.#service = null
+        void service.destroy().catch(() => undefined)
+        setTimeout(() => {
+          if (generation === this.#generation && this.#service === null) this.#run(generation, tries + 1)
+        }, 200).unref()
+        return
+      }
+      this.#failAll(error instanceof RowcastError ? error : new RowcastError('PG_REPLICATION_LOST', `the stream group's replication from slot "${slot}" failed: ${errorMessage(error)}`, { cause: error }))
+    }
     service.on('data', (lsn: string, buffer: Buffer) => {
-      if (current()) this.#route(lsn, buffer)
+      if (!current()) return
+      this.#received = Date.now()
+      this.#route(lsn, buffer)
     })
     service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
-      if (current()) this.#keepalive(lsn, shouldRespond)
-    })
-    service.on('error', (error: Error) => {
       if (!current()) return
-      this.#stopService()
-      const failure = new RowcastError('PG_REPLICATION_LOST', `the stream group's replication connection failed: ${errorMessage(error)}`, { cause: error })
-      for (const member of [...this.#members.values()]) member.fail(failure)
+      this.#received = Date.now()
+      this.#keepalive(lsn, shouldRespond)
     })
-    service.on('start', () => this.#backpressure())
-    logger.info({ group: slot, from: formatLsn(from), publications }, 'starting the stream group\'s replication')
+    service.on('error', failed)
+    service.on('start', () => {
+      started = true
+      this.#backpressure()
+    })
+    if (tries === 0) logger.info({ group: slot, from: formatLsn(from) }, 'starting the stream group\'s replication')
     const plugin = {
       name: 'pgoutput',
       start: (client: pg.Client, slotName: string, lastLsn: string) =>
-        client.query(`START_REPLICATION SLOT "${slotName}" LOGICAL ${lastLsn} (proto_version '1', publication_names '${publications.map((p) => `"${p.replaceAll('"', '""')}"`).join(',').replaceAll("'", "''")}', messages 'true')`),
+        client.query(`START_REPLICATION SLOT "${slotName}" LOGICAL ${lastLsn} (proto_version '1', publication_names '"${slot}"', messages 'true')`),
       parse: (buffer: Buffer) => buffer,
     }
-    // The previous walsender of this slot may hold it a moment after its connection closed.
-    for (let tries = 0; ; tries++) {
-      try {
-        await service.subscribe(plugin as never, slot, formatLsn(from))
-        if (current()) throw new RowcastError('PG_REPLICATION_LOST', 'the stream group\'s replication stream ended unexpectedly')
-        return
-      } catch (error) {
-        if (!current()) return
-        if (!/is active for PID/.test(errorMessage(error)) || tries >= 50) throw error
-        await new Promise((r) => setTimeout(r, 200))
-      }
-    }
-  }
-
-  async #existingPublications(): Promise<string[]> {
-    const wanted = [...new Set([...this.#members.values()].map((m) => m.spec.publication))]
-    const { rows } = await this.#control!.query<{ pubname: string }>('SELECT pubname FROM pg_publication WHERE pubname = ANY($1)', [wanted])
-    return rows.map((r) => r.pubname).sort()
+    service.subscribe(plugin as never, slot, formatLsn(from)).then(
+      () => failed(new RowcastError('PG_REPLICATION_LOST', 'the stream group\'s replication stream ended unexpectedly')),
+      failed,
+    )
   }
 
   /** One decoded message of the slot, to the members it concerns (synchronous: the buffer is reused after). */
   #route(lsn: string, buffer: Buffer): void {
+    if (process.env.GDBG) console.log('route', lsn, String.fromCharCode(buffer[0]), buffer.length)
     switch (buffer[0]) {
       case B:
         this.#tx = { seq: ++this.#txSeq, commitLsn: buffer.readBigUInt64BE(1), lsn, begin: Buffer.from(buffer) }

@@ -52,7 +52,7 @@ describe('stream group (stream: shared)', () => {
       const names = Array.from({ length: 12 }, (_, i) => uniqueName(`g${i}`))
       for (const name of names) {
         await sql(env, `CREATE TABLE ${name} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
-        await sql(env, `INSERT INTO ${name} SELECT g, 1, '' FROM generate_series(1, 5) g`)
+        await sql(env, `INSERT INTO ${name} SELECT g, 0, '' FROM generate_series(1, 5) g`)
       }
       await createTopics(env, names, 1)
       const config = configFor(env, names.map((name) => syncYaml(name, name, name)).join(''))
@@ -92,14 +92,18 @@ describe('stream group (stream: shared)', () => {
     const names = [uniqueName('pa'), uniqueName('pb'), uniqueName('pc')]
     for (const name of names) {
       await sql(env, `CREATE TABLE ${name} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
-      await sql(env, `INSERT INTO ${name} SELECT g, 1, $1 FROM generate_series(1, 8) g`, [PAD])
+      await sql(env, `INSERT INTO ${name} SELECT g, 0, $1 FROM generate_series(1, 8) g`, [PAD])
     }
     const [missing, ...healthy] = names
     await createTopics(env, healthy, 1)
     const config = configFor(env, names.map((name) => syncYaml(name, name, name)).join(''), 'limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20')
     const daemon = await runDaemon({ ...config, source: { postgres: { ...config.source.postgres, streamGroup: { slot: group, parkAfterMs: 1_000 } } } })
-    const consumer = await consume(env, names)
+    let late: Awaited<ReturnType<typeof consume>> | null = null
     const writers = names.map((name) => startWriter(env, name, 8, 2))
+    const consumer = await consume(env, healthy).catch(async (error: unknown) => {
+      await daemon.stop()
+      throw error
+    })
     try {
       await eventually(() => daemon.syncs.map((s) => s.state), (states) => states[1] === 'streaming' && states[2] === 'streaming' && states[0] !== 'starting', 60_000, 'syncs started')
       // The missing topic holds its sync's batches; its in-flight bound fills, the group parks it, the others go on.
@@ -113,11 +117,12 @@ describe('stream group (stream: shared)', () => {
       // The parked sync holds the slot at its position (PostgreSQL keeps the WAL it needs).
       const cursor = await eventually(held, (p) => p.slot === p.parked, 15_000, 'the slot to stand at the parked sync\'s position')
       await createTopics(env, [missing], 1)
+      late = await consume(env, [missing])
       await new Promise((r) => setTimeout(r, 2_000)) // writes go on while it catches up
       for (const writer of writers) await writer.stop()
       const finals = new Map<string, Map<number, number>>()
       for (const name of names) finals.set(name, await finalsOf(env, name))
-      const of = (topic: string) => consumer.messages.filter((m) => m.topic === topic)
+      const of = (topic: string) => [...consumer.messages, ...(late?.messages ?? [])].filter((m) => m.topic === topic)
       await eventually(() => names.every((name) => allArrived(of(name), finals.get(name)!)), (done) => done, 90_000, 'every sync, the parked one too, to deliver everything')
       for (const name of names) {
         const report = checkDelivery(of(name), finals.get(name)!)
@@ -128,6 +133,7 @@ describe('stream group (stream: shared)', () => {
     } finally {
       for (const writer of writers) await writer.stop()
       await consumer.stop()
+      await late?.stop()
       await daemon.stop()
       await dropSlotWhenFree(env, group)
     }
