@@ -61,6 +61,8 @@ export class StreamGroup implements MemberHost {
   #readTo: Lsn = 0n
   #restartWanted = false
   #opening = false
+  #lastKeepalive: Lsn = -1n
+  #sentSinceKeepalive = false
   /** When the replication connection last delivered anything (a silently dead link fails the stream). */
   #received = 0
   #firstJoin = 0
@@ -192,6 +194,11 @@ export class StreamGroup implements MemberHost {
   paused(member: GroupMember, paused: boolean): void {
     if (!paused && member.parked) {
       member.parked = false
+      const tx = this.#tx
+      if (tx !== null && member.txSeq !== tx.seq) {
+        member.txSeq = tx.seq // not from the middle of this transaction: the restart reads it again
+        member.skipping = true
+      }
       this.options.logger.info({ group: this.slot, sync: member.spec.sync, from: formatLsn(member.skipBelow) }, `sync "${member.spec.sync}" resumes: catching up from its position`)
       if (member.skipBelow < this.#readTo || this.#tx !== null) this.#wantRestart(`sync "${member.spec.sync}" catches up`)
     }
@@ -226,13 +233,12 @@ export class StreamGroup implements MemberHost {
   #tick(): void {
     if (this.#closed || this.#control === null) return
     const now = Date.now()
-    if (this.#tx === null) {
-      for (const member of this.#members.values()) {
-        if (member.pausedSince === null || member.parked || now - member.pausedSince < this.options.parkAfterMs) continue
-        member.parked = true
-        this.options.logger.warn({ group: this.slot, sync: member.spec.sync, position: formatLsn(member.cursor) }, `sync "${member.spec.sync}" is parked (it cannot deliver): the other syncs of its stream group go on; PostgreSQL keeps WAL from ${formatLsn(member.cursor)} for it`)
-        this.#backpressure()
-      }
+    for (const member of this.#members.values()) {
+      // Parked inside a transaction it takes part in, it still gets the rest of it (one transaction more in its sink's queue).
+      if (member.pausedSince === null || member.parked || now - member.pausedSince < this.options.parkAfterMs) continue
+      member.parked = true
+      this.options.logger.warn({ group: this.slot, sync: member.spec.sync, position: formatLsn(member.cursor) }, `sync "${member.spec.sync}" is parked (it cannot deliver): the other syncs of its stream group go on; PostgreSQL keeps WAL from ${formatLsn(member.cursor)} for it`)
+      this.#backpressure()
     }
     const everyone = this.#members.size >= this.options.syncs.length || now - this.#firstJoin >= (this.options.joinGraceMs ?? 2_000)
     if (this.#service === null && this.#members.size > 0 && everyone) this.#start()
@@ -318,6 +324,7 @@ export class StreamGroup implements MemberHost {
     service.on('data', (lsn: string, buffer: Buffer) => {
       if (!current()) return
       this.#received = Date.now()
+      this.#sentSinceKeepalive = true
       this.#route(lsn, buffer)
     })
     service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
@@ -345,7 +352,6 @@ export class StreamGroup implements MemberHost {
 
   /** One decoded message of the slot, to the members it concerns (synchronous: the buffer is reused after). */
   #route(lsn: string, buffer: Buffer): void {
-    if (process.env.GDBG) console.log('route', lsn, String.fromCharCode(buffer[0]), buffer.length)
     switch (buffer[0]) {
       case B:
         this.#tx = { seq: ++this.#txSeq, commitLsn: buffer.readBigUInt64BE(1), lsn, begin: Buffer.from(buffer) }
@@ -426,13 +432,20 @@ export class StreamGroup implements MemberHost {
   #keepalive(lsn: string, shouldRespond: boolean): void {
     const [high, low] = lsn.split('/')
     const position = (BigInt(`0x${high}`) << 32n) | BigInt(`0x${low}`)
+    // A keep-alive's position may lie ahead of what is sent yet (a stream catching up after a restart): it is only
+    // trusted when the walsender repeats it with nothing sent in between (idle there: a fast shutdown of PostgreSQL
+    // waits for that position to be confirmed); otherwise members idle advance to the last commit read.
+    const settled = position === this.#lastKeepalive && !this.#sentSinceKeepalive
+    this.#lastKeepalive = position
+    this.#sentSinceKeepalive = false
+    const safe = settled ? position : this.#readTo
     for (const member of this.#members.values()) {
       member.spec.onServerPosition?.(position)
-      // Nothing in flight and no transaction open: nothing before the server's position remains to deliver for it.
-      if (this.#tx === null && !member.parked && !member.inTransaction && member.cursor !== 0n && position > member.cursor && (member.spec.isIdle?.() ?? false)) {
-        member.cursor = position
-        if (position > member.skipBelow) member.skipBelow = position
-        this.#cursors?.changed(member.spec.sync, position)
+      // Nothing in flight and no transaction open: nothing before `safe` remains to deliver for it.
+      if (this.#tx === null && !member.parked && !member.inTransaction && member.cursor !== 0n && safe > member.cursor && (member.spec.isIdle?.() ?? false)) {
+        member.cursor = safe
+        if (safe > member.skipBelow) member.skipBelow = safe
+        this.#cursors?.changed(member.spec.sync, safe)
       }
     }
     if (shouldRespond) this.#sendStatus(this.#cursors?.sent ?? 0n)
