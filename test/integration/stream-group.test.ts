@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 import { allArrived, checkDelivery } from '../support/delivery-check.ts'
-import { dropSlotWhenFree, restartPostgres, startWriter } from '../support/rowcast-process.ts'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { dropSlotWhenFree, freePort, restartPostgres, spawnRowcast, startWriter, writeConfig } from '../support/rowcast-process.ts'
 
 /**
  * A stream group: syncs with `stream: shared` read one replication slot through one walsender, each keeping
@@ -135,6 +136,70 @@ describe('stream group (stream: shared)', () => {
       await consumer.stop()
       await late?.stop()
       await daemon.stop()
+      await dropSlotWhenFree(env, group)
+    }
+  })
+})
+
+describe('stream group under SIGKILL (rowcast as a child process)', () => {
+  let env: StackEnv
+  before(async () => {
+    env = await stack()
+  })
+
+  test('SIGKILL while the syncs of a group stand at different positions: nothing lost, per key in order, duplicates bounded by what was in flight', { timeout: 180_000 }, async (t) => {
+    const group = uniqueName('grp')
+    const names = [uniqueName('ka'), uniqueName('kb'), uniqueName('kc')]
+    for (const name of names) {
+      await sql(env, `CREATE TABLE ${name} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
+      await sql(env, `INSERT INTO ${name} SELECT g, 0, $1 FROM generate_series(1, 8) g`, [PAD])
+    }
+    const [behind, ...ahead] = names
+    await createTopics(env, ahead, 1)
+    const port = await freePort()
+    const file = writeConfig(env, names.map((name) => syncYaml(name, name, name)).join(''), port)
+    // The group's slot, and a sync that cannot deliver parked after 1 s; small in-flight bound.
+    writeFileSync(file, readFileSync(file, 'utf8')
+      .replace('    statusIntervalMs: 1000', `    statusIntervalMs: 1000\n    streamGroup: { slot: ${group}, parkAfterMs: 1000 }`)
+      .replace(/^syncs:/m, 'limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20\nsyncs:'))
+    let proc = spawnRowcast(file, port)
+    let writers: ReturnType<typeof startWriter>[] = []
+    let consumer: Awaited<ReturnType<typeof consume>> | null = null
+    let late: Awaited<ReturnType<typeof consume>> | null = null
+    try {
+      await eventually(() => proc.states(), (s) => names.every((name) => s?.[name] === 'streaming'), 60_000, 'the syncs streaming').catch((error: Error) => {
+        throw new Error(`${error.message}\nrowcast logs: ${proc.logs().slice(-3_000)}`)
+      })
+      writers = names.map((name) => startWriter(env, name, 8, 2))
+      consumer = await consume(env, ahead)
+      // The sync without a topic is parked at its position; the others go on ahead of it.
+      await eventually(() => consumer!.messages.length, (n) => n > 200, 60_000, 'the syncs ahead to deliver')
+      const positions = await sql(env, 'SELECT sync, confirmed_lsn FROM _rowcast.sync_state WHERE sync = ANY($1) ORDER BY confirmed_lsn', [names])
+      assert.equal((positions.rows[0] as { sync: string }).sync, behind, 'the sync without a topic stands behind')
+      await proc.kill('SIGKILL')
+      await createTopics(env, [behind], 1)
+      late = await consume(env, [behind])
+      proc = spawnRowcast(file, port)
+      await new Promise((r) => setTimeout(r, 3_000)) // writes go on across the restart
+      for (const writer of writers) await writer.stop()
+      const finals = new Map<string, Map<number, number>>()
+      for (const name of names) finals.set(name, await finalsOf(env, name))
+      const of = (topic: string) => [...consumer!.messages, ...late!.messages].filter((m) => m.topic === topic)
+      await eventually(() => names.map((name) => checkDelivery(of(name), finals.get(name)!).missing.length), (left) => left.every((n) => n === 0), 90_000, 'every change of every sync (missing per sync)').catch((error: Error) => {
+        throw new Error(`${error.message}\nrowcast logs: ${proc.logs().slice(-3_000)}`)
+      })
+      for (const name of names) {
+        const report = checkDelivery(of(name), finals.get(name)!)
+        assert.deepEqual({ missing: report.missing, outOfOrder: report.outOfOrder }, { missing: [], outOfOrder: [] }, `sync ${name}`)
+        // Sent again: only what was delivered and not yet confirmed when killed (at most the in-flight bound).
+        t.diagnostic(`sync ${name}: ${report.delivered} messages for ${report.written} changes, ${report.duplicates} duplicates`)
+        assert.ok(report.duplicates <= 50, `sync ${name}: ${report.duplicates} duplicates`)
+      }
+    } finally {
+      for (const writer of writers) await writer.stop()
+      await consumer?.stop()
+      await late?.stop()
+      await proc.kill('SIGTERM')
       await dropSlotWhenFree(env, group)
     }
   })
