@@ -20,7 +20,7 @@ import { emitHeartbeat, ReplicationStream } from './stream.ts'
 import type { StreamGroup } from './stream-group.ts'
 import type { GroupMember } from './group-member.ts'
 import {
-  ensureStateTable, withSetupLock, readBackfillState, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync,
+  ensureStateTable, withSetupLock, readBackfillState, type RecordedStream, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync,
 } from './sync-state.ts'
 import { sessionConfig } from './session.ts'
 import { keepLockSessionLive } from './lock-liveness.ts'
@@ -241,7 +241,7 @@ export class PostgresSource implements ChangeSource {
     if (resumed && recorded.confirmed >= group.slotPosition) cursor = recorded.confirmed
     else if (resumed && !gapAccepted && !snapshot) {
       throw new RowcastError('PG_SLOT_LOST', `sync "${sync}": its position ${formatLsn(recorded.confirmed)} is behind the stream group's slot "${group.slot}" (at ${formatLsn(group.slotPosition)}): changes in between cannot be streamed. Either re-send the model: rowcast resync --sync ${sync}; or accept the gap: rowcast resync --sync ${sync} --accept-gap`)
-    } else cursor = await migrateOrStart(control, recorded, group, this.#options.logger)
+    } else cursor = await migrateOrStart(control, sync, recorded, group)
     this.#start = cursor
     this.#snapshot = this.#snapshotOf(spec)
     await this.#snapshot.prepare(snapshot, backfill !== 'pending' || !resumed)
@@ -401,10 +401,14 @@ async function connectClient(url: string): Promise<pg.Client> {
 
 /**
  * Where a sync that joins a stream group without a cursor in it starts: a sync that never streamed starts at the
- * server's current position. (A sync that streamed from a slot of its own before is moved into the group by
- * group-upgrade.ts.)
+ * server's current position. A sync that streamed from a slot of its own before (`stream: dedicated`, or an
+ * earlier version) cannot move into the group yet: the group's slot cannot read back to that slot's position, and
+ * starting from now would lose the changes in between, so it stops, saying how to go on.
  */
-async function migrateOrStart(control: pg.Client, _recorded: unknown, _group: StreamGroup, _logger: Logger): Promise<Lsn> {
+async function migrateOrStart(control: pg.Client, sync: string, recorded: RecordedStream | null, group: StreamGroup): Promise<Lsn> {
+  if (recorded !== null && recorded.slot !== group.slot && (await readSlot(control, recorded.slot)) !== null) {
+    throw new RowcastError('CONFIG_INVALID', `sync "${sync}" streams from its own replication slot "${recorded.slot}" (confirmed up to ${formatLsn(recorded.confirmed)}); moving it into the stream group "${group.slot}" is not supported by this version (changes since that position would be lost): keep stream: dedicated for it, or re-send its model into the group with rowcast resync --sync ${sync} after dropping that slot`)
+  }
   const { rows } = await control.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
   return parseLsn(rows[0].lsn)
 }
