@@ -102,7 +102,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
   for (const sync of syncs) sync.start()
   // Lag, retained WAL and slot statistics from the server's view, on a timer: they move even while a sync is stuck.
   const slotMonitor = startSlotMonitor({
-    syncs: config.syncs.map((sync) => ({ sync: sync.name, slot: sync.stream === 'shared' ? postgres.streamGroup.slot : slotName(sync) })),
+    syncs: config.syncs.map((sync) => (sync.stream === 'shared' ? { sync: sync.name, slot: postgres.streamGroup.slot, shared: true } : { sync: sync.name, slot: slotName(sync) })),
     reader: createSlotReader(config.source.postgres.url),
     telemetry,
     logger: logger.child({ component: 'slot-monitor' }),

@@ -98,7 +98,9 @@ describe('stream group (stream: shared)', () => {
     const [missing, ...healthy] = names
     await createTopics(env, healthy, 1)
     const config = configFor(env, names.map((name) => syncYaml(name, name, name)).join(''), 'limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20')
-    const daemon = await runDaemon({ ...config, source: { postgres: { ...config.source.postgres, streamGroup: { slot: group, parkAfterMs: 1_000 } } } })
+    const daemon = await runDaemon({ ...config, source: { postgres: { ...config.source.postgres, slotCheckIntervalMs: 500, streamGroup: { slot: group, parkAfterMs: 1_000 } } } })
+    const retained = new Map<string, number>() // rowcast_slot_retained_wal_bytes, per sync
+    daemon.telemetry.on('slotHealth', (e) => void retained.set(e.sync, e.retainedBytes))
     let late: Awaited<ReturnType<typeof consume>> | null = null
     await streaming(daemon, 60_000) // the missing topic shows at the first message
     const writers = names.map((name) => startWriter(env, name, 8, 2))
@@ -117,6 +119,8 @@ describe('stream group (stream: shared)', () => {
       }
       // The parked sync holds the slot at its position (PostgreSQL keeps the WAL it needs).
       const cursor = await eventually(held, (p) => p.slot === p.parked, 15_000, 'the slot to stand at the parked sync\'s position')
+      // The WAL kept is the parked sync's, in its metric (and so in `rowcast status` and the retained-WAL alert).
+      await eventually(() => healthy.map((name) => (retained.get(missing) ?? 0) - (retained.get(name) ?? 0)), (d) => d.every((x) => x > 0), 15_000, 'the parked sync to retain more WAL than the others')
       await createTopics(env, [missing], 1)
       late = await consume(env, [missing])
       await new Promise((r) => setTimeout(r, 2_000)) // writes go on while it catches up
