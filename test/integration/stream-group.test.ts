@@ -195,9 +195,11 @@ describe('stream group under SIGKILL (rowcast as a child process)', () => {
       for (const name of names) {
         const report = checkDelivery(of(name), finals.get(name)!)
         assert.deepEqual({ missing: report.missing, outOfOrder: report.outOfOrder }, { missing: [], outOfOrder: [] }, `sync ${name}`)
-        // Sent again: only what was delivered and not yet confirmed when killed (at most the in-flight bound).
+        // Sent again: only what was delivered but whose cursor was not yet written when killed: the messages in flight
+        // (maxInFlightMessages 50, overshot by at most one batch of maxBatchRows 20) and those acknowledged while the
+        // cursor's write was under way. Never the whole backlog of a sync that stood behind.
         t.diagnostic(`sync ${name}: ${report.delivered} messages for ${report.written} changes, ${report.duplicates} duplicates`)
-        assert.ok(report.duplicates <= 50, `sync ${name}: ${report.duplicates} duplicates`)
+        assert.ok(report.duplicates <= 100, `sync ${name}: ${report.duplicates} duplicates`)
       }
     } finally {
       for (const writer of writers) await writer.stop()
