@@ -1,18 +1,13 @@
-import pg from 'pg'
+import type pg from 'pg'
 import { LogicalReplicationService } from 'pg-logical-replication'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, type Lsn } from '../../core/lsn.ts'
-import { TRY_GROUP_LOCK_SQL } from './advisory-locks.ts'
 import { GroupCursors } from './group-cursors.ts'
+import { lockGroup } from './group-lock.ts'
 import { GroupMember, type MemberHost, type MemberSpec } from './group-member.ts'
-import { keepLockSessionLive } from './lock-liveness.ts'
 import { sessionConfig } from './session.ts'
-import { createSlot, readSlot, serverMajor } from './slots.ts'
 import { standbyStatus } from './standby-status.ts'
-import { emitHeartbeat } from './stream.ts'
-import { ensureStateTable } from './sync-state.ts'
-import { ensureGroupPublication } from './publication.ts'
 
 export interface StreamGroupOptions {
   url: string
@@ -31,7 +26,6 @@ export interface StreamGroupOptions {
   logger: Logger
 }
 
-const LOCK_POLL_MS = 2_000
 const TICK_MS = 500
 const B = 0x42, C = 0x43, R = 0x52, I = 0x49, U = 0x55, D = 0x44, T = 0x54, M = 0x4d
 
@@ -93,58 +87,24 @@ export class StreamGroup implements MemberHost {
   }
 
   async #lock(signal: AbortSignal): Promise<boolean> {
-    const { url, slot, logger, takeoverTimeoutMs } = this.options
-    const control = new pg.Client(sessionConfig(url))
+    const { slot, logger } = this.options
+    const session = await lockGroup(this.options, signal, (control, why) => {
+      if (this.#control === control) this.#reset(new RowcastError('PG_CONNECTION_LOST', `the connection holding stream group "${slot}"'s lock ${why}: the lock is lost`))
+    })
+    if (session === null) return false
+    const { control, slotStart, releases } = session
     try {
-      await control.connect()
+      this.#cursors = await GroupCursors.load(control, { slot, syncs: this.options.syncs, slotStart, logger, send: (lsn) => this.#sendStatus(lsn) })
     } catch (error) {
-      throw new RowcastError('PG_UNREACHABLE', `cannot connect to PostgreSQL: ${errorMessage(error)}`, { cause: error })
-    }
-    const lost = (why: string) => () => {
-      if (this.#control !== control) return
-      this.#reset(new RowcastError('PG_CONNECTION_LOST', `the connection holding stream group "${slot}"'s lock ${why}: the lock is lost`))
-    }
-    control.on('error', lost('failed'))
-    control.on('end', lost('ended'))
-    try {
-      let waiting = false
-      while (!(await control.query<{ locked: boolean }>(TRY_GROUP_LOCK_SQL, [slot])).rows[0].locked) {
-        if (!waiting) logger.info({ group: slot }, 'another rowcast streams this stream group; waiting to take over')
-        waiting = true
-        if (signal.aborted) {
-          await control.end().catch(() => undefined)
-          return false
-        }
-        await new Promise((r) => setTimeout(r, LOCK_POLL_MS))
-      }
-      const releases: (() => void)[] = []
-      if ((takeoverTimeoutMs ?? 0) > 0) releases.push(await keepLockSessionLive(control, takeoverTimeoutMs!, logger))
-      await ensureStateTable(control)
-      await ensureGroupPublication(control, slot) // before the slot: every position the stream reads from knows it
-      let state = await readSlot(control, slot)
-      if (state === null) {
-        const failover = this.options.failoverSlots === true && (await serverMajor(control)) >= 17
-        const at = await createSlot(control, slot, { failover })
-        logger.info({ group: slot, lsn: formatLsn(at), failover }, 'created the stream group\'s replication slot')
-        state = { confirmedFlush: at, activePid: null }
-      } else if (state.walStatus === 'lost') {
-        throw new RowcastError('PG_SLOT_LOST', `replication slot "${slot}" of the stream group was invalidated: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size)`)
-      }
-      this.#cursors = await GroupCursors.load(control, { slot, syncs: this.options.syncs, slotStart: state.confirmedFlush, logger, send: (lsn) => this.#sendStatus(lsn) })
-      const heartbeat = setInterval(() => {
-        emitHeartbeat(control).catch((error: unknown) => logger.warn({ error: errorMessage(error) }, 'heartbeat failed'))
-      }, this.options.heartbeatIntervalMs)
-      heartbeat.unref()
-      releases.push(() => clearInterval(heartbeat))
-      this.#releases = releases
-      this.#control = control
-      this.#timer ??= setInterval(() => this.#tick(), TICK_MS)
-      this.#timer.unref()
-      return true
-    } catch (error) {
+      for (const release of releases) release()
       await control.end().catch(() => undefined)
       throw error
     }
+    this.#releases = releases
+    this.#control = control
+    this.#timer ??= setInterval(() => this.#tick(), TICK_MS)
+    this.#timer.unref()
+    return true
   }
 
   /** A member of the group for this sync (its cursor comes with `attach`, through its batches' start). */
