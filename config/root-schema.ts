@@ -102,6 +102,11 @@ export const syncConfigSchema = z
     /** A model column dropped, renamed or retyped while streaming: stop the sync (fail), or carry on with the new shape (follow). */
     schemaChanges: z.enum(['fail', 'follow']).default('fail'),
     delivery: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
+    /**
+     * `shared`: the sync reads through its database's stream group (one slot and one walsender for every shared
+     * sync, see source.postgres.streamGroup); `dedicated`: a replication slot and walsender of its own.
+     */
+    stream: z.enum(['shared', 'dedicated']).default('dedicated'),
     /** Overrides of the names rowcast_<name>. */
     slot: z.string().regex(/^[a-z0-9_]{1,63}$/).optional(),
     publication: z.string().min(1).max(63).optional(),
@@ -150,6 +155,19 @@ export const postgresSchema = z
     origin: z.enum(['any', 'none']).default('any'),
     /** Slots created with failover = true on PostgreSQL 17+ (synced to standbys with sync_replication_slots); ignored before 17. */
     failoverSlots: z.boolean().default(true),
+    /** The stream group of the syncs with `stream: shared`: one replication slot and one walsender for all of them. */
+    streamGroup: z
+      .object({
+        /** The group's replication slot (and the name of its lock). */
+        slot: z.string().regex(/^[a-z0-9_]{1,63}$/).default('rowcast_group'),
+        /**
+         * A sync that cannot deliver (its sink stays full: a missing topic, a broker refusing it) for this long is
+         * parked: the group's other syncs go on, and the parked one catches up from its position once it delivers again.
+         */
+        parkAfterMs: z.number().int().min(100).default(30_000),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
 
@@ -211,7 +229,31 @@ export function rootConfigSchema(baseDir: string, onSecret: (value: string) => v
         checkTriggerTopics(sync, i, ctx)
         checkMessagesSync(sync, i, ctx)
       })
+      checkSharedStreams(config.syncs, config.source.postgres.primaryUrl !== undefined, ctx)
     })
+}
+
+/**
+ * Syncs sharing a stream read one replication stream naming all their publications, and PostgreSQL sends a
+ * table's rows if any of them selects them: syncs of one table must then agree on its row filter.
+ */
+export function checkSharedStreams(syncs: readonly z.infer<typeof syncConfigSchema>[], onStandby: boolean, ctx: z.RefinementCtx): void {
+  const byTable = new Map<string, number>()
+  syncs.forEach((sync, i) => {
+    if (sync.stream !== 'shared') return
+    if (onStandby) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['syncs', i, 'stream'], message: 'stream: shared is not supported when decoding on a standby (source.postgres.primaryUrl): use stream: dedicated' })
+    if (sync.slot !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['syncs', i, 'slot'], message: 'a sync with stream: shared reads the stream group\'s slot (source.postgres.streamGroup.slot): leave slot out, or use stream: dedicated' })
+    const table = sync.model.table
+    if (table === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['syncs', i, 'stream'], message: 'a sync of logical messages (model.messages) reads a stream of its own: use stream: dedicated' })
+      return
+    }
+    const first = byTable.get(table)
+    if (first === undefined) byTable.set(table, i)
+    else if ((syncs[first]?.model.filter ?? null) !== (sync.model.filter ?? null)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['syncs', i, 'model', 'filter'], message: `syncs[${first}] reads ${table} through the same stream group with another row filter; PostgreSQL would send each the rows of either filter: use the same filter, or stream: dedicated for one of them` })
+    }
+  })
 }
 
 /** With one topic per trigger, every trigger the sync sends needs its topic (else each such row would be a row error). */

@@ -44,8 +44,11 @@ export interface SlotReading {
 
 /** Reads slots for the slot monitor: connectors/postgres implements it, so the pipeline never imports pg. */
 export interface SlotReader {
-  /** The slot's reading, or null when the slot does not exist. Rejects when the server cannot be asked. */
-  read(slot: string): Promise<SlotReading | null>
+  /**
+   * The slot's reading, or null when the slot does not exist. Rejects when the server cannot be asked. With
+   * `sync` (one of a stream group's syncs, sharing the slot): the reading as that sync stands, at its own cursor.
+   */
+  read(slot: string, sync?: string): Promise<SlotReading | null>
   close(): Promise<void>
 }
 

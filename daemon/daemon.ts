@@ -12,6 +12,7 @@ import { SyncSupervisor } from '../pipeline/supervisor.ts'
 import { syncEdges } from '../pipeline/sync-edges.ts'
 import { translatePgError } from '../connectors/postgres/errors.ts'
 import { createSlotReader } from '../connectors/postgres/slot-reader.ts'
+import { StreamGroup } from '../connectors/postgres/stream-group.ts'
 import { startSlotMonitor } from '../pipeline/slot-monitor.ts'
 import { slotName } from '../pipeline/resolve-sync.ts'
 import { Telemetry } from '../core/telemetry.ts'
@@ -62,6 +63,19 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
   if (http !== null) logger.info({ url: http.url }, 'HTTP endpoint listening (/metrics, /healthz, /readyz' + (debuggerOn ? ', /debugger)' : ')'))
 
   const kafka = createKafkaClient(config.destination.kafka, logger)
+  const shared = config.syncs.filter((sync) => sync.stream === 'shared')
+  const postgres = config.source.postgres
+  const group = shared.length === 0 ? undefined : new StreamGroup({
+    url: postgres.url,
+    slot: postgres.streamGroup.slot,
+    syncs: shared.map((sync) => sync.name),
+    heartbeatIntervalMs: postgres.heartbeatIntervalMs,
+    statusIntervalMs: postgres.statusIntervalMs,
+    takeoverTimeoutMs: postgres.takeoverTimeoutMs,
+    failoverSlots: postgres.failoverSlots,
+    parkAfterMs: postgres.streamGroup.parkAfterMs,
+    logger: logger.child({ component: 'stream-group', group: postgres.streamGroup.slot }),
+  })
   let running = config
   const baseDir = options.baseDir ?? process.cwd()
   const startSync = async (sync: SyncConfig, index: number): Promise<SyncSupervisor> => {
@@ -88,6 +102,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
         baseDir,
         records,
         logger: syncLogger,
+        ...(group === undefined ? {} : { group }),
         ...(running.destination.schemaRegistry === undefined ? {} : { schemaRegistry: running.destination.schemaRegistry }),
       }),
     })
@@ -96,7 +111,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
   }
   const syncs: SyncSupervisor[] = []
   for (const [index, sync] of config.syncs.entries()) syncs.push(await startSync(sync, index))
-  const monitored = () => running.syncs.map((sync) => ({ sync: sync.name, slot: slotName(sync) }))
+  const monitored = () => running.syncs.map((sync) => (sync.stream === 'shared' ? { sync: sync.name, slot: postgres.streamGroup.slot, shared: true } : { sync: sync.name, slot: slotName(sync) }))
   // Lag, retained WAL and slot statistics from the server's view, on a timer: they move even while a sync is stuck.
   const slotMonitor = startSlotMonitor({
     syncs: monitored,
@@ -112,6 +127,11 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
     const diff = diffConfig(running, next)
     if (diff.outside.length > 0) {
       throw new ConfigError(diff.outside.map((path) => ({ path, message: 'changed, but only `syncs:` can change while rowcast runs: restart it to apply this' })))
+    }
+    // A stream group's members are fixed when it takes its lock (their cursors load with it): not changed while running yet.
+    const sharedTouched = [...diff.added, ...diff.changed, ...running.syncs.filter((sync) => diff.removed.includes(sync.name))].filter((sync) => sync.stream === 'shared')
+    if (sharedTouched.length > 0) {
+      throw new ConfigError(sharedTouched.map((sync) => ({ path: next.syncs.includes(sync) ? `syncs[${next.syncs.indexOf(sync)}]` : 'syncs', message: `sync "${sync.name}" reads the shared stream (stream: shared): adding, changing or removing such a sync needs a restart` })))
     }
     checkOperatorOptions(next.syncs.map((sync) => sync.name), options.operators ?? {})
     registerSecrets(secretsOf(next))
@@ -144,6 +164,8 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
       (stopping ??= (async () => {
         await reloading.catch(() => undefined)
         await Promise.all(syncs.map((s) => s.stop()))
+        await group?.close()
+        await group?.close()
         await slotMonitor.close()
         await alerts.close()
         debuggerFeed?.close()

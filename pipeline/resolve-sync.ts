@@ -136,7 +136,9 @@ export function resolveSync(table: TableInfo | null, sync: SyncConfig, index: nu
   // A publication column list must cover the replica identity, and PostgreSQL 15 refuses any column
   // list under REPLICA IDENTITY FULL: then the projection is applied in the pipeline instead.
   const projection = sync.model.columns
-  const listCovers = projection !== undefined && table.replicaIdentity !== 'full' && table.identityColumns.every((c) => projection.includes(c))
+  // A shared stream names several publications: PostgreSQL refuses one table with different column lists in them (15+), so
+  // a sync of a stream group publishes every column and projects in the pipeline.
+  const listCovers = projection !== undefined && sync.stream !== 'shared' && table.replicaIdentity !== 'full' && table.identityColumns.every((c) => projection.includes(c))
   return {
     config: sync,
     table,

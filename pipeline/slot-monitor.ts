@@ -5,8 +5,8 @@ import type { Telemetry } from '../core/telemetry.ts'
 import { LagClock } from './lag-clock.ts'
 
 export interface SlotMonitorOptions {
-  /** The syncs and their slots, asked at every tick (a reload adds and removes syncs). */
-  syncs: () => readonly { sync: string; slot: string }[]
+  /** The syncs and their slots (`shared`: a stream group's slot, read as the sync stands in it), asked at every tick (a reload adds and removes syncs). */
+  syncs: () => readonly { sync: string; slot: string; shared?: boolean }[]
   reader: SlotReader
   telemetry: Telemetry
   logger: Logger
@@ -27,10 +27,10 @@ export function startSlotMonitor(options: SlotMonitorOptions): { close(): Promis
   let closed = false
 
   async function tick(): Promise<void> {
-    for (const { sync, slot } of options.syncs()) {
+    for (const { sync, slot, shared } of options.syncs()) {
       if (closed) return
       try {
-        const reading = await reader.read(slot)
+        const reading = await reader.read(slot, shared === true ? sync : undefined)
         if (failing) logger.info('slot monitor: PostgreSQL answers again')
         failing = false
         if (reading === null) continue // not created yet, or lost: the sync itself reports that

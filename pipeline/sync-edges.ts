@@ -5,6 +5,7 @@ import type { KafkaClient } from '../connectors/kafka/client.ts'
 import { openKafkaSink, type SinkLimits } from '../connectors/kafka/sink.ts'
 import type { SchemaRegistryConfig } from '../connectors/kafka/schema-registry/config.ts'
 import { PostgresSource } from '../connectors/postgres/source.ts'
+import type { StreamGroup } from '../connectors/postgres/stream-group.ts'
 import type { ReselectSpec } from '../connectors/postgres/reselect-toast.ts'
 import { rowErrorResolver } from '../operators/handle-row-errors.ts'
 import type { AttemptEdges } from './attempt.ts'
@@ -32,6 +33,8 @@ export interface SyncEdgesOptions {
   operators?: OperatorInsertions
   records: DeliveryRecords
   logger: Logger
+  /** The stream group of the daemon's `stream: shared` syncs (this sync's, when it is one of them). */
+  group?: StreamGroup
 }
 
 /**
@@ -60,6 +63,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         snapshotParallelism: sync.snapshot.parallelism,
         ...(sync.snapshot.chunkTimeMs === undefined ? {} : { chunkTimeMs: sync.snapshot.chunkTimeMs }),
         ...(sync.snapshot.maxRowsPerSecond === undefined ? {} : { maxSnapshotRowsPerSecond: sync.snapshot.maxRowsPerSecond }),
+        ...(sync.stream === 'shared' && options.group !== undefined ? { group: options.group } : {}),
         logger,
         events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total, chunkRows) => records.snapshotProgress(done, total, chunkRows) },
       }, signal)

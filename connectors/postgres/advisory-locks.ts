@@ -15,3 +15,6 @@ export const TRY_SYNC_LOCK_SQL = `SELECT pg_try_advisory_lock(${SYNC_LOCK_CLASS}
 
 /** SQL that serializes rowcast's DDL until the end of the transaction it runs in. */
 export const SETUP_LOCK_SQL = `SELECT pg_advisory_xact_lock(${SETUP_LOCK_CLASS}, 0)`
+
+/** SQL for taking a stream group's lock without waiting (same class as a sync's, its own names); `$1` is the group's slot. */
+export const TRY_GROUP_LOCK_SQL = `SELECT pg_try_advisory_lock(${SYNC_LOCK_CLASS}, hashtext('rowcast:group:' || $1)) AS locked`

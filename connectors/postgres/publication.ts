@@ -54,3 +54,46 @@ async function ensureEmptyPublication(client: pg.ClientBase, name: string): Prom
     throw new RowcastError('PG_PUBLICATION_FAILED', `could not create publication "${name}" (for logical messages): ${errorMessage(error)}`, { cause: error })
   }
 }
+
+/**
+ * A stream group's one publication (named after its slot), created without tables before the slot, so every
+ * position the group's stream may start from knows it (PostgreSQL reads publications as of the position decoded:
+ * a publication created later "does not exist" there).
+ */
+export async function ensureGroupPublication(client: pg.ClientBase, name: string): Promise<void> {
+  const exists = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [name])
+  if (exists.rowCount !== 0) return
+  try {
+    // PostgreSQL 18 streams STORED generated columns' values when asked (as ensurePublication does for a sync's own).
+    const generated = (await client.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v")).rows[0].v >= 180000 ? ', publish_generated_columns = stored' : ''
+    await client.query(`CREATE PUBLICATION ${ident(name)} WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true${generated})`)
+  } catch (error) {
+    throw new RowcastError('PG_PUBLICATION_FAILED', `could not create the stream group's publication "${name}": ${errorMessage(error)}`, { cause: error })
+  }
+}
+
+/**
+ * Adds a sync's table (with its row filter) to its stream group's publication, or sets the filter of a table
+ * already in it. Every column is published (the sync projects in the pipeline). Inside the caller's transaction (under the setup lock: one change at a time).
+ */
+export async function addToGroupPublication(client: pg.ClientBase, name: string, spec: PublicationSpec): Promise<void> {
+  if (spec.table === null) throw new RowcastError('CONFIG_INVALID', 'a sync of logical messages cannot join a stream group (the config check refuses stream: shared for it)')
+  if (spec.filter !== null) {
+    const issue = await rowFilterIssue(client, spec.table, spec.filter, spec.filterPath ?? 'model.filter')
+    if (issue !== undefined) throw new ConfigError([issue])
+  }
+  const where = spec.filter === null ? '' : ` WHERE (${spec.filter})`
+  const present = await client.query<{ filtered: boolean }>(
+    `SELECT pr.prqual IS NOT NULL AS filtered FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid WHERE p.pubname = $1 AND pr.prrelid = $2::regclass`,
+    [name, spec.table],
+  )
+  try {
+    if (present.rowCount === 0) await client.query(`ALTER PUBLICATION ${ident(name)} ADD TABLE ${spec.table}${where}`)
+    else if (spec.filter !== null || present.rows[0]?.filtered === true) {
+      await client.query(`ALTER PUBLICATION ${ident(name)} DROP TABLE ${spec.table}`)
+      await client.query(`ALTER PUBLICATION ${ident(name)} ADD TABLE ${spec.table}${where}`)
+    }
+  } catch (error) {
+    throw new RowcastError('PG_PUBLICATION_FAILED', `could not add ${spec.table}${where} to the stream group's publication "${name}": ${errorMessage(error)}`, { cause: error })
+  }
+}

@@ -61,11 +61,15 @@ export function createSlotReader(url: string): SlotReader {
   }
 
   return {
-    async read(slot) {
+    async read(slot, sync) {
       const c = await connected()
       try {
         const row = (await c.query<Row>(query, [slot])).rows[0]
-        return row === undefined ? null : readingOf(row)
+        if (row === undefined) return null
+        const reading = readingOf(row)
+        if (sync === undefined) return reading
+        const cursor = (await c.query<{ cursor: string | null }>('SELECT confirmed_lsn::text AS cursor FROM _rowcast.sync_state WHERE sync = $1 AND slot = $2', [sync, slot])).rows[0]?.cursor
+        return cursor === null || cursor === undefined ? reading : asSyncOfGroup(reading, parseLsn(cursor))
       } catch (error) {
         client = null
         await c.end().catch(() => undefined)
@@ -92,4 +96,14 @@ function readingOf(row: Row): SlotReading {
       ? null
       : { spillTxns: n(row.spill_txns), spillBytes: n(row.spill_bytes), streamTxns: n(row.stream_txns), streamBytes: n(row.stream_bytes), totalTxns: n(row.total_txns), totalBytes: n(row.total_bytes) },
   }
+}
+
+/**
+ * A stream group's slot as one of its syncs stands: lag from the sync's own cursor; the WAL retained for it is
+ * the slot's whole retention when its cursor is the one holding the slot (a parked sync, say), else what lies
+ * past its cursor. So the metric, `rowcast status` and the alert name the sync that keeps PostgreSQL's WAL.
+ */
+export function asSyncOfGroup(reading: SlotReading, cursor: bigint): SlotReading {
+  const holds = cursor <= reading.confirmedLsn
+  return { ...reading, confirmedLsn: cursor, restartLsn: holds ? reading.restartLsn : cursor }
 }

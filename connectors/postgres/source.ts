@@ -4,9 +4,9 @@ import type { Batch, ColumnInfo, SnapshotMark, SourceChange } from '../../core/c
 import type { ChangeSource, ChangeSourceEvents, SourceIdentity } from '../../core/contracts.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
-import { formatLsn, type Lsn } from '../../core/lsn.ts'
+import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 import { describeTable, type TableInfo } from './catalog.ts'
-import { ensurePublication, type PublicationSpec } from './publication.ts'
+import { addToGroupPublication, ensurePublication, type PublicationSpec } from './publication.ts'
 import type { ShapeOptions } from './relation-shape.ts'
 import { settleShape } from './shape-record.ts'
 import { reselectUnchangedToast, type ReselectSpec } from './reselect-toast.ts'
@@ -17,8 +17,10 @@ import { readSwitchPoint } from './timeline.ts'
 import { whileNudgingPrimary } from './standby.ts'
 import { decideStart } from './start-decision.ts'
 import { emitHeartbeat, ReplicationStream } from './stream.ts'
+import type { StreamGroup } from './stream-group.ts'
+import type { GroupMember } from './group-member.ts'
 import {
-  ensureStateTable, readBackfillState, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync,
+  ensureStateTable, withSetupLock, readBackfillState, type RecordedStream, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync,
 } from './sync-state.ts'
 import { sessionConfig } from './session.ts'
 import { keepLockSessionLive } from './lock-liveness.ts'
@@ -54,6 +56,11 @@ export interface PostgresSourceOptions {
   snapshotParallelism?: number
   /** A ceiling on snapshot rows per second (none: as fast as Kafka takes them). */
   maxSnapshotRowsPerSecond?: number
+  /**
+   * The stream group this sync reads through (`stream: shared`): the group holds the lock, the slot and the
+   * heartbeats; the sync keeps its own cursor. Absent: the sync's own slot and lock (`stream: dedicated`).
+   */
+  group?: StreamGroup
   logger: Logger
   events: PostgresSourceEvents
 }
@@ -112,7 +119,7 @@ export class PostgresSource implements ChangeSource {
   #slots: pg.Client
   readonly #failure = new Subject<never>()
   readonly #releases: (() => Promise<void> | void)[] = []
-  #stream: ReplicationStream | null = null
+  #stream: ReplicationStream | GroupMember | null = null
   #batches: Observable<Batch<SourceChange>> = EMPTY
   #start: Lsn = 0n
   #snapshot: SnapshotCoordinator | null = null
@@ -142,6 +149,12 @@ export class PostgresSource implements ChangeSource {
     const source = new PostgresSource(options, control)
     try {
       if (options.primaryUrl !== undefined) source.#slots = await source.#connectStandby(options.url)
+      if (options.group !== undefined) {
+        // The group's lock covers its syncs: the group's own connection holds it.
+        if (await options.group.acquire(signal)) return source
+        await source.close()
+        return null
+      }
       let waiting = false
       while (!(await tryLockSync(control, options.sync))) {
         if (!waiting) options.logger.info('another rowcast streams this sync; waiting to take over')
@@ -178,6 +191,7 @@ export class PostgresSource implements ChangeSource {
     const { logger, sync, initialSync } = this.#options
     const control = this.#control
     await ensureStateTable(control)
+    if (this.#options.group !== undefined) return this.#prepareMember(spec, this.#options.group)
     await ensurePublication(control, spec.publication)
     const { database, ...server } = await readServerIdentity(control)
     this.#identity = { systemId: server.systemId, database, slot: spec.slot }
@@ -215,6 +229,36 @@ export class PostgresSource implements ChangeSource {
     this.#batches = this.#read({ ...spec, shape })
   }
 
+  /**
+   * A member of a stream group starts from its cursor (its recorded confirmed position in the group's slot), or
+   * from the server's current position the first time (with its snapshot beside the stream for a backfill).
+   * A cursor below the group's slot (the slot was replaced) is a gap, as a lost slot is for a dedicated sync.
+   */
+  async #prepareMember(spec: StreamSpec, group: StreamGroup): Promise<void> {
+    const { sync, initialSync } = this.#options
+    const control = this.#control
+    await withSetupLock(control, () => addToGroupPublication(control, group.slot, spec.publication))
+    const { database, ...server } = await readServerIdentity(control)
+    this.#identity = { systemId: server.systemId, database, slot: group.slot }
+    const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
+    const backfill = await readBackfillState(control, sync)
+    const snapshot = backfill === 'resync' || backfill === 'pending' || (initialSync === 'backfill' && backfill !== 'done')
+    const resumed = recorded !== null && recorded.slot === group.slot && recorded.systemId === server.systemId
+    let cursor: Lsn
+    if (resumed && recorded.confirmed >= group.slotPosition) cursor = recorded.confirmed
+    else if (resumed && !gapAccepted && !snapshot) {
+      throw new RowcastError('PG_SLOT_LOST', `sync "${sync}": its position ${formatLsn(recorded.confirmed)} is behind the stream group's slot "${group.slot}" (at ${formatLsn(group.slotPosition)}): changes in between cannot be streamed. Either re-send the model: rowcast resync --sync ${sync}; or accept the gap: rowcast resync --sync ${sync} --accept-gap`)
+    } else cursor = await migrateOrStart(control, sync, recorded, group)
+    this.#start = cursor
+    this.#snapshot = this.#snapshotOf(spec)
+    await this.#snapshot.prepare(snapshot, backfill !== 'pending' || !resumed)
+    await recordStream(control, sync, { ...server, slot: group.slot, position: cursor, fresh: !resumed })
+    group.hold(sync, cursor)
+    this.#recorded = { position: cursor, at: Date.now(), writing: false }
+    const shape = await settleShape(control, sync, spec.shape, !resumed)
+    this.#batches = this.#read({ ...spec, shape })
+  }
+
   get batches(): Observable<Batch<SourceChange>> {
     return this.#batches
   }
@@ -240,7 +284,7 @@ export class PostgresSource implements ChangeSource {
 
   confirm(position: Lsn): void {
     this.#stream?.confirm(position)
-    this.#recordConfirmed(position, false)
+    if (this.#options.group === undefined) this.#recordConfirmed(position, false)
     this.#snapshot?.confirmed(position)
   }
 
@@ -262,7 +306,7 @@ export class PostgresSource implements ChangeSource {
     this.#closed = true
     // Each step bounded: over a silently dead link a query or a connection's end never answers, and the
     // attempt's teardown must not hang on it (the sync would never reconnect).
-    await bounded(this.#recordConfirmed(this.#stream?.confirmed ?? 0n, true))
+    if (this.#options.group === undefined) await bounded(this.#recordConfirmed(this.#stream?.confirmed ?? 0n, true))
     this.resume() // a snapshot waiting for room gives up (its subscription is gone by now)
     await bounded(this.#snapshot?.stop())
     for (const release of this.#releases.reverse()) await bounded(release())
@@ -306,7 +350,7 @@ export class PostgresSource implements ChangeSource {
   #read(spec: StreamSpec): Observable<Batch<SourceChange>> {
     const { url, maxBatchRows, statusIntervalMs, logger, events } = this.#options
     const snapshot = this.#snapshot
-    const stream = new ReplicationStream({
+    const streamOptions = {
       connectionString: url,
       slot: spec.slot,
       publication: spec.publication.name,
@@ -322,7 +366,9 @@ export class PostgresSource implements ChangeSource {
       ...(events.onTruncate === undefined ? {} : { onTruncate: events.onTruncate }),
       ...(events.onServerPosition === undefined ? {} : { onServerPosition: events.onServerPosition }),
       ...(events.onBegin === undefined ? {} : { onBegin: events.onBegin }),
-    })
+    }
+    const group = this.#options.group
+    const stream = group === undefined ? new ReplicationStream(streamOptions) : group.member({ ...streamOptions, publication: group.slot, sync: this.#options.sync, table: spec.table })
     this.#stream = stream
     const reselect = spec.reselect == null ? null : reselectUnchangedToast(this.#control, spec.reselect, logger)
     const streamed = (batches: Observable<Batch<SourceChange>>) =>
@@ -337,7 +383,8 @@ export class PostgresSource implements ChangeSource {
 
   #startTimers(): () => void {
     const { heartbeatIntervalMs, logger, sync } = this.#options
-    const heartbeat = setInterval(() => {
+    // A stream group writes the heartbeats of its syncs.
+    const heartbeat = this.#options.group !== undefined ? undefined : setInterval(() => {
       emitHeartbeat(this.#control).catch((error: unknown) => logger.warn({ error: errorMessage(error) }, 'heartbeat failed'))
     }, heartbeatIntervalMs)
     let resyncing = false
@@ -367,4 +414,18 @@ async function connectClient(url: string): Promise<pg.Client> {
     throw new RowcastError('PG_UNREACHABLE', `cannot connect to PostgreSQL: ${errorMessage(error)}`, { cause: error })
   }
   return client
+}
+
+/**
+ * Where a sync that joins a stream group without a cursor in it starts: a sync that never streamed starts at the
+ * server's current position. A sync that streamed from a slot of its own before (`stream: dedicated`, or an
+ * earlier version) cannot move into the group yet: the group's slot cannot read back to that slot's position, and
+ * starting from now would lose the changes in between, so it stops, saying how to go on.
+ */
+async function migrateOrStart(control: pg.Client, sync: string, recorded: RecordedStream | null, group: StreamGroup): Promise<Lsn> {
+  if (recorded !== null && recorded.slot !== group.slot && (await readSlot(control, recorded.slot)) !== null) {
+    throw new RowcastError('CONFIG_INVALID', `sync "${sync}" streams from its own replication slot "${recorded.slot}" (confirmed up to ${formatLsn(recorded.confirmed)}); moving it into the stream group "${group.slot}" is not supported by this version (changes since that position would be lost): keep stream: dedicated for it, or re-send its model into the group with rowcast resync --sync ${sync} after dropping that slot`)
+  }
+  const { rows } = await control.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
+  return parseLsn(rows[0].lsn)
 }

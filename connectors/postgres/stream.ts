@@ -5,8 +5,9 @@ import type { Batch, SourceChange } from '../../core/changes.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
+import { TransactionAssembler } from './transaction-assembler.ts'
 import { PgoutputDecoder, type PgoutputMessage } from './pgoutput.ts'
-import { ContainedDecoder, decodeFailure, type UndecodableMessage } from './contained-decoder.ts'
+import { ContainedDecoder, type UndecodableMessage } from './contained-decoder.ts'
 import { assertReplicationInternals } from './library-internals.ts'
 import { standbyStatus } from './standby-status.ts'
 import { RelationShapes, type ShapeOptions } from './relation-shape.ts'
@@ -76,7 +77,7 @@ export class ReplicationStream {
   /** Streams batches from `startLsn` (the slot's confirmed position: PostgreSQL resumes there itself). */
   batches(startLsn: Lsn): Observable<Batch<SourceChange>> {
     return new Observable<Batch<SourceChange>>((subscriber) => {
-      const { logger, maxBatchRows } = this.#options
+      const { logger } = this.#options
       this.#confirmed = startLsn
       const receiveTimeout = this.#options.receiveTimeoutMs
       const service = new LogicalReplicationService(
@@ -87,92 +88,21 @@ export class ReplicationStream {
       // Per subscription: the first Relation message of a session is compared with the model afresh.
       const decoder = new ContainedDecoder(new PgoutputDecoder({ publication: this.#options.publication, ...(this.#options.messagePrefix === undefined ? {} : { messagePrefix: this.#options.messagePrefix }), shapes: new RelationShapes(this.#options.shape), ...(this.#options.origin === undefined ? {} : { origin: this.#options.origin }) }))
 
-      let items: SourceChange[] = []
-      let commitTime = 0
-      let txId = 0
-      let txCommitLsn = 0n
       let stopping = false
-      let inTransaction = false
-
-      let failed = false
-      // PostgreSQL sends RELATION messages at 0/0: a failure there is named by the last position before it.
-      let lastLsn = '0/0'
-      service.on('data', (lsn: string, message: PgoutputMessage | UndecodableMessage) => {
-        if (failed) return // the sync is failing: nothing after the undecodable message is passed on
-        if (lsn !== '0/0') lastLsn = lsn
-        switch (message.tag) {
-          case 'undecodable':
-            // Only this sync fails (the library would let the exception end the process): its socket stops.
-            failed = true
-            this.#socket()?.pause()
-            subscriber.error(decodeFailure(message, lsn === '0/0' ? `${lastLsn} (the last position before it)` : lsn))
-            return
-          case 'begin':
-            inTransaction = true
-            items = []
-            commitTime = message.commitTime
-            txId = message.xid
-            txCommitLsn = message.commitLsn
-            if (message.commitLsn !== 0n) this.#options.onBegin?.(txId, message.commitLsn)
-            return
-          case 'insert':
-            items.push({ op: 'insert', table: message.relation.qualified, row: message.new, previous: null, previousIsFull: false, lsn, modelShaped: message.modelShaped })
-            break
-          case 'update':
-            items.push({ op: 'update', table: message.relation.qualified, row: message.new, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn, modelShaped: message.modelShaped, unchanged: message.unchanged })
-            break
-          case 'delete':
-            items.push({ op: 'delete', table: message.relation.qualified, row: null, previous: message.old ?? message.key, previousIsFull: message.old !== null, lsn, modelShaped: message.modelShaped })
-            break
-          case 'relation': {
-            const { relation } = message
-            if (relation.stop !== null) {
-              // Before any row of the new shape: nothing of it is emitted, and the transaction is not confirmed.
-              stopping = true
-              subscriber.error(new RowcastError('PG_SCHEMA_CHANGED', relation.stop))
-            } else if (relation.followed.length > 0) {
-              logger.warn({ table: relation.qualified, changes: relation.followed, lsn }, `schema change on ${relation.qualified} followed: ${relation.followed.join('; ')}`)
-            }
-            return
-          }
-          case 'message': {
-            const change: SourceChange = { op: 'message', table: message.prefix, row: { prefix: message.prefix, content: message.content, transactional: message.transactional }, previous: null, previousIsFull: false, lsn: formatLsn(message.lsn) }
-            if (inTransaction) {
-              items.push(change)
-              break
-            }
-            // Not transactional: sent as PostgreSQL decodes it, in stream order, between transactions. Confirmed
-            // past its own position (+1: no record starts there), so a restart does not send it again; for
-            // exactly-once it is a transaction of its own at its position.
-            this.#options.onBegin?.(0, message.lsn)
-            subscriber.next({ items: [change], commitLsn: message.lsn + 1n, commitTime: Date.now(), txId: 0 })
-            return
-          }
-          case 'watermark':
-            for (const batch of this.#options.onWatermark?.(message.content, txId, txCommitLsn, commitTime) ?? []) subscriber.next(batch)
-            return
-          case 'truncate':
-            this.#options.onTruncate?.(message.relations.map((r) => r.qualified))
-            return
-          case 'commit': {
-            inTransaction = false
-            const batch: Batch<SourceChange> = { items, commitLsn: message.commitEndLsn === 0n ? parseLsn(lsn) : message.commitEndLsn, commitTime, txId }
-            items = []
-            subscriber.next(batch)
-            return
-          }
-          default:
-            return // origin, type, logical messages (our heartbeat's transaction still ends in a commit)
-        }
-        if (items.length >= maxBatchRows) {
-          subscriber.next({ items, commitLsn: null, commitTime, txId })
-          items = []
-        }
+      const assembler = new TransactionAssembler(this.#options, {
+        next: (batch) => subscriber.next(batch),
+        fail: (error, undecodable) => {
+          // An undecodable message: only this sync fails (the library would let the exception end the process), its socket stops.
+          if (undecodable) this.#socket()?.pause()
+          else stopping = true
+          subscriber.error(error)
+        },
       })
+      service.on('data', (lsn: string, message: PgoutputMessage | UndecodableMessage) => assembler.handle(lsn, message))
       service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
         const position = parseLsn(lsn)
         this.#options.onServerPosition?.(position)
-        const idle = !inTransaction && position > this.#confirmed && this.#confirmed !== 0n && (this.#options.isIdle?.() ?? false)
+        const idle = !assembler.inTransaction && position > this.#confirmed && this.#confirmed !== 0n && (this.#options.isIdle?.() ?? false)
         if (idle) this.#confirmed = position
         if (shouldRespond || idle) this.#sendStatus(true)
       })

@@ -28,10 +28,15 @@ export interface RecordedStream {
  * in the catalog for the loser).
  */
 export async function ensureStateTable(client: pg.ClientBase): Promise<void> {
+  await withSetupLock(client, () => createStateTable(client))
+}
+
+/** Runs `work` in a transaction under rowcast's setup lock (DDL that two syncs starting together would race on). */
+export async function withSetupLock(client: pg.ClientBase, work: () => Promise<void>): Promise<void> {
   await client.query('BEGIN')
   try {
     await client.query(SETUP_LOCK_SQL)
-    await createStateTable(client)
+    await work()
     await client.query('COMMIT')
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined)

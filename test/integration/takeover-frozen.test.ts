@@ -1,6 +1,6 @@
 import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -136,6 +136,74 @@ describe('takeover from a frozen daemon (SIGSTOP)', () => {
       await consumer.stop()
       for (const p of procs) await p.kill('SIGKILL')
       await dropSlotWhenFree(env, `rowcast_${table}`, 30_000)
+    }
+  })
+
+  test('a stream group of 3 syncs: the standby takes the group\'s lock and streams all of them; every row delivered', { timeout: 180_000 }, async () => {
+    const group = uniqueName('grp')
+    const tables = [uniqueName('fza'), uniqueName('fzb'), uniqueName('fzc')]
+    for (const table of tables) await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
+    await createTopics(env, tables)
+    const syncs = tables.map((table) => `
+  - name: ${table}
+    stream: shared
+    model: { table: public.${table} }
+    topic: ${table}
+    key: id
+    message: { mapping: { id: id, n: n } }
+`).join('')
+    const ports = [await freePort(), await freePort()]
+    const files = ports.map((port) => configFile(env, syncs, port))
+    for (const file of files) writeFileSync(file, readFileSync(file, 'utf8').replace('    statusIntervalMs: 1000\n', `    statusIntervalMs: 1000\n    streamGroup: { slot: ${group} }\n`))
+    const procs = ports.map((port, i) => spawnRowcast(files[i]!, port))
+    const consumer = await consume(env, tables)
+    let stopped: RowcastProcess | null = null
+    let inserters: ReturnType<typeof startInserter>[] = []
+    try {
+      const streamingIn = (s: Record<string, string> | null) => tables.every((t) => s?.[t] === 'streaming')
+      await eventually(() => Promise.all(procs.map((p) => p.states())), (s) => s.some(streamingIn) && s.every((x) => x !== null), 60_000, 'one daemon streaming the group')
+      inserters = tables.map((table) => startInserter(env, table))
+      await new Promise((r) => setTimeout(r, 3_000))
+      const now = await Promise.all(procs.map((p) => p.states()))
+      assert.equal(now.filter(streamingIn).length, 1, `one daemon streams the group: ${JSON.stringify(now)}`)
+      assert.ok(now.every((s) => streamingIn(s) || tables.every((t) => s?.[t] !== 'streaming')), `a group is streamed by one daemon, whole: ${JSON.stringify(now)}`)
+      const leader = now.findIndex(streamingIn)
+      const [active, standby] = [procs[leader]!, procs[1 - leader]!]
+      await eventually(() => consumer.messages.length, (n) => n > 30, 30_000, 'rows delivered before the freeze')
+
+      process.kill(active.pid, 'SIGSTOP')
+      stopped = active
+      const lastBeforeFreeze = inserters.map((i) => i.written())
+      const afterFreeze = () => tables.every((table, i) => consumer.messages.some((m) => m.topic === table && (JSON.parse(m.value) as { id: number }).id > lastBeforeFreeze[i]!))
+      await eventually(() => afterFreeze(), (ok) => ok, TAKEOVER_BOUND_MS + 30_000, 'rows written after the freeze, in every table, delivered by the standby').catch((error: Error) => {
+        throw new Error(`${error.message}\nstandby logs: ${standby.logs().slice(-3_000)}`)
+      })
+      assert.ok(streamingIn(await standby.states()), 'the standby streams the whole group')
+      process.kill(active.pid, 'SIGCONT')
+      stopped = null
+      await eventually(() => active.logs(), (l) => l.includes('waiting to take over'), 15_000, 'the thawed daemon waiting for the group\'s lock').catch((error: Error) => {
+        throw new Error(`${error.message}\nits logs: ${active.logs().slice(-3_000)}`)
+      })
+      const thawed = await active.states()
+      assert.ok(tables.every((t) => thawed?.[t] !== 'streaming'), `the thawed daemon streams again: ${JSON.stringify(thawed)}`)
+
+      const written = await Promise.all(inserters.map((i) => i.stop()))
+      inserters = []
+      for (const [i, table] of tables.entries()) {
+        const finals = new Map(Array.from({ length: written[i]! }, (_, k) => [k + 1, 1] as [number, number]))
+        const of = () => consumer.messages.filter((m) => m.topic === table)
+        await eventually(of, (m) => allArrived(m, finals), 60_000, `every row of ${table} in Kafka`).catch(() => undefined)
+        const report = checkDelivery(of(), finals)
+        console.log(`group takeover, ${table}: ${report.written} rows written, ${report.delivered} messages, ${report.duplicates} duplicates, ${report.missing.length} missing`)
+        assert.deepEqual(report.missing.slice(0, 20), [], `missing rows of ${table} (${report.missing.length})`)
+        assert.deepEqual(report.outOfOrder, [])
+      }
+    } finally {
+      if (stopped !== null) process.kill(stopped.pid, 'SIGCONT')
+      for (const inserter of inserters) await inserter.stop().catch(() => undefined)
+      await consumer.stop()
+      for (const p of procs) await p.kill('SIGKILL')
+      await dropSlotWhenFree(env, group, 30_000)
     }
   })
 })

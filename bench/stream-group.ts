@@ -1,0 +1,114 @@
+/**
+ * Stream group bench (issue 17): walsender CPU and rowcast CPU per change, one sync alone against 10 syncs.
+ * Each scenario: fresh tables and topics, rowcast started once (slots and cursors made), stopped, then 200,000
+ * changes written to the first table in transactions of 1,000, then rowcast started again and timed until
+ * every topic holds what it should (catch-up). CPU from /proc/<pid>/stat: rowcast's process, and the walsenders
+ * of the run (pg_stat_replication), from the restart to the end.
+ * Run inside the stack's namespace: node --conditions=rowcast-source --import tsx bench/stream-group.ts
+ */
+import { readFileSync } from 'node:fs'
+import { loadKafkajs } from '../connectors/kafka/kafkajs/patch.ts'
+import { stack, sql, uniqueName, createTopics, eventually } from '../test/support/harness.ts'
+import { freePort, spawnRowcast, writeConfig } from '../test/support/rowcast-process.ts'
+import type { StackEnv } from '../scripts/stack-env.ts'
+
+const CHANGES = Number(process.env.CHANGES ?? 200_000)
+const TX_ROWS = 1_000
+const TICKS = 100 // clock ticks per second (getconf CLK_TCK)
+
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / TICKS
+  } catch {
+    return 0
+  }
+}
+
+async function walsenders(env: StackEnv, slots: string[]): Promise<number[]> {
+  const { rows } = await sql(env, 'SELECT active_pid FROM pg_replication_slots WHERE slot_name = ANY($1) AND active_pid IS NOT NULL', [slots])
+  return rows.map((r: { active_pid: number }) => r.active_pid)
+}
+
+async function endOffsets(env: StackEnv, topics: string[]): Promise<number[]> {
+  const { Kafka, logLevel } = loadKafkajs()
+  const admin = new Kafka({ clientId: 'bench', brokers: [env.KAFKA_BOOTSTRAP_PLAINTEXT], logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  try {
+    return await Promise.all(topics.map(async (t) => (await admin.fetchTopicOffsets(t)).reduce((a, p) => a + Number(p.high), 0)))
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+interface Scenario { label: string; syncs: number; sameTable: boolean; shared: boolean }
+
+async function run(env: StackEnv, s: Scenario): Promise<Record<string, number | string>> {
+  const tables = Array.from({ length: s.sameTable ? 1 : s.syncs }, () => uniqueName('bt'))
+  const topics = Array.from({ length: s.syncs }, () => uniqueName('bk'))
+  const names = topics.map((t) => t.replace('bk', 'bs'))
+  for (const table of tables) {
+    await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
+    await sql(env, `INSERT INTO ${table} SELECT g, 0, repeat('x', 100) FROM generate_series(1, ${TX_ROWS}) g`)
+  }
+  await createTopics(env, topics, 1)
+  const group = uniqueName('bgrp')
+  const yaml = names.map((name, i) => `  - name: ${name}
+    stream: ${s.shared ? 'shared' : 'dedicated'}
+    model: { table: ${tables[s.sameTable ? 0 : i]} }
+    topic: ${topics[i]}
+    message: { mapping: { id: id, n: n } }
+`).join('')
+  const port = await freePort()
+  const file = writeConfig(env, yaml, port)
+  const text = readFileSync(file, 'utf8').replace('    statusIntervalMs: 1000', `    statusIntervalMs: 1000\n    streamGroup: { slot: ${group} }`)
+  const { writeFileSync } = await import('node:fs')
+  writeFileSync(file, text)
+  const slots = s.shared ? [group] : names.map((n) => `rowcast_${n}`)
+  let proc = spawnRowcast(file, port)
+  await eventually(() => proc.states(), (st) => names.every((n) => st?.[n] === 'streaming'), 120_000, 'streaming')
+  await new Promise((r) => setTimeout(r, 3_000))
+  await proc.kill('SIGTERM')
+  // The backlog: CHANGES updates of the first table, TX_ROWS per transaction.
+  const started = Date.now()
+  for (let done = 0; done < CHANGES; done += TX_ROWS) await sql(env, `UPDATE ${tables[0]} SET n = n + 1`)
+  const writeSeconds = (Date.now() - started) / 1000
+  const expected = topics.map((_, i) => (s.sameTable || i === 0 ? CHANGES : 0))
+  const before = await endOffsets(env, topics)
+  proc = spawnRowcast(file, port)
+  const t0 = Date.now()
+  let senders: number[] = []
+  const senderCpu = new Map<number, number>()
+  const sample = async () => {
+    senders = await walsenders(env, slots)
+    for (const pid of senders) senderCpu.set(pid, cpuSeconds(pid))
+  }
+  await eventually(async () => {
+    await sample()
+    const now = await endOffsets(env, topics)
+    return now.every((n, i) => n - before[i]! >= expected[i]!)
+  }, (ok) => ok, 600_000, 'catch-up', )
+  const seconds = (Date.now() - t0) / 1000
+  await sample()
+  const rowcastCpu = cpuSeconds(proc.pid)
+  const walsenderCpu = [...senderCpu.values()].reduce((a, b) => a + b, 0)
+  await proc.kill('SIGTERM')
+  for (const slot of slots) await sql(env, 'SELECT pg_drop_replication_slot($1)', [slot]).catch(() => undefined)
+  const messages = expected.reduce((a, b) => a + b, 0)
+  return {
+    scenario: s.label, syncs: s.syncs, changesWritten: CHANGES, messages, writeSeconds, catchUpSeconds: seconds,
+    walsenders: senderCpu.size, walsenderCpuSeconds: walsenderCpu, rowcastCpuSeconds: rowcastCpu,
+    rowcastCpuMicrosPerMessage: Math.round((rowcastCpu / messages) * 1e6), messagesPerSecond: Math.round(messages / seconds),
+  }
+}
+
+const env = await stack()
+const scenarios: Scenario[] = [
+  { label: 'one sync (dedicated)', syncs: 1, sameTable: false, shared: false },
+  { label: 'one sync (shared)', syncs: 1, sameTable: false, shared: true },
+  { label: '10 syncs, 10 tables, shared', syncs: 10, sameTable: false, shared: true },
+  { label: '10 syncs, 10 tables, dedicated', syncs: 10, sameTable: false, shared: false },
+  { label: '10 syncs, one table, shared', syncs: 10, sameTable: true, shared: true },
+]
+for (const s of scenarios) console.log(JSON.stringify(await run(env, s)))
+process.exit(0)

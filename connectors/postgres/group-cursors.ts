@@ -1,0 +1,121 @@
+import type pg from 'pg'
+import { errorMessage } from '../../core/errors.ts'
+import type { Logger } from '../../core/logger.ts'
+import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
+
+export interface GroupCursorsOptions {
+  slot: string
+  /** The group's syncs (configured): a recorded cursor of another sync no longer holds the slot. */
+  syncs: readonly string[]
+  /** The slot's confirmed position when the group started. */
+  slotStart: Lsn
+  logger: Logger
+  /** Tells the server the slot's confirmed position (a standby status on the replication connection). */
+  send: (lsn: Lsn) => void
+}
+
+/**
+ * The cursors of a stream group's syncs, kept in _rowcast.sync_state (confirmed_lsn of each sync's row): a
+ * cursor is written as soon as it moves (writes coalesce: one UPDATE for every sync that moved meanwhile), and
+ * the slot is confirmed at the lowest cursor written, so PostgreSQL never recycles WAL a sync still needs,
+ * whether it runs, is parked, or waits for its next attempt. After a crash each sync resumes from its own
+ * cursor: duplicates are bounded by what was delivered while a write was in flight.
+ */
+export class GroupCursors {
+  readonly #client: pg.ClientBase
+  readonly #options: GroupCursorsOptions
+  /** Cursors as written: these hold the slot. */
+  readonly #written = new Map<string, Lsn>()
+  readonly #pending = new Map<string, Lsn>()
+  #writing: Promise<void> | null = null
+  #sent: Lsn = 0n
+  #sentAt = 0
+
+  private constructor(client: pg.ClientBase, options: GroupCursorsOptions) {
+    this.#client = client
+    this.#options = options
+  }
+
+  static async load(client: pg.ClientBase, options: GroupCursorsOptions): Promise<GroupCursors> {
+    const cursors = new GroupCursors(client, options)
+    const { rows } = await client.query<{ sync: string; cursor: string }>(
+      'SELECT sync, confirmed_lsn::text AS cursor FROM _rowcast.sync_state WHERE slot = $1 AND sync = ANY($2) AND confirmed_lsn IS NOT NULL',
+      [options.slot, options.syncs],
+    )
+    for (const row of rows) cursors.#written.set(row.sync, parseLsn(row.cursor))
+    return cursors
+  }
+
+  get slotStart(): Lsn {
+    return this.#options.slotStart
+  }
+
+  /** Where the slot may be confirmed: the lowest cursor written (the slot's own position while none is). */
+  get lowest(): Lsn {
+    let lowest: Lsn | null = null
+    for (const cursor of this.#written.values()) if (lowest === null || cursor < lowest) lowest = cursor
+    return lowest === null || lowest < this.#options.slotStart ? this.#options.slotStart : lowest
+  }
+
+  /** The position last sent to the server. */
+  get sent(): Lsn {
+    return this.#sent
+  }
+
+  /** Each sync's written cursor, for status. */
+  get cursors(): ReadonlyMap<string, Lsn> {
+    return this.#written
+  }
+
+  /** A sync's cursor as recorded when it joins (written by then): it holds the slot from now on. */
+  hold(sync: string, cursor: Lsn): void {
+    this.#written.set(sync, cursor)
+  }
+
+  /** A sync's cursor moved: written soon (with others that move meanwhile), then the slot follows. */
+  changed(sync: string, cursor: Lsn): void {
+    if (cursor <= (this.#written.get(sync) ?? 0n)) return
+    this.#pending.set(sync, cursor)
+    this.#writing ??= this.#write().finally(() => (this.#writing = null))
+  }
+
+  /** Resolves once the cursors that moved are written. */
+  async flush(): Promise<void> {
+    while (this.#writing !== null) await this.#writing
+  }
+
+  /** On a timer: the slot's position to the server at least every `intervalMs`, moved or not (keeps the walsender alive). */
+  tick(intervalMs: number): void {
+    if (Date.now() - this.#sentAt >= intervalMs) this.#send(true)
+  }
+
+  async #write(): Promise<void> {
+    await new Promise((r) => setImmediate(r)) // confirmations of the same moment go in one write
+    while (this.#pending.size > 0) {
+      const batch = [...this.#pending]
+      this.#pending.clear()
+      try {
+        await this.#client.query(
+          `UPDATE _rowcast.sync_state AS s SET confirmed_lsn = v.cursor::pg_lsn, confirmed_at = now()
+           FROM unnest($1::text[], $2::text[]) AS v(sync, cursor)
+           WHERE s.sync = v.sync AND s.slot = $3 AND (s.confirmed_lsn IS NULL OR s.confirmed_lsn < v.cursor::pg_lsn)`,
+          [batch.map(([sync]) => sync), batch.map(([, cursor]) => formatLsn(cursor)), this.#options.slot],
+        )
+      } catch (error) {
+        this.#options.logger.debug({ error: errorMessage(error) }, 'could not record the stream group\'s cursors')
+        for (const [sync, cursor] of batch) if (cursor > (this.#pending.get(sync) ?? 0n)) this.#pending.set(sync, cursor)
+        return
+      }
+      for (const [sync, cursor] of batch) if (cursor > (this.#written.get(sync) ?? 0n)) this.#written.set(sync, cursor)
+      this.#send(false)
+    }
+  }
+
+  #send(always: boolean): void {
+    const lowest = this.lowest
+    if (!always && lowest === this.#sent) return
+    this.#sent = lowest
+    this.#sentAt = Date.now()
+    this.#options.send(lowest)
+  }
+}
