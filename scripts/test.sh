@@ -29,7 +29,19 @@ if ((${#files[@]} == 0)); then echo "no test files under test/" >&2; exit 1; fi
 step build npm run --silent build
 step lint npx eslint .
 step typecheck npx tsc --noEmit -p .
-step tests node --conditions=rowcast-source --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+# Two phases, to keep CI within its budget on two cores: most files run two at a time (each uses its own tables,
+# topics and slots); the files that stop, kill or freeze Kafka or PostgreSQL, change server-wide settings, or
+# measure memory and timeouts run afterwards, one at a time, with nothing beside them.
+alone='^test/integration/(alerts-stuck-sync|bounded-memory|chunked-snapshot|dead-link|exactly-once|faults|kafka-restart-eos|kafka-size|registry-pause|slot-identity|start-unreachable|startup-races|stop-during-startup|stream-group|takeover-frozen)\.test\.ts$'
+mapfile -t shared_files < <(printf '%s\n' "${files[@]}" | grep -vE "$alone")
+mapfile -t alone_files < <(printf '%s\n' "${files[@]}" | grep -E "$alone")
+run_tests() {
+  local concurrency=$1
+  shift
+  node --conditions=rowcast-source --import tsx --test --test-concurrency="$concurrency" --test-reporter=spec "$@"
+}
+step tests run_tests 2 "${shared_files[@]}"
+step tests-alone run_tests 1 "${alone_files[@]}"
 
 # Node 22 and 24 besides the machine's 20 (binaries from scripts/node-versions.sh, fetched once per machine by
 # .ci/run): the unit tests and the end-to-end suite again, against the same stack. In: the unit tests (the
@@ -48,7 +60,7 @@ on_node() {
   PATH="$dir:$PATH" "$@"
 }
 for major in $(bash scripts/node-versions.sh majors); do
-  step "node$major" on_node "$major" node --conditions=rowcast-source --import tsx --test --test-concurrency=1 --test-reporter=spec "${other_node_files[@]}"
+  step "node$major" on_node "$major" run_tests 2 "${other_node_files[@]}"
 done
 
 # --- PostgreSQL version matrix (scripts/pg-matrix.sh; README "PostgreSQL in production") ---
