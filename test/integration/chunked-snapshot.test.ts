@@ -5,6 +5,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { consume, createTopics, eventually, sql, stack, uniqueName, type Received } from '../support/harness.ts'
+import { wrongKeys } from '../support/last-message-verdict.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig, type RowcastProcess } from '../support/rowcast-process.ts'
 
 /**
@@ -40,31 +41,10 @@ describe('chunked snapshot beside the stream', () => {
     await createTopics(env, [table])
   }
 
-  /** Per key: the last message (partition order; one key lives in one partition). */
-  function lastByKey(messages: readonly Received[]): Map<number, { id: number; n: number; type: string; lsn: string }> {
-    const sorted = [...messages].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
-    const last = new Map<number, { id: number; n: number; type: string; lsn: string }>()
-    for (const m of sorted) {
-      const value = JSON.parse(m.value) as { id: number; n: number; type: string; lsn: string }
-      last.set(value.id, value)
-    }
-    return last
-  }
-
-  /** Keys whose last message is not the row in PostgreSQL (deleted rows: must end on removed, or never have arrived). */
+  /** Keys whose last message is not the row in PostgreSQL. */
   async function verdict(table: string, messages: readonly Received[]): Promise<string[]> {
     const rows = (await sql(env, `SELECT id, n FROM ${table}`)).rows as { id: number; n: number }[]
-    const final = new Map(rows.map((r) => [r.id, r.n]))
-    const last = lastByKey(messages)
-    const wrong: string[] = []
-    for (const id of new Set([...final.keys(), ...last.keys()])) {
-      const want = final.get(id)
-      const got = last.get(id)
-      if (want === undefined ? got !== undefined && got.type !== 'removed' : got === undefined || got.type === 'removed' || got.n !== want) {
-        wrong.push(`${id}: want ${want ?? 'removed'}, got ${JSON.stringify(got)}`)
-      }
-    }
-    return wrong
+    return wrongKeys(new Map(rows.map((r) => [r.id, r.n])), messages)
   }
 
   /** Inserts, updates (n + 1) and deletes rows across the table in small transactions until stopped. */

@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { consume, createTopics, eventually, sql, stack, uniqueName, type Received } from '../support/harness.ts'
+import { wrongKeys } from '../support/last-message-verdict.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../support/rowcast-process.ts'
 
 /**
@@ -32,28 +33,10 @@ describe('config reload (SIGHUP)', () => {
 `
   }
 
-  /** Per key: the last message (partition order; one key lives in one partition). */
-  function lastByKey(messages: readonly Received[]): Map<number, { n: number; type: string }> {
-    const sorted = [...messages].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
-    const last = new Map<number, { n: number; type: string }>()
-    for (const m of sorted) {
-      const value = JSON.parse(m.value) as { id: number; n: number; type: string }
-      last.set(value.id, value)
-    }
-    return last
-  }
-
   /** Keys whose last message is not the row in PostgreSQL. */
-  async function wrongKeys(table: string, messages: readonly Received[]): Promise<string[]> {
-    const final = new Map(((await sql(env, `SELECT id, n FROM ${table}`)).rows as { id: number; n: number }[]).map((r) => [r.id, r.n]))
-    const last = lastByKey(messages)
-    const wrong: string[] = []
-    for (const id of new Set([...final.keys(), ...last.keys()])) {
-      const want = final.get(id)
-      const got = last.get(id)
-      if (want === undefined ? got !== undefined && got.type !== 'removed' : got === undefined || got.type === 'removed' || got.n !== want) wrong.push(`${id}: want ${want ?? 'removed'}, got ${JSON.stringify(got)}`)
-    }
-    return wrong
+  async function verdict(table: string, messages: readonly Received[]): Promise<string[]> {
+    const rows = (await sql(env, `SELECT id, n FROM ${table}`)).rows as { id: number; n: number }[]
+    return wrongKeys(new Map(rows.map((r) => [r.id, r.n])), messages)
   }
 
   /** Updates, inserts and deletes rows of both tables in small transactions until stopped. */
@@ -121,7 +104,7 @@ describe('config reload (SIGHUP)', () => {
       await writes.stop()
     }
     for (const table of [first, added]) {
-      const wrong = await eventually(() => wrongKeys(table, consumer.messages.filter((m) => m.topic === table)), (w) => w.length === 0, 60_000, `${table}: last message per key equals PostgreSQL`).catch(() => wrongKeys(table, consumer.messages.filter((m) => m.topic === table)))
+      const wrong = await eventually(() => verdict(table, consumer.messages.filter((m) => m.topic === table)), (w) => w.length === 0, 60_000, `${table}: last message per key equals PostgreSQL`).catch(() => verdict(table, consumer.messages.filter((m) => m.topic === table)))
       assert.deepEqual(wrong.slice(0, 10), [], `${table}: ${wrong.length} keys whose last message is not the row in PostgreSQL`)
     }
     const reloaded = logLines(proc.logs(), 'config reloaded')

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { consume, createTopics, eventually, sql, stack, uniqueName, type Received } from '../support/harness.ts'
+import { wrongKeys } from '../support/last-message-verdict.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig, type RowcastProcess } from '../support/rowcast-process.ts'
 
 /**
@@ -43,22 +44,8 @@ describe('chunked snapshot: keyless tables by page ranges, parallel readers', ()
 
   /** uids whose last message (partition order; one uid lives in one partition) is not the row in PostgreSQL. */
   async function verdict(table: string, messages: readonly Received[]): Promise<string[]> {
-    const final = new Map(((await sql(env, `SELECT uid, n FROM ${table}`)).rows as { uid: number; n: number }[]).map((r) => [r.uid, r.n]))
-    const sorted = [...messages].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
-    const last = new Map<number, Value>()
-    for (const m of sorted) {
-      const value = JSON.parse(m.value) as Value
-      last.set(value.uid, value)
-    }
-    const wrong: string[] = []
-    for (const uid of new Set([...final.keys(), ...last.keys()])) {
-      const want = final.get(uid)
-      const got = last.get(uid)
-      if (want === undefined ? got !== undefined && got.type !== 'removed' : got === undefined || got.type === 'removed' || got.n !== want) {
-        wrong.push(`${uid}: want ${want ?? 'removed'}, got ${JSON.stringify(got)}`)
-      }
-    }
-    return wrong
+    const rows = (await sql(env, `SELECT uid, n FROM ${table}`)).rows as { uid: number; n: number }[]
+    return wrongKeys(new Map(rows.map((r) => [r.uid, r.n])), messages, 'uid')
   }
 
   /** Inserts, updates (n + 1, by uid) and deletes rows across the table in small transactions until stopped. */
