@@ -121,6 +121,11 @@ describe('config reload (SIGHUP)', () => {
     proc.signal('SIGHUP')
     const outside = await eventually(() => logLines(proc.logs(), 'config reload refused'), (l) => l.length === 2, 30_000, 'second refused reload logged')
     assert.match(JSON.stringify(outside[1]), /destination/, `the refusal names what changed: ${JSON.stringify(outside[1])}`)
+    // A sync of the shared stream: the group's members are fixed while it runs (README).
+    writeFileSync(config, original + syncYaml(added, 'backfill') + syncYaml(`${added}_g`, 'skip').replace('initialSync: skip', 'initialSync: skip\n    stream: shared').replace(`public.${added}_g`, `public.${added}`))
+    proc.signal('SIGHUP')
+    const sharedRefused = await eventually(() => logLines(proc.logs(), 'config reload refused'), (l) => l.length === 3, 30_000, 'third refused reload logged')
+    assert.match(JSON.stringify(sharedRefused[2]), /stream: shared.*needs a restart/, `the refusal names the shared sync: ${JSON.stringify(sharedRefused[2])}`)
     assert.equal(proc.exitCode(), null, 'the daemon still runs after refused reloads')
     assert.deepEqual(await proc.states(), { [first]: 'streaming', [added]: 'streaming' })
 
