@@ -30,9 +30,11 @@ step build npm run --silent build
 step lint npx eslint .
 step typecheck npx tsc --noEmit -p .
 # Two phases, to keep CI within its budget on two cores: most files run two at a time (each uses its own tables,
-# topics and slots); the files that stop, kill or freeze Kafka or PostgreSQL, change server-wide settings, or
-# measure memory and timeouts run afterwards, one at a time, with nothing beside them.
+# topics and slots); the files that stop, kill or freeze Kafka or PostgreSQL, change server-wide settings,
+# measure memory and timeouts, or rebuild dist/ (which other tests' CLI runs read) run afterwards, one at a
+# time, with nothing beside them.
 alone='^test/integration/(alerts-stuck-sync|bounded-memory|chunked-snapshot|dead-link|exactly-once|faults|kafka-restart-eos|kafka-size|registry-pause|slot-identity|start-unreachable|startup-races|stop-during-startup|stream-group|takeover-frozen)\.test\.ts$'
+alone+='|^test/(package/tarball|integration/custom-operator|stack/bin)\.test\.ts$'
 mapfile -t shared_files < <(printf '%s\n' "${files[@]}" | grep -vE "$alone")
 mapfile -t alone_files < <(printf '%s\n' "${files[@]}" | grep -E "$alone")
 run_tests() {
