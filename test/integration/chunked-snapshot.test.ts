@@ -13,7 +13,7 @@ import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig, type RowcastProc
  * writer that inserts, updates and deletes, SIGKILLed twice; a resync under the same writer. Verdict per
  * key against PostgreSQL's final rows.
  */
-const ROWS = 100_000
+const ROWS = 300_000 // the issue's size: many chunks, SIGKILLed at a quarter and a half
 const CHUNK_ROWS = 2_000 // the default snapshot.chunkRows
 
 describe('chunked snapshot beside the stream', () => {
@@ -85,7 +85,7 @@ describe('chunked snapshot beside the stream', () => {
     return (result.rows[0]?.backfill as string | undefined) ?? null
   }
 
-  test('a backfill under a writer, SIGKILLed twice, resumes at its chunk and ends with every key equal to PostgreSQL', { timeout: 300_000 }, async (t) => {
+  test('a backfill under a writer, SIGKILLed twice, resumes at its chunk and ends with every key equal to PostgreSQL', { timeout: 600_000 }, async (t) => {
     const table = uniqueName('chunked')
     await createTable(table, ROWS)
     const port = await freePort()
@@ -96,7 +96,7 @@ describe('chunked snapshot beside the stream', () => {
     try {
       // SIGKILL twice while the snapshot is under way (a quarter and a half of the rows in Kafka).
       for (const fraction of [0.25, 0.5]) {
-        await eventually(() => consumer.messages.length, (n) => n >= ROWS * fraction, 120_000, `${fraction * 100} % of the rows in Kafka`)
+        await eventually(() => consumer.messages.length, (n) => n >= ROWS * fraction, 240_000, `${fraction * 100} % of the rows in Kafka`)
         await proc.kill('SIGKILL')
         proc = spawnRowcast(config, port)
       }
@@ -114,7 +114,7 @@ describe('chunked snapshot beside the stream', () => {
       assert.ok((shown?.snapshot?.rowsDone ?? 0) > ROWS * 0.4 && (shown?.snapshot?.rowsTotal ?? 0) >= ROWS * 0.9, `rows done / estimated total after the restarts: ${JSON.stringify(shown)}`)
       const cli = await promisify(execFile)(process.execPath, ['bin/rowcast.mjs', 'status', '--config', config], { timeout: 90_000 })
       assert.match(cli.stdout, new RegExp(`^${table}: streaming, snapshot (running|done) \\[[#.]{20}\\] \\d+/\\d+ rows`, 'm'), cli.stdout)
-      await eventually(() => backfillState(table), (s) => s === 'done', 150_000, 'backfill recorded as done')
+      await eventually(() => backfillState(table), (s) => s === 'done', 300_000, 'backfill recorded as done')
       await new Promise((r) => setTimeout(r, 1_000))
       const commits = await writer.stop()
       const wrong = await eventually(() => verdict(table, consumer.messages), (w) => w.length === 0, 60_000, 'last message per key equals PostgreSQL').catch(() => verdict(table, consumer.messages))
