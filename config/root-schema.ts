@@ -23,7 +23,7 @@ import { secret, urlPassword } from '../core/secret-field.ts'
 
 /**
  * A sync of logical messages instead of a table's rows: `pg_logical_emit_message(transactional, prefix, content)`
- * whose prefix starts with `prefix` (see pipeline/message-model.ts for the columns a message has).
+ * whose prefix starts with `prefix` (see operators/classify-messages.ts for the columns a message has).
  */
 export const messagesModelSchema = z
   .object({

@@ -58,7 +58,7 @@ export function classify(model: ModelShape, onUnchanged?: (count: number) => voi
           return { type: 'removed', table: change.table, row, previous: null, key: keyOf(row), lsn: change.lsn }
         }
         case 'message':
-          return undefined // only a messages sync has them (pipeline/message-model.ts)
+          return undefined // only a messages sync has them (operators/classify-messages.ts)
       }
     })
     if (unchanged > 0) onUnchanged?.(unchanged)
