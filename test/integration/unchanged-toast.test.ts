@@ -38,8 +38,13 @@ describe('unchanged TOASTed values under the default replica identity', () => {
       await sql(env, `INSERT INTO ${table} SELECT g, ${BIG}, ('{"big": "' || ${BIG} || '", "x": 1.10}')::jsonb, 0 FROM generate_series(1, 3) g`)
       const stored = await sql(env, `SELECT id, doc, tags::text AS tags, pg_column_size(doc) AS size FROM ${table} ORDER BY id`)
       for (const row of stored.rows) assert.ok(row.size > 2048, `doc of row ${row.id} is stored out of line (${row.size} bytes)`)
+      await consumer.waitFor(3)
+      // rowcast reads a value back when it processes the UPDATE, so it carries the row as of that read: each step
+      // waits for the previous one's messages, or a lagging daemon would read the next step's state.
       await sql(env, `UPDATE ${table} SET n = n + 1`) // one transaction, three rows: one query reads them back
+      await consumer.waitFor(6)
       await sql(env, `UPDATE ${table} SET n = 10, tags = '{"small": true}' WHERE id = 2`) // doc unchanged, tags new
+      await consumer.waitFor(7)
       // A row deleted in the same transaction is gone when rowcast reads: that UPDATE has no current state to carry.
       await sql(env, `BEGIN; UPDATE ${table} SET n = 99 WHERE id = 3; DELETE FROM ${table} WHERE id = 3; COMMIT;`)
       await consumer.waitFor(8)
