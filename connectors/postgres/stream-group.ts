@@ -37,6 +37,7 @@ const B = 0x42, C = 0x43, R = 0x52, I = 0x49, U = 0x55, D = 0x44, T = 0x54, M = 
  * the heartbeats, and the members' cursors (group-cursors.ts): the slot is confirmed at the lowest of them.
  * A member that joins behind what the stream has read, or whose publication the stream does not name, makes
  * the stream restart (between transactions) at the slot's position; members already past skip what they had.
+ * A reload adds syncs (join: their cursors will hold the slot) and takes them out (leave: theirs no longer do).
  */
 export class StreamGroup implements MemberHost {
   readonly options: StreamGroupOptions
