@@ -1,6 +1,7 @@
 import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
+import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { consume, createTopics, eventually, sql, stack, uniqueName, type Received } from '../support/harness.ts'
 import { wrongKeys } from '../support/last-message-verdict.ts'
@@ -114,5 +115,45 @@ describe('config reload of a stream group (SIGHUP)', () => {
     const published = await sql(env, 'SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY tablename', [group])
     assert.deepEqual(published.rows.map((r: { tablename: string }) => r.tablename), [a, c].sort(), `the group's publication holds the tables of its syncs`)
     assert.equal(proc.exitCode(), null, 'the daemon still runs')
+  })
+
+  test('a transaction that wrote the table before it joined the group\'s publication, committing after: its changes reach the joining sync', { timeout: 120_000 }, async (t) => {
+    const group = uniqueName('rgrp')
+    const [a, c] = [uniqueName('rj_a'), uniqueName('rj_c')]
+    for (const table of [a, c]) {
+      await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
+      await sql(env, `INSERT INTO ${table} SELECT g, 0, repeat(md5(g::text), 128) FROM generate_series(1, 300) g`)
+    }
+    await createTopics(env, [a, c])
+    const port = await freePort()
+    const file = writeConfig(env, syncYaml(a, 'backfill'), port)
+    const original = readFileSync(file, 'utf8').replace('    statusIntervalMs: 1000', `    statusIntervalMs: 1000\n    streamGroup: { slot: ${group} }`)
+    writeFileSync(file, original)
+    const consumer = await consume(env, [a, c])
+    const proc = spawnRowcast(file, port)
+    const open = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
+    await open.connect()
+    t.after(async () => {
+      await open.end().catch(() => undefined)
+      await proc.kill('SIGKILL')
+      await consumer.stop()
+      await dropSlotWhenFree(env, group)
+    })
+    await eventually(() => proc.states(), (s) => s?.[a] === 'streaming', 60_000, `${a} streaming`)
+    // A transaction writes the table, then the sync of that table joins the group; the transaction commits after.
+    await open.query('BEGIN')
+    await open.query(`UPDATE ${c} SET n = n + 1000 WHERE id <= 50`)
+    await open.query(`INSERT INTO ${c} VALUES (1000, 7, 'late')`)
+    writeFileSync(file, original + syncYaml(c, 'backfill'))
+    proc.signal('SIGHUP')
+    await eventually(() => sql(env, 'SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND tablename = $2', [group, c]), (r) => r.rowCount === 1, 30_000, `${c} in the group's publication`)
+    // Committed once the joining sync waits for it, or (were it not to wait) once its backfill is done.
+    const backfilled = async () => (await sql(env, 'SELECT backfill FROM _rowcast.sync_state WHERE sync = $1', [c])).rows[0]?.backfill === 'done'
+    await eventually(async () => proc.logs().includes('joined the stream group\'s publication') || (await backfilled()), (ready) => ready, 60_000, `${c} waiting for the open transaction, or backfilled`)
+    await open.query('COMMIT')
+    await eventually(() => proc.states(), (s) => s?.[c] === 'streaming', 60_000, `${c} streaming`)
+    await eventually(backfilled, (done) => done, 60_000, `${c} backfill done`)
+    const wrong = await eventually(() => verdict(c, consumer.messages), (w) => w.length === 0, 30_000, `${c}: last message per key equals PostgreSQL`).catch(() => verdict(c, consumer.messages))
+    assert.deepEqual(wrong.slice(0, 10), [], `${c}: ${wrong.length} keys whose last message is not the row in PostgreSQL`)
   })
 })
