@@ -132,7 +132,8 @@ export class GroupCursors {
   }
 
   #send(always: boolean): void {
-    const lowest = this.lowest
+    // Never back: with every cursor forgotten (the last sync left) the lowest falls to where the group started.
+    const lowest = this.lowest > this.#sent ? this.lowest : this.#sent
     if (!always && lowest === this.#sent) return
     this.#sent = lowest
     this.#sentAt = Date.now()
