@@ -6,7 +6,8 @@ import type { ChangeType } from './changes.ts'
  * and alerts listen. Nothing here is per row except `record`, which is only built while someone listens.
  */
 export type RecordStatus = 'sent' | 'filtered' | 'rejected' | 'dead-lettered' | 'skipped' | 'retrying'
-export type SyncState = 'starting' | 'backfilling' | 'streaming' | 'degraded' | 'failed' | 'stopped'
+/** `parked`: a sync of a stream group set aside while it cannot deliver (the `parked` event; shown over its own state). */
+export type SyncState = 'starting' | 'backfilling' | 'streaming' | 'degraded' | 'failed' | 'stopped' | 'parked'
 /** What a `failed` or `degraded` state is about: each is an alert kind of its own (observability/alerts). */
 export type ProblemKind = 'fatal' | 'slot-lost' | 'kafka-unreachable' | 'postgres-unreachable' | 'topic-missing' | 'registry-unreachable'
 
@@ -55,6 +56,11 @@ export interface TelemetryEvents {
   state: { sync: string; state: SyncState; reason?: string; kind?: ProblemKind; position?: bigint }
   /** A sync taken out of the config of a running daemon (reload): stopped, and forgotten by status and readiness. */
   syncRemoved: { sync: string }
+  /**
+   * Its stream group parked the sync (`parked` true): the group's other syncs go on, and the slot stays at
+   * `position` for it, so PostgreSQL keeps WAL from there. False once it caught up again (or its attempt ended).
+   */
+  parked: { sync: string; slot: string; parked: boolean; position: bigint }
   /** The slot as the server sees it, read on a timer whatever the sync is doing (pipeline/slot-monitor.ts). */
   slotHealth: SlotHealthEvent
   record: DeliveryRecord

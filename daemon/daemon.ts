@@ -41,7 +41,9 @@ export interface Daemon {
   url: string | null
   /**
    * Applies a new config's `syncs:` while running: added syncs start (a backfill reads beside their stream),
-   * changed ones are stopped (drained, confirmed) and started anew, removed ones stop (their slot is kept).
+   * changed ones are stopped (drained, confirmed) and started anew, removed ones stop (a dedicated sync's slot is
+   * kept; a shared sync leaves its stream group, whose slot no longer waits for it). Shared syncs join and leave
+   * the running stream group: no new slot, the other syncs of the group go on.
    * Any other change is refused (ConfigError naming each section): those need a restart.
    */
   reload(next: RowcastConfig): Promise<ConfigDiff>
@@ -63,19 +65,22 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
   if (http !== null) logger.info({ url: http.url }, 'HTTP endpoint listening (/metrics, /healthz, /readyz' + (debuggerOn ? ', /debugger)' : ')'))
 
   const kafka = createKafkaClient(config.destination.kafka, logger)
-  const shared = config.syncs.filter((sync) => sync.stream === 'shared')
   const postgres = config.source.postgres
-  const group = shared.length === 0 ? undefined : new StreamGroup({
+  const sharedOf = (syncs: readonly SyncConfig[]) => syncs.filter((sync) => sync.stream === 'shared')
+  // Made when the first shared sync starts (at start, or added by a reload); kept until the daemon stops.
+  let group: StreamGroup | undefined
+  const groupOf = (syncs: readonly SyncConfig[]) => (group ??= new StreamGroup({
     url: postgres.url,
     slot: postgres.streamGroup.slot,
-    syncs: shared.map((sync) => sync.name),
+    syncs: syncs.map((sync) => sync.name),
     heartbeatIntervalMs: postgres.heartbeatIntervalMs,
     statusIntervalMs: postgres.statusIntervalMs,
     takeoverTimeoutMs: postgres.takeoverTimeoutMs,
     failoverSlots: postgres.failoverSlots,
     parkAfterMs: postgres.streamGroup.parkAfterMs,
     logger: logger.child({ component: 'stream-group', group: postgres.streamGroup.slot }),
-  })
+  }))
+  if (sharedOf(config.syncs).length > 0) groupOf(sharedOf(config.syncs))
   let running = config
   const baseDir = options.baseDir ?? process.cwd()
   const startSync = async (sync: SyncConfig, index: number): Promise<SyncSupervisor> => {
@@ -102,7 +107,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
         baseDir,
         records,
         logger: syncLogger,
-        ...(group === undefined ? {} : { group }),
+        ...(sync.stream === 'shared' ? { group: groupOf([]) } : {}),
         ...(running.destination.schemaRegistry === undefined ? {} : { schemaRegistry: running.destination.schemaRegistry }),
       }),
     })
@@ -128,11 +133,6 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
     if (diff.outside.length > 0) {
       throw new ConfigError(diff.outside.map((path) => ({ path, message: 'changed, but only `syncs:` can change while rowcast runs: restart it to apply this' })))
     }
-    // A stream group's members are fixed when it takes its lock (their cursors load with it): not changed while running yet.
-    const sharedTouched = [...diff.added, ...diff.changed, ...running.syncs.filter((sync) => diff.removed.includes(sync.name))].filter((sync) => sync.stream === 'shared')
-    if (sharedTouched.length > 0) {
-      throw new ConfigError(sharedTouched.map((sync) => ({ path: next.syncs.includes(sync) ? `syncs[${next.syncs.indexOf(sync)}]` : 'syncs', message: `sync "${sync.name}" reads the shared stream (stream: shared): adding, changing or removing such a sync needs a restart` })))
-    }
     checkOperatorOptions(next.syncs.map((sync) => sync.name), options.operators ?? {})
     registerSecrets(secretsOf(next))
     const leaving = new Set([...diff.removed, ...diff.changed.map((sync) => sync.name)])
@@ -140,14 +140,29 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
     // Stopped first (drained and confirmed, like a daemon stop), so a changed sync's new run starts from its confirmed position.
     await Promise.all(stopped.map((supervisor) => supervisor.stop()))
     for (const supervisor of stopped) syncs.splice(syncs.indexOf(supervisor), 1)
-    const removedSlots = running.syncs.filter((sync) => diff.removed.includes(sync.name)).map((sync) => ({ sync: sync.name, slot: slotName(sync) }))
-    for (const { sync } of removedSlots) telemetry.emit('syncRemoved', { sync })
+    const removed = running.syncs.filter((sync) => diff.removed.includes(sync.name))
+    for (const sync of removed) telemetry.emit('syncRemoved', { sync: sync.name })
+    await changeGroupMembers(running.syncs, next.syncs)
     running = next
     for (const sync of [...diff.changed, ...diff.added]) syncs.push(await startSync(sync, next.syncs.indexOf(sync)))
-    for (const { sync, slot } of removedSlots) {
-      logger.warn({ sync, slot }, `sync removed from the config: stopped; its replication slot ${slot} is kept (PostgreSQL retains WAL for it): drop it with SELECT pg_drop_replication_slot('${slot}') if the sync is gone for good`)
+    for (const sync of removed.filter((s) => s.stream !== 'shared')) {
+      const slot = slotName(sync)
+      logger.warn({ sync: sync.name, slot }, `sync removed from the config: stopped; its replication slot ${slot} is kept (PostgreSQL retains WAL for it): drop it with SELECT pg_drop_replication_slot('${slot}') if the sync is gone for good`)
     }
     return diff
+  }
+
+  /**
+   * The stream group follows a reload, once the syncs leaving have stopped: a shared sync gone (or now dedicated)
+   * leaves it (its cursor no longer holds the slot; its table leaves the group's publication when no shared sync
+   * reads it any more), a new shared sync joins it (no new slot: its backfill runs beside the group's stream). A
+   * changed sync that stays shared keeps its cursor, so its new run resumes from it.
+   */
+  const changeGroupMembers = async (before: readonly SyncConfig[], after: readonly SyncConfig[]): Promise<void> => {
+    const was = new Set(sharedOf(before).map((sync) => sync.name))
+    const now = sharedOf(after)
+    for (const sync of sharedOf(before).filter((s) => !now.some((n) => n.name === s.name))) await group?.leave(sync.name)
+    for (const sync of now.filter((s) => !was.has(s.name))) groupOf(now).join(sync.name)
   }
 
   let stopping: Promise<void> | null = null

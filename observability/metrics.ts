@@ -14,7 +14,7 @@ export interface Metrics {
   close(): void
 }
 
-export const SYNC_STATES: readonly SyncState[] = ['starting', 'backfilling', 'streaming', 'degraded', 'failed', 'stopped']
+export const SYNC_STATES: readonly SyncState[] = ['starting', 'backfilling', 'streaming', 'degraded', 'failed', 'stopped', 'parked']
 
 /** 1 ms … 60 s: the range between a quiet local stack and a badly lagging one. */
 const END_TO_END_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
@@ -25,6 +25,15 @@ export function createMetrics(telemetry: Telemetry): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'rowcast_' })
   const m = defineMetrics(registry)
   const states = new Map<string, SyncState>()
+  // A parked sync shows `parked` over the state its attempt reports, until it caught up again.
+  const reported = new Map<string, SyncState>()
+  const parked = new Set<string>()
+  const show = (sync: string) => {
+    const state = parked.has(sync) ? 'parked' : reported.get(sync)
+    if (state === undefined) return
+    states.set(sync, state)
+    for (const s of SYNC_STATES) m.state.set({ sync, state: s }, s === state ? 1 : 0)
+  }
   const lastDelivery = new Map<string, number>()
   new Gauge({
     name: 'rowcast_seconds_since_last_delivery',
@@ -72,11 +81,18 @@ export function createMetrics(telemetry: Telemetry): Metrics {
     telemetry.on('reconnect', ({ sync, target }) => m.reconnects.inc({ sync, target })),
     telemetry.on('state', ({ sync, state }) => {
       if (!lastDelivery.has(sync)) lastDelivery.set(sync, Date.now()) // counted from the sync's start until it delivers
-      states.set(sync, state)
-      for (const s of SYNC_STATES) m.state.set({ sync, state: s }, s === state ? 1 : 0)
+      reported.set(sync, state)
+      show(sync)
+    }),
+    telemetry.on('parked', ({ sync, parked: on }) => {
+      if (on) parked.add(sync)
+      else parked.delete(sync)
+      show(sync)
     }),
     telemetry.on('syncRemoved', ({ sync }) => {
       states.delete(sync)
+      reported.delete(sync)
+      parked.delete(sync)
       lastDelivery.delete(sync)
       for (const s of SYNC_STATES) m.state.remove({ sync, state: s })
     }),

@@ -1,8 +1,12 @@
+import { formatLsn } from '../core/lsn.ts'
 import type { SyncState, Telemetry } from '../core/telemetry.ts'
 
 /** What `rowcast status` (and GET /status) shows of one sync. */
 export interface SyncStatus {
+  /** `parked` while its stream group has set it aside (over the state its attempt reports). */
   state: SyncState
+  /** While parked (or catching up after): the group's slot and the position it holds it at (PostgreSQL keeps WAL from there). */
+  parked?: { slot: string; position: string }
   /** The running (or last) snapshot of a backfill or resync, read in chunks beside the stream. */
   snapshot: {
     running: boolean
@@ -18,14 +22,15 @@ export interface SyncStatus {
 
 /** Keeps each sync's state and snapshot progress from telemetry, for the status endpoint. */
 export function trackSyncStatus(telemetry: Telemetry, now: () => number = Date.now): { status(): Record<string, SyncStatus>; close(): void } {
-  const syncs = new Map<string, { state: SyncState; snapshot: SyncStatus['snapshot']; firstAt: number; firstDone: number }>()
+  const syncs = new Map<string, { state: SyncState; parked: SyncStatus['parked']; snapshot: SyncStatus['snapshot']; firstAt: number; firstDone: number }>()
   const entry = (sync: string) => {
     let found = syncs.get(sync)
-    if (found === undefined) syncs.set(sync, (found = { state: 'starting', snapshot: null, firstAt: 0, firstDone: 0 }))
+    if (found === undefined) syncs.set(sync, (found = { state: 'starting', parked: undefined, snapshot: null, firstAt: 0, firstDone: 0 }))
     return found
   }
   const off = [
     telemetry.on('state', ({ sync, state }) => void (entry(sync).state = state)),
+    telemetry.on('parked', ({ sync, slot, parked, position }) => void (entry(sync).parked = parked ? { slot, position: formatLsn(position) } : undefined)),
     telemetry.on('syncRemoved', ({ sync }) => void syncs.delete(sync)),
     telemetry.on('backfill', ({ sync, done, total }) => {
       const e = entry(sync)
@@ -48,14 +53,15 @@ export function trackSyncStatus(telemetry: Telemetry, now: () => number = Date.n
     }),
   ]
   return {
-    status: () => Object.fromEntries([...syncs].map(([sync, e]) => [sync, { state: e.state, snapshot: e.snapshot }])),
+    status: () => Object.fromEntries([...syncs].map(([sync, e]) => [sync, e.parked === undefined ? { state: e.state, snapshot: e.snapshot } : { state: 'parked' as const, parked: e.parked, snapshot: e.snapshot }])),
     close: () => off.forEach((unsubscribe) => unsubscribe()),
   }
 }
 
 /** One line per sync, for the terminal. */
 export function formatStatus(status: Record<string, SyncStatus>): string[] {
-  return Object.entries(status).map(([sync, { state, snapshot }]) => {
+  return Object.entries(status).map(([sync, { state, snapshot, parked }]) => {
+    if (parked !== undefined) return `${sync}: parked: the other syncs of its stream group go on; slot ${parked.slot} stays at ${parked.position} for it (PostgreSQL keeps WAL from there)`
     if (snapshot === null) return `${sync}: ${state}`
     const percent = snapshot.rowsTotal > 0 ? Math.min(100, Math.floor((snapshot.rowsDone / snapshot.rowsTotal) * 100)) : 100
     const bar = `${'#'.repeat(Math.round(percent / 5))}${'.'.repeat(20 - Math.round(percent / 5))}`

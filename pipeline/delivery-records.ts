@@ -127,6 +127,11 @@ export class DeliveryRecords {
   paused(paused: boolean): void {
     this.#telemetry.emit('paused', { sync: this.#sync, paused })
   }
+
+  /** Its stream group parked the sync, holding `slot` at `position`, or it caught up (false). */
+  parked(slot: string, parked: boolean, position: bigint): void {
+    this.#telemetry.emit('parked', { sync: this.#sync, slot, parked, position })
+  }
 }
 
 function messageText(m: OutgoingMessage): string {

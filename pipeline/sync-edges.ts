@@ -65,7 +65,12 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         ...(sync.snapshot.maxRowsPerSecond === undefined ? {} : { maxSnapshotRowsPerSecond: sync.snapshot.maxRowsPerSecond }),
         ...(sync.stream === 'shared' && options.group !== undefined ? { group: options.group } : {}),
         logger,
-        events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total, chunkRows) => records.snapshotProgress(done, total, chunkRows) },
+        events: {
+          ...hooks,
+          onTruncate: (tables) => records.truncated(tables),
+          onSnapshotProgress: (done, total, chunkRows) => records.snapshotProgress(done, total, chunkRows),
+          onParked: (parked, position) => records.parked(options.group?.slot ?? '', parked, position),
+        },
       }, signal)
       if (source === null) return null
       try {

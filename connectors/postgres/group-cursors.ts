@@ -5,7 +5,7 @@ import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 
 export interface GroupCursorsOptions {
   slot: string
-  /** The group's syncs (configured): a recorded cursor of another sync no longer holds the slot. */
+  /** The group's syncs (configured): a recorded cursor of another sync no longer holds the slot (see admit, forget). */
   syncs: readonly string[]
   /** The slot's confirmed position when the group started. */
   slotStart: Lsn
@@ -27,6 +27,8 @@ export class GroupCursors {
   /** Cursors as written: these hold the slot. */
   readonly #written = new Map<string, Lsn>()
   readonly #pending = new Map<string, Lsn>()
+  /** The syncs whose cursors hold the slot: the configured ones (a reload admits and forgets). */
+  readonly #syncs: Set<string>
   #writing: Promise<void> | null = null
   #sent: Lsn = 0n
   #sentAt = 0
@@ -34,6 +36,7 @@ export class GroupCursors {
   private constructor(client: pg.ClientBase, options: GroupCursorsOptions) {
     this.#client = client
     this.#options = options
+    this.#syncs = new Set(options.syncs)
   }
 
   static async load(client: pg.ClientBase, options: GroupCursorsOptions): Promise<GroupCursors> {
@@ -67,14 +70,30 @@ export class GroupCursors {
     return this.#written
   }
 
+  /** A sync joins the group (a reload added it): its cursor holds the slot once it is recorded (hold). */
+  admit(sync: string): void {
+    this.#syncs.add(sync)
+  }
+
+  /**
+   * A sync leaves the group (a reload removed it, or moved it to a slot of its own): its cursor no longer holds
+   * the slot, which moves on to the lowest of the others now. Its row in _rowcast.sync_state is kept.
+   */
+  forget(sync: string): void {
+    this.#syncs.delete(sync)
+    this.#written.delete(sync)
+    this.#pending.delete(sync)
+    this.#send(false)
+  }
+
   /** A sync's cursor as recorded when it joins (written by then): it holds the slot from now on. */
   hold(sync: string, cursor: Lsn): void {
-    this.#written.set(sync, cursor)
+    if (this.#syncs.has(sync)) this.#written.set(sync, cursor)
   }
 
   /** A sync's cursor moved: written soon (with others that move meanwhile), then the slot follows. */
   changed(sync: string, cursor: Lsn): void {
-    if (cursor <= (this.#written.get(sync) ?? 0n)) return
+    if (!this.#syncs.has(sync) || cursor <= (this.#written.get(sync) ?? 0n)) return
     this.#pending.set(sync, cursor)
     this.#writing ??= this.#write().finally(() => (this.#writing = null))
   }
@@ -103,16 +122,18 @@ export class GroupCursors {
         )
       } catch (error) {
         this.#options.logger.debug({ error: errorMessage(error) }, 'could not record the stream group\'s cursors')
-        for (const [sync, cursor] of batch) if (cursor > (this.#pending.get(sync) ?? 0n)) this.#pending.set(sync, cursor)
+        for (const [sync, cursor] of batch) if (this.#syncs.has(sync) && cursor > (this.#pending.get(sync) ?? 0n)) this.#pending.set(sync, cursor)
         return
       }
-      for (const [sync, cursor] of batch) if (cursor > (this.#written.get(sync) ?? 0n)) this.#written.set(sync, cursor)
+      // A sync forgotten while its write was in flight no longer holds the slot.
+      for (const [sync, cursor] of batch) if (this.#syncs.has(sync) && cursor > (this.#written.get(sync) ?? 0n)) this.#written.set(sync, cursor)
       this.#send(false)
     }
   }
 
   #send(always: boolean): void {
-    const lowest = this.lowest
+    // Never back: with every cursor forgotten (the last sync left) the lowest falls to where the group started.
+    const lowest = this.lowest > this.#sent ? this.lowest : this.#sent
     if (!always && lowest === this.#sent) return
     this.#sent = lowest
     this.#sentAt = Date.now()

@@ -17,6 +17,8 @@ export interface MemberSpec extends AssemblerOptions {
   /** Every batch emitted so far is confirmed (keep-alive positions may then be confirmed). */
   isIdle?: () => boolean
   onServerPosition?: (lsn: Lsn) => void
+  /** Parked (true, at the cursor it holds the slot at), then caught up again or detached (false). */
+  onParked?: (parked: boolean, position: Lsn) => void
 }
 
 /** The group's side of a member: where the stream's messages for it go. */
@@ -46,6 +48,8 @@ export class GroupMember {
   /** Paused for this long without resuming: the group parks it (stops routing to it) instead of waiting. */
   pausedSince: number | null = null
   parked = false
+  /** Resumed after being parked: caught up once its cursor reaches this (where the stream had read when it resumed). */
+  catchUpTo: Lsn | null = null
   /** The RELATION message buffer each relation id was last given to this member's decoder as. */
   readonly relationsSeen = new Map<number, Buffer>()
   #decoder: ContainedDecoder | null = null
@@ -77,6 +81,7 @@ export class GroupMember {
       this.skipBelow = start
       this.txSeq = -1
       this.parked = false
+      this.catchUpTo = null
       this.pausedSince = null
       this.relationsSeen.clear()
       // Per attachment: the first Relation message is compared with the model afresh.

@@ -75,8 +75,9 @@ export async function ensureGroupPublication(client: pg.ClientBase, name: string
 /**
  * Adds a sync's table (with its row filter) to its stream group's publication, or sets the filter of a table
  * already in it. Every column is published (the sync projects in the pipeline). Inside the caller's transaction (under the setup lock: one change at a time).
+ * True when the publication changed (the table added, or its filter set again).
  */
-export async function addToGroupPublication(client: pg.ClientBase, name: string, spec: PublicationSpec): Promise<void> {
+export async function addToGroupPublication(client: pg.ClientBase, name: string, spec: PublicationSpec): Promise<boolean> {
   if (spec.table === null) throw new RowcastError('CONFIG_INVALID', 'a sync of logical messages cannot join a stream group (the config check refuses stream: shared for it)')
   if (spec.filter !== null) {
     const issue = await rowFilterIssue(client, spec.table, spec.filter, spec.filterPath ?? 'model.filter')
@@ -92,8 +93,43 @@ export async function addToGroupPublication(client: pg.ClientBase, name: string,
     else if (spec.filter !== null || present.rows[0]?.filtered === true) {
       await client.query(`ALTER PUBLICATION ${ident(name)} DROP TABLE ${spec.table}`)
       await client.query(`ALTER PUBLICATION ${ident(name)} ADD TABLE ${spec.table}${where}`)
-    }
+    } else return false
+    return true
   } catch (error) {
     throw new RowcastError('PG_PUBLICATION_FAILED', `could not add ${spec.table}${where} to the stream group's publication "${name}": ${errorMessage(error)}`, { cause: error })
+  }
+}
+
+/**
+ * Takes a table out of a stream group's publication (its last sync left the group): the walsender stops sending
+ * its changes. One statement, committed on its own; a table not in the publication is left alone.
+ */
+export async function dropFromGroupPublication(client: pg.ClientBase, name: string, table: string): Promise<void> {
+  const present = await client.query('SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid WHERE p.pubname = $1 AND pr.prrelid = to_regclass($2)', [name, table])
+  if (present.rowCount === 0) return
+  try {
+    await client.query(`ALTER PUBLICATION ${ident(name)} DROP TABLE ${table}`)
+  } catch (error) {
+    throw new RowcastError('PG_PUBLICATION_FAILED', `could not take ${table} out of the stream group's publication "${name}": ${errorMessage(error)}`, { cause: error })
+  }
+}
+
+/**
+ * Waits until every transaction running now has ended (committed, aborted or prepared-and-finished). Called after
+ * a table joins the group's publication: a transaction that wrote the table before that and commits after it would
+ * reach the joining sync without those writes, while its snapshot reads miss them too; once the wait is over, the
+ * sync's start position lies past every such commit (they are in the snapshot it reads instead).
+ */
+export async function waitForRunningTransactions(client: pg.ClientBase, onWaiting: (count: number) => void, pollMs = 200): Promise<void> {
+  const { rows } = await client.query<{ xids: string[] }>('SELECT array(SELECT pg_snapshot_xip(pg_current_snapshot()))::text[] AS xids')
+  let running = rows[0].xids
+  let told = false
+  while (running.length > 0) {
+    const left = await client.query<{ xids: string[] }>("SELECT array(SELECT x FROM unnest($1::text[]) AS x WHERE pg_xact_status(x::xid8) = 'in progress')::text[] AS xids", [running])
+    running = left.rows[0].xids
+    if (running.length === 0) return
+    if (!told) onWaiting(running.length)
+    told = true
+    await new Promise((r) => setTimeout(r, pollMs))
   }
 }

@@ -6,7 +6,7 @@ import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 import { describeTable, type TableInfo } from './catalog.ts'
-import { addToGroupPublication, ensurePublication, type PublicationSpec } from './publication.ts'
+import { addToGroupPublication, ensurePublication, waitForRunningTransactions, type PublicationSpec } from './publication.ts'
 import type { ShapeOptions } from './relation-shape.ts'
 import { settleShape } from './shape-record.ts'
 import { reselectUnchangedToast, type ReselectSpec } from './reselect-toast.ts'
@@ -71,6 +71,8 @@ export interface PostgresSourceEvents extends ChangeSourceEvents {
   onServerPosition?(lsn: Lsn): void
   /** A snapshot chunk was placed in the stream: rows sent so far, the estimated total, the chunk's rows. */
   onSnapshotProgress?(done: number, total: number, chunkRows: number): void
+  /** A stream group parked this sync (it holds the slot at `position`), or it caught up again (false). */
+  onParked?(parked: boolean, position: Lsn): void
 }
 
 /** What the source streams, decided from the model: slot, publication, and the columns to decode. */
@@ -235,9 +237,10 @@ export class PostgresSource implements ChangeSource {
    * A cursor below the group's slot (the slot was replaced) is a gap, as a lost slot is for a dedicated sync.
    */
   async #prepareMember(spec: StreamSpec, group: StreamGroup): Promise<void> {
-    const { sync, initialSync } = this.#options
+    const { sync, initialSync, logger } = this.#options
     const control = this.#control
-    await withSetupLock(control, () => addToGroupPublication(control, group.slot, spec.publication))
+    let published = false
+    await withSetupLock(control, async () => void (published = await addToGroupPublication(control, group.slot, spec.publication)))
     const { database, ...server } = await readServerIdentity(control)
     this.#identity = { systemId: server.systemId, database, slot: group.slot }
     const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
@@ -248,7 +251,12 @@ export class PostgresSource implements ChangeSource {
     if (resumed && recorded.confirmed >= group.slotPosition) cursor = recorded.confirmed
     else if (resumed && !gapAccepted && !snapshot) {
       throw new RowcastError('PG_SLOT_LOST', `sync "${sync}": its position ${formatLsn(recorded.confirmed)} is behind the stream group's slot "${group.slot}" (at ${formatLsn(group.slotPosition)}): changes in between cannot be streamed. Either re-send the model: rowcast resync --sync ${sync}; or accept the gap: rowcast resync --sync ${sync} --accept-gap`)
-    } else cursor = await migrateOrStart(control, sync, recorded, group)
+    } else {
+      // Its table just joined the publication: a transaction that wrote it before and commits after would reach it
+      // partly; the sync starts past every such commit (its snapshot reads what they wrote).
+      if (published) await waitForRunningTransactions(control, (count) => logger.info({ table: spec.table, count }, `waiting for ${count} transactions that were running when ${spec.table} joined the stream group's publication`))
+      cursor = await migrateOrStart(control, sync, recorded, group)
+    }
     this.#start = cursor
     this.#snapshot = this.#snapshotOf(spec)
     await this.#snapshot.prepare(snapshot, backfill !== 'pending' || !resumed)
@@ -368,7 +376,9 @@ export class PostgresSource implements ChangeSource {
       ...(events.onBegin === undefined ? {} : { onBegin: events.onBegin }),
     }
     const group = this.#options.group
-    const stream = group === undefined ? new ReplicationStream(streamOptions) : group.member({ ...streamOptions, publication: group.slot, sync: this.#options.sync, table: spec.table })
+    const stream = group === undefined
+      ? new ReplicationStream(streamOptions)
+      : group.member({ ...streamOptions, publication: group.slot, sync: this.#options.sync, table: spec.table, ...(events.onParked === undefined ? {} : { onParked: events.onParked }) })
     this.#stream = stream
     const reselect = spec.reselect == null ? null : reselectUnchangedToast(this.#control, spec.reselect, logger)
     const streamed = (batches: Observable<Batch<SourceChange>>) =>

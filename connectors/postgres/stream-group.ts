@@ -5,6 +5,7 @@ import type { Logger } from '../../core/logger.ts'
 import { formatLsn, type Lsn } from '../../core/lsn.ts'
 import { GroupCursors } from './group-cursors.ts'
 import { lockGroup } from './group-lock.ts'
+import { dropFromGroupPublication } from './publication.ts'
 import { GroupMember, type MemberHost, type MemberSpec } from './group-member.ts'
 import { sessionConfig } from './session.ts'
 import { standbyStatus } from './standby-status.ts'
@@ -13,7 +14,7 @@ export interface StreamGroupOptions {
   url: string
   /** The group's one replication slot. */
   slot: string
-  /** Every sync of the group (configured): those with a recorded cursor hold the slot there, running or not. */
+  /** Every sync of the group when it starts (configured): those with a recorded cursor hold the slot there, running or not. A reload calls join and leave. */
   syncs: readonly string[]
   heartbeatIntervalMs: number
   statusIntervalMs: number
@@ -36,12 +37,17 @@ const B = 0x42, C = 0x43, R = 0x52, I = 0x49, U = 0x55, D = 0x44, T = 0x54, M = 
  * the heartbeats, and the members' cursors (group-cursors.ts): the slot is confirmed at the lowest of them.
  * A member that joins behind what the stream has read, or whose publication the stream does not name, makes
  * the stream restart (between transactions) at the slot's position; members already past skip what they had.
+ * A reload adds syncs (join: their cursors will hold the slot) and takes them out (leave: theirs no longer do).
  */
 export class StreamGroup implements MemberHost {
   readonly options: StreamGroupOptions
   readonly #members = new Map<string, GroupMember>()
   readonly #byTable = new Map<string, GroupMember[]>()
   readonly #relations = new Map<number, { table: string; buffer: Buffer }>()
+  /** The group's syncs now (options.syncs, then as reloads add and remove them). */
+  readonly #syncs: Set<string>
+  /** Each sync's table (schema.table, as its members attached with it). */
+  readonly #tables = new Map<string, string>()
   #control: pg.Client | null = null
   #locking: Promise<boolean> | null = null
   #releases: (() => void)[] = []
@@ -65,15 +71,47 @@ export class StreamGroup implements MemberHost {
 
   constructor(options: StreamGroupOptions) {
     this.options = options
+    this.#syncs = new Set(options.syncs)
   }
 
   get slot(): string {
     return this.options.slot
   }
 
-  /** The slot's confirmed position when the group took its lock (a member's cursor below it has a gap). */
+  /** The slot's confirmed position: when the group took its lock, or sent since (a member's cursor below it has a gap). */
   get slotPosition(): Lsn {
-    return this.#cursors?.slotStart ?? 0n
+    const cursors = this.#cursors
+    if (cursors === null) return 0n
+    return cursors.sent > cursors.slotStart ? cursors.sent : cursors.slotStart
+  }
+
+  /** The group's syncs now. */
+  get syncs(): readonly string[] {
+    return [...this.#syncs]
+  }
+
+  /** A sync added to the running group (a reload): its cursor will hold the slot; its member attaches as any other. */
+  join(sync: string): void {
+    this.#syncs.add(sync)
+    this.#cursors?.admit(sync)
+  }
+
+  /**
+   * A sync taken out of the group (a reload removed it, or gave it a slot of its own), after its attempt stopped:
+   * its cursor no longer holds the slot, which moves on to the others' lowest. Its state row is kept. Its table
+   * leaves the group's publication when every sync left is known to read another one.
+   */
+  async leave(sync: string): Promise<void> {
+    this.#syncs.delete(sync)
+    this.#members.get(sync)?.fail(new RowcastError('CONFIG_INVALID', `sync "${sync}" left its stream group`))
+    this.#cursors?.forget(sync)
+    this.options.logger.info({ group: this.slot, sync }, `sync "${sync}" left the stream group: its position no longer holds the slot`)
+    const table = this.#tables.get(sync)
+    this.#tables.delete(sync)
+    const others = [...this.#syncs].map((s) => this.#tables.get(s))
+    if (table === undefined || this.#control === null || !others.every((t) => t !== undefined && t !== table)) return
+    // Only a cost while it stays (the walsender sends the table's changes, the group drops them): never fatal here.
+    await dropFromGroupPublication(this.#control, this.slot, table).catch((error: unknown) => this.options.logger.warn({ group: this.slot, sync, table, error: errorMessage(error) }, 'could not take the table of a sync that left out of the stream group\'s publication'))
   }
 
   /** Takes the group's lock (once for all members; waits while another daemon holds it); false when `signal` aborts. */
@@ -94,7 +132,7 @@ export class StreamGroup implements MemberHost {
     if (session === null) return false
     const { control, slotStart, releases } = session
     try {
-      this.#cursors = await GroupCursors.load(control, { slot, syncs: this.options.syncs, slotStart, logger, send: (lsn) => this.#sendStatus(lsn) })
+      this.#cursors = await GroupCursors.load(control, { slot, syncs: this.syncs, slotStart, logger, send: (lsn) => this.#sendStatus(lsn) })
     } catch (error) {
       for (const release of releases) release()
       await control.end().catch(() => undefined)
@@ -121,6 +159,7 @@ export class StreamGroup implements MemberHost {
     const { sync, table } = member.spec
     this.#members.get(sync)?.fail(new RowcastError('PG_REPLICATION_LOST', `sync "${sync}" joined its stream group again`))
     this.#members.set(sync, member)
+    this.#tables.set(sync, table)
     this.#byTable.set(table, [...(this.#byTable.get(table) ?? []), member])
     this.#cursors?.hold(sync, member.cursor)
     if (this.#firstJoin === 0) this.#firstJoin = Date.now()
@@ -143,17 +182,29 @@ export class StreamGroup implements MemberHost {
     if (rest.length === 0) this.#byTable.delete(table)
     else this.#byTable.set(table, rest)
     this.#cursors?.changed(sync, member.cursor)
+    if (member.parked || member.catchUpTo !== null) member.spec.onParked?.(false, member.cursor) // its attempt ended: the sync's state says what follows
     this.#backpressure()
     if (this.#members.size === 0) this.#stopService()
   }
 
   confirmed(member: GroupMember): void {
-    if (this.#members.get(member.spec.sync) === member) this.#cursors?.changed(member.spec.sync, member.cursor)
+    if (this.#members.get(member.spec.sync) !== member) return
+    this.#cursors?.changed(member.spec.sync, member.cursor)
+    this.#caughtUp(member)
+  }
+
+  /** A member that resumed after being parked has caught up once its cursor reaches where the stream had read. */
+  #caughtUp(member: GroupMember): void {
+    if (member.catchUpTo === null || member.cursor < member.catchUpTo) return
+    member.catchUpTo = null
+    this.options.logger.info({ group: this.slot, sync: member.spec.sync, position: formatLsn(member.cursor) }, `sync "${member.spec.sync}" caught up with its stream group`)
+    member.spec.onParked?.(false, member.cursor)
   }
 
   paused(member: GroupMember, paused: boolean): void {
     if (!paused && member.parked) {
       member.parked = false
+      member.catchUpTo = this.#readTo
       const tx = this.#tx
       if (tx !== null && member.txSeq !== tx.seq) {
         member.txSeq = tx.seq // not from the middle of this transaction: the restart reads it again
@@ -161,6 +212,7 @@ export class StreamGroup implements MemberHost {
       }
       this.options.logger.info({ group: this.slot, sync: member.spec.sync, from: formatLsn(member.skipBelow) }, `sync "${member.spec.sync}" resumes: catching up from its position`)
       if (member.skipBelow < this.#readTo || this.#tx !== null) this.#wantRestart(`sync "${member.spec.sync}" catches up`)
+      this.#caughtUp(member)
     }
     this.#backpressure()
   }
@@ -197,10 +249,12 @@ export class StreamGroup implements MemberHost {
       // Parked inside a transaction it takes part in, it still gets the rest of it (one transaction more in its sink's queue).
       if (member.pausedSince === null || member.parked || now - member.pausedSince < this.options.parkAfterMs) continue
       member.parked = true
+      member.catchUpTo = null
       this.options.logger.warn({ group: this.slot, sync: member.spec.sync, position: formatLsn(member.cursor) }, `sync "${member.spec.sync}" is parked (it cannot deliver): the other syncs of its stream group go on; PostgreSQL keeps WAL from ${formatLsn(member.cursor)} for it`)
+      member.spec.onParked?.(true, member.cursor)
       this.#backpressure()
     }
-    const everyone = this.#members.size >= this.options.syncs.length || now - this.#firstJoin >= (this.options.joinGraceMs ?? 2_000)
+    const everyone = this.#members.size >= this.#syncs.size || now - this.#firstJoin >= (this.options.joinGraceMs ?? 2_000)
     if (this.#service === null && this.#members.size > 0 && everyone) this.#start()
     const timeout = this.options.takeoverTimeoutMs ?? 0
     const paused = [...this.#members.values()].some((m) => m.pausedSince !== null && !m.parked)
@@ -406,6 +460,7 @@ export class StreamGroup implements MemberHost {
         member.cursor = safe
         if (safe > member.skipBelow) member.skipBelow = safe
         this.#cursors?.changed(member.spec.sync, safe)
+        this.#caughtUp(member)
       }
     }
     if (shouldRespond) this.#sendStatus(this.#cursors?.sent ?? 0n)

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { formatLsn } from '../../core/lsn.ts'
 import type { ProblemKind, TelemetryEvents } from '../../core/telemetry.ts'
 
 export const alertThresholdsSchema = z
@@ -23,7 +24,7 @@ export const alertThresholdsSchema = z
   .strict()
 export type AlertThresholds = z.infer<typeof alertThresholdsSchema>
 
-export type AlertKind = ProblemKind | 'row-errors' | 'lag' | 'slot-wal'
+export type AlertKind = ProblemKind | 'row-errors' | 'lag' | 'slot-wal' | 'parked'
 
 /** A notification: a sync entered (`trigger`) or left (`resolve`) a failing state of one kind. */
 export interface AlertTransition {
@@ -110,6 +111,17 @@ export class AlertPolicy {
       this.#leave(out, e.sync, 'fatal', now)
       this.#leave(out, e.sync, 'slot-lost', now)
     }
+    return out
+  }
+
+  /**
+   * Its stream group parked the sync (the group's slot stays at its position: PostgreSQL keeps WAL for it), or
+   * it caught up again. Parking already waits `streamGroup.parkAfterMs`: the alert fires at once.
+   */
+  observeParked(e: TelemetryEvents['parked'], now: number): AlertTransition[] {
+    const out: AlertTransition[] = []
+    if (e.parked) this.#enter(out, e.sync, 'parked', `sync ${e.sync} is parked (it cannot deliver): the other syncs of its stream group go on; slot ${e.slot} stays at ${formatLsn(e.position)} for it, PostgreSQL keeps WAL from there`, now)
+    else this.#leave(out, e.sync, 'parked', now)
     return out
   }
 

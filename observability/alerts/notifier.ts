@@ -64,6 +64,7 @@ export function createAlerts(options: {
     options.telemetry.on('rejected', (e) => handle(policy.observeRejected(e, Date.now()))),
     options.telemetry.on('checkpoint', (e) => handle(policy.observeCheckpoint(e, Date.now()))),
     options.telemetry.on('slotHealth', (e) => handle(policy.observeSlot(e, Date.now()))),
+    options.telemetry.on('parked', (e) => handle(policy.observeParked(e, Date.now()))),
   ]
 
   function schedule(): void {

@@ -1,11 +1,10 @@
 import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
-import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { consume, createTopics, eventually, sql, stack, uniqueName, type Received } from '../support/harness.ts'
 import { wrongKeys } from '../support/last-message-verdict.ts'
-import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../support/rowcast-process.ts'
+import { dropSlotWhenFree, freePort, spawnRowcast, startMixedWriter, writeConfig } from '../support/rowcast-process.ts'
 
 /**
  * Syncs added to, changed in and removed from a running daemon (`kill -HUP`, the shipped CLI): the new sync
@@ -39,31 +38,6 @@ describe('config reload (SIGHUP)', () => {
     return wrongKeys(new Map(rows.map((r) => [r.id, r.n])), messages)
   }
 
-  /** Updates, inserts and deletes rows of both tables in small transactions until stopped. */
-  function writer(tables: string[]): { stop(): Promise<void> } {
-    let stopping = false
-    const loop = (async () => {
-      const client = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
-      client.on('error', () => undefined)
-      await client.connect()
-      for (let i = 0; !stopping; i++) {
-        const table = tables[i % tables.length]
-        const id = 1 + ((i * 7919) % ROWS)
-        if (i % 7 === 0) await client.query(`DELETE FROM ${table} WHERE id = $1`, [id])
-        else if (i % 7 === 1) await client.query(`INSERT INTO ${table} VALUES ($1::int, 1, repeat(md5($1::text), 128)) ON CONFLICT (id) DO UPDATE SET n = ${table}.n + 1`, [ROWS + i])
-        else await client.query(`UPDATE ${table} SET n = n + 1 WHERE id = $1`, [id])
-        await new Promise((r) => setTimeout(r, 2))
-      }
-      await client.end()
-    })()
-    return {
-      async stop() {
-        stopping = true
-        await loop
-      },
-    }
-  }
-
   function logLines(logs: string, msg: string): Record<string, unknown>[] {
     return logs.split('\n').filter((l) => l.includes(`"msg":"${msg}`)).map((l) => JSON.parse(l) as Record<string, unknown>)
   }
@@ -90,7 +64,7 @@ describe('config reload (SIGHUP)', () => {
       await Promise.all([first, added].map((s) => dropSlotWhenFree(env, `rowcast_${s}`)))
     })
     await eventually(() => proc.states(), (s) => s?.[first] === 'streaming', 60_000, `${first} streaming`)
-    const writes = writer([first, added])
+    const writes = startMixedWriter(env, [first, added], ROWS)
     step('first sync streaming')
     try {
       // Add a sync: its table is backfilled beside its own stream while the writer changes it.
@@ -121,11 +95,6 @@ describe('config reload (SIGHUP)', () => {
     proc.signal('SIGHUP')
     const outside = await eventually(() => logLines(proc.logs(), 'config reload refused'), (l) => l.length === 2, 30_000, 'second refused reload logged')
     assert.match(JSON.stringify(outside[1]), /destination/, `the refusal names what changed: ${JSON.stringify(outside[1])}`)
-    // A sync of the shared stream: the group's members are fixed while it runs (README).
-    writeFileSync(config, original + syncYaml(added, 'backfill') + syncYaml(`${added}_g`, 'skip').replace('initialSync: skip', 'initialSync: skip\n    stream: shared').replace(`public.${added}_g`, `public.${added}`))
-    proc.signal('SIGHUP')
-    const sharedRefused = await eventually(() => logLines(proc.logs(), 'config reload refused'), (l) => l.length === 3, 30_000, 'third refused reload logged')
-    assert.match(JSON.stringify(sharedRefused[2]), /stream: shared.*needs a restart/, `the refusal names the shared sync: ${JSON.stringify(sharedRefused[2])}`)
     assert.equal(proc.exitCode(), null, 'the daemon still runs after refused reloads')
     assert.deepEqual(await proc.states(), { [first]: 'streaming', [added]: 'streaming' })
 

@@ -5,6 +5,7 @@ import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, st
 import { allArrived, checkDelivery } from '../support/delivery-check.ts'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dropSlotWhenFree, freePort, restartPostgres, spawnRowcast, startWriter, writeConfig } from '../support/rowcast-process.ts'
+import { memoryLogger } from '../support/sync-helpers.ts'
 
 /**
  * A stream group: syncs with `stream: shared` read one replication slot through one walsender, each keeping
@@ -97,8 +98,12 @@ describe('stream group (stream: shared)', () => {
     }
     const [missing, ...healthy] = names
     await createTopics(env, healthy, 1)
-    const config = configFor(env, names.map((name) => syncYaml(name, name, name)).join(''), 'limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20')
-    const daemon = await runDaemon({ ...config, source: { postgres: { ...config.source.postgres, slotCheckIntervalMs: 500, streamGroup: { slot: group, parkAfterMs: 1_000 } } } })
+    const config = configFor(env, names.map((name) => syncYaml(name, name, name)).join(''), `limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20\nhttp:\n  port: ${await freePort()}`)
+    // Info: the alerts' notices are logged (a trigger at warn, its resolve at info).
+    const log = memoryLogger('info')
+    const daemon = await runDaemon({ ...config, source: { postgres: { ...config.source.postgres, slotCheckIntervalMs: 500, streamGroup: { slot: group, parkAfterMs: 1_000 } } } }, { logger: log.logger })
+    const status = async () => ((await (await fetch(`${daemon.url}/status`)).json()) as { syncs: Record<string, { state: string; parked?: { slot: string; position: string } }> }).syncs
+    const alerts = () => log.lines().filter((l) => l.component === 'alerts' && l.kind === 'parked').map((l) => `${l.action as string} ${l.sync as string}: ${l.msg as string}`)
     const retained = new Map<string, number>() // rowcast_slot_retained_wal_bytes, per sync
     daemon.telemetry.on('slotHealth', (e) => void retained.set(e.sync, e.retainedBytes))
     let late: Awaited<ReturnType<typeof consume>> | null = null
@@ -119,6 +124,15 @@ describe('stream group (stream: shared)', () => {
       }
       // The parked sync holds the slot at its position (PostgreSQL keeps the WAL it needs).
       const cursor = await eventually(held, (p) => p.slot === p.parked, 15_000, 'the slot to stand at the parked sync\'s position')
+      // Said in `rowcast status` (GET /status), in the sync's state metric and in an alert naming the sync.
+      const shown = await eventually(status, (s) => s[missing]?.state === 'parked', 15_000, 'status to show the sync parked')
+      assert.equal(shown[missing].parked?.slot, group)
+      assert.deepEqual(healthy.map((name) => shown[name].state), ['streaming', 'streaming'])
+      const metrics = await (await fetch(`${daemon.url}/metrics`)).text()
+      assert.match(metrics, new RegExp(`rowcast_sync_state\\{sync="${missing}",state="parked"\\} 1`))
+      const fired = await eventually(alerts, (a) => a.length >= 1, 15_000, 'the parked alert')
+      assert.match(fired[0], new RegExp(`^trigger ${missing}: sync ${missing} is parked .*slot ${group} stays at [0-9A-F]+/[0-9A-F]+ for it, PostgreSQL keeps WAL`))
+      assert.ok(!alerts().some((a) => healthy.some((name) => a.includes(` ${name}:`))), 'no other sync is said parked')
       // The WAL kept is the parked sync's, in its metric (and so in `rowcast status` and the retained-WAL alert).
       await eventually(() => healthy.map((name) => (retained.get(missing) ?? 0) - (retained.get(name) ?? 0)), (d) => d.every((x) => x > 0), 15_000, 'the parked sync to retain more WAL than the others')
       await createTopics(env, [missing], 1)
@@ -133,6 +147,9 @@ describe('stream group (stream: shared)', () => {
         const report = checkDelivery(of(name), finals.get(name)!)
         assert.deepEqual({ missing: report.missing, outOfOrder: report.outOfOrder }, { missing: [], outOfOrder: [] }, `sync ${name}`)
       }
+      // Caught up: the alert resolves, status shows it streaming again.
+      await eventually(alerts, (a) => a.some((line) => line.startsWith(`resolve ${missing}: resolved: sync ${missing} is parked`)), 30_000, 'the parked alert to resolve')
+      await eventually(status, (s) => s[missing]?.state === 'streaming' && s[missing].parked === undefined, 15_000, 'status to show the sync streaming again')
       // Converged: the slot moves past where the parked sync stood.
       await eventually(async () => (await sql(env, 'SELECT s.confirmed_flush_lsn >= $2::pg_lsn AS passed FROM pg_replication_slots s WHERE slot_name = $1', [group, cursor.parked])).rows[0] as { passed: boolean }, (r) => r.passed, 30_000, 'the slot to pass the parked position')
     } finally {

@@ -23,3 +23,18 @@ test('status: state, snapshot rows done / estimated total, rate and ETA from the
   assert.deepEqual(tracker.status().users.snapshot, { running: true, rowsDone: 100, rowsTotal: 9_000, chunks: 1, rowsPerSecond: null, etaSeconds: null })
   tracker.close()
 })
+
+test('status: a sync its stream group parked shows parked, the slot and the position it holds, until it caught up', () => {
+  const telemetry = new Telemetry()
+  const tracker = trackSyncStatus(telemetry)
+  telemetry.emit('state', { sync: 'orders', state: 'degraded', kind: 'topic-missing', reason: 'topic orders does not exist' })
+  telemetry.emit('parked', { sync: 'orders', slot: 'rowcast_group', parked: true, position: 0x1_6b374d48n })
+  assert.deepEqual(tracker.status().orders, { state: 'parked', parked: { slot: 'rowcast_group', position: '1/6B374D48' }, snapshot: null })
+  assert.deepEqual(formatStatus(tracker.status()), ['orders: parked: the other syncs of its stream group go on; slot rowcast_group stays at 1/6B374D48 for it (PostgreSQL keeps WAL from there)'])
+  // Its own state moves on beneath (the topic is back): still parked until it caught up.
+  telemetry.emit('state', { sync: 'orders', state: 'streaming' })
+  assert.equal(tracker.status().orders.state, 'parked')
+  telemetry.emit('parked', { sync: 'orders', slot: 'rowcast_group', parked: false, position: 0x1_7000000n })
+  assert.deepEqual(tracker.status().orders, { state: 'streaming', snapshot: null })
+  tracker.close()
+})

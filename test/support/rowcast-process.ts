@@ -175,6 +175,34 @@ export function startWriter(env: StackEnv, table: string, keys: number, pauseMs 
   }
 }
 
+/**
+ * Updates, inserts and deletes rows of `tables` (id 1..rows at the start; rows inserted above) in small
+ * transactions, in turn, until stopped. Rows inserted carry 4 KiB. The final rows in the database are the verdict.
+ */
+export function startMixedWriter(env: StackEnv, tables: readonly string[], rows: number): { stop(): Promise<void> } {
+  let stopping = false
+  const loop = (async () => {
+    const client = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
+    client.on('error', () => undefined)
+    await client.connect()
+    for (let i = 0; !stopping; i++) {
+      const table = tables[i % tables.length]
+      const id = 1 + ((i * 7919) % rows)
+      if (i % 7 === 0) await client.query(`DELETE FROM ${table} WHERE id = $1`, [id])
+      else if (i % 7 === 1) await client.query(`INSERT INTO ${table} VALUES ($1::int, 1, repeat(md5($1::text), 128)) ON CONFLICT (id) DO UPDATE SET n = ${table}.n + 1`, [rows + i])
+      else await client.query(`UPDATE ${table} SET n = n + 1 WHERE id = $1`, [id])
+      await new Promise((r) => setTimeout(r, 2))
+    }
+    await client.end()
+  })()
+  return {
+    async stop() {
+      stopping = true
+      await loop
+    },
+  }
+}
+
 /** Drops a test's replication slot once no one streams from it (slots left behind pin WAL and run out). */
 export async function dropSlotWhenFree(env: StackEnv, slot: string, timeoutMs = 15_000): Promise<void> {
   const client = new pg.Client({ connectionString: env.ROWCAST_PG_URL })

@@ -39,8 +39,8 @@ export function record<E extends keyof TelemetryEvents>(daemon: Daemon, event: E
   return seen
 }
 
-/** A pino logger whose JSON lines are kept in memory (and whose level is warn, like the harness's). */
-export function memoryLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {
+/** A pino logger whose JSON lines are kept in memory (and whose level is warn, like the harness's, unless told). */
+export function memoryLogger(level = 'warn'): { logger: Logger; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = []
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -48,7 +48,7 @@ export function memoryLogger(): { logger: Logger; lines: () => Record<string, un
       done()
     },
   })
-  const logger = pino({ level: 'warn' }, stream)
+  const logger = pino({ level }, stream)
   return { logger, lines: () => chunks.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) }
 }
 

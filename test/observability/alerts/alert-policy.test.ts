@@ -147,4 +147,17 @@ describe('AlertPolicy', () => {
     })
     assert.equal(alertThresholdsSchema.safeParse({ kafka_unreachable_ms: 1 }).success, false)
   })
+
+  test('a parked sync of a stream group alerts at once, naming the sync, the slot and the position it holds; resolved once it caught up', () => {
+    const p = new AlertPolicy(thresholds())
+    const parked = (on: boolean, now: number) => p.observeParked({ sync: 'orders', slot: 'rowcast_group', parked: on, position: 0x2_000000a0n }, now)
+    const fired = parked(true, 0)
+    assert.deepEqual(brief(fired), ['trigger orders parked'])
+    assert.match(fired[0].summary, /sync orders is parked.*slot rowcast_group stays at 2\/A0.*keeps WAL/)
+    assert.deepEqual(parked(true, 1), []) // parked again before catching up: still the one alert
+    assert.deepEqual(p.observeState({ sync: 'orders', state: 'streaming' }, 2), []) // streaming again is not caught up yet
+    assert.deepEqual(brief(parked(false, 3)), ['resolve orders parked'])
+    assert.deepEqual(parked(false, 4), [])
+    assert.deepEqual(p.failing(), [])
+  })
 })
