@@ -3,6 +3,7 @@ import { LogicalReplicationService } from 'pg-logical-replication'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, type Lsn } from '../../core/lsn.ts'
+import { DecodedRows } from './decoded-rows.ts'
 import { GroupCursors } from './group-cursors.ts'
 import { lockGroup } from './group-lock.ts'
 import { GroupMember, type MemberHost, type MemberSpec } from './group-member.ts'
@@ -32,7 +33,7 @@ const B = 0x42, C = 0x43, R = 0x52, I = 0x49, U = 0x55, D = 0x44, T = 0x54, M = 
 /**
  * One logical replication slot and one walsender for several syncs of a database: PostgreSQL decodes the WAL
  * once, and each decoded message goes to the members whose table it is (a member decodes only its table's
- * rows). Holds the group's advisory lock (one daemon streams a group; another waits to take over), the slot,
+ * rows, and members of one table that read it alike share one decoding: decoded-rows.ts). Holds the group's advisory lock (one daemon streams a group; another waits to take over), the slot,
  * the heartbeats, and the members' cursors (group-cursors.ts): the slot is confirmed at the lowest of them.
  * A member that joins behind what the stream has read, or whose publication the stream does not name, makes
  * the stream restart (between transactions) at the slot's position; members already past skip what they had.
@@ -42,6 +43,8 @@ export class StreamGroup implements MemberHost {
   readonly #members = new Map<string, GroupMember>()
   readonly #byTable = new Map<string, GroupMember[]>()
   readonly #relations = new Map<number, { table: string; buffer: Buffer }>()
+  /** The row message being routed, decoded once per way its members read it. */
+  readonly #rows = new DecodedRows()
   #control: pg.Client | null = null
   #locking: Promise<boolean> | null = null
   #releases: (() => void)[] = []
@@ -339,10 +342,13 @@ export class StreamGroup implements MemberHost {
         const id = buffer.readUInt32BE(1)
         const relation = this.#relations.get(id)
         if (relation === undefined) return
-        for (const member of this.#byTable.get(relation.table) ?? []) {
+        const members = this.#byTable.get(relation.table)
+        if (members === undefined) return
+        this.#rows.next(members.length)
+        for (const member of members) {
           if (!this.#enter(member)) continue
           this.#relationTo(member, id, relation.buffer)
-          member.feed(lsn, buffer)
+          member.feed(lsn, buffer, this.#rows)
         }
         return
       }
