@@ -1,7 +1,7 @@
 /**
  * Stream group bench (issue 17): walsender CPU and rowcast CPU per change, one sync alone against 10 syncs.
  * Each scenario: fresh tables and topics, rowcast started once (slots and cursors made), stopped, then 200,000
- * changes written to the first table in transactions of 1,000, then rowcast started again and timed until
+ * changes (CHANGES) written to the first table in transactions of 1,000 (TX_ROWS), then rowcast started again and timed until
  * every topic holds what it should (catch-up). CPU from /proc/<pid>/stat: rowcast's process, and the walsenders
  * of the run (pg_stat_replication), from the restart to the end.
  * Run inside the stack's namespace: node --conditions=rowcast-source --import tsx bench/stream-group.ts [--only=one,fanout]
@@ -14,7 +14,9 @@ import { freePort, spawnRowcast, writeConfig } from '../test/support/rowcast-pro
 import type { StackEnv } from '../scripts/stack-env.ts'
 
 const CHANGES = Number(process.env.CHANGES ?? 200_000)
-const TX_ROWS = 1_000
+/** Rows per source transaction (a divisor of 1,000: the table's rows); TX_ROWS=1 for a stream of small transactions. */
+const TX_ROWS = Number(process.env.TX_ROWS ?? 1_000)
+const TABLE_ROWS = 1_000
 const TICKS = 100 // clock ticks per second (getconf CLK_TCK)
 
 function cpuSeconds(pid: number): number {
@@ -56,7 +58,7 @@ async function run(env: StackEnv, s: Scenario): Promise<Record<string, number | 
   const names = topics.map((t) => t.replace('bk', 'bs'))
   for (const table of tables) {
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
-    await sql(env, `INSERT INTO ${table} SELECT g, 0, repeat('x', 100) FROM generate_series(1, ${TX_ROWS}) g`)
+    await sql(env, `INSERT INTO ${table} SELECT g, 0, repeat('x', 100) FROM generate_series(1, ${TABLE_ROWS}) g`)
   }
   await createTopics(env, topics, 1)
   const group = uniqueName('bgrp')
@@ -78,7 +80,12 @@ async function run(env: StackEnv, s: Scenario): Promise<Record<string, number | 
   await proc.kill('SIGTERM')
   // The backlog: CHANGES updates of the first table, TX_ROWS per transaction.
   const started = Date.now()
-  for (let done = 0; done < CHANGES; done += TX_ROWS) await sql(env, `UPDATE ${tables[0]} SET n = n + 1`)
+  await sql(env, `DO $$ BEGIN
+    FOR i IN 0..${CHANGES / TX_ROWS - 1} LOOP
+      UPDATE ${tables[0]} SET n = n + 1 WHERE id > (i * ${TX_ROWS}) % ${TABLE_ROWS} AND id <= (i * ${TX_ROWS}) % ${TABLE_ROWS} + ${TX_ROWS};
+      COMMIT;
+    END LOOP;
+  END $$`)
   const writeSeconds = (Date.now() - started) / 1000
   const expected = topics.map((_, i) => (s.sameTable || i === 0 ? CHANGES : 0))
   const before = await endOffsets(env, topics)
