@@ -1,10 +1,11 @@
 /**
  * Stream group bench (issue 17): walsender CPU and rowcast CPU per change, one sync alone against 10 syncs.
  * Each scenario: fresh tables and topics, rowcast started once (slots and cursors made), stopped, then 200,000
- * changes written to the first table in transactions of 1,000, then rowcast started again and timed until
+ * changes (CHANGES) written to the first table in transactions of 1,000 (TX_ROWS), then rowcast started again and timed until
  * every topic holds what it should (catch-up). CPU from /proc/<pid>/stat: rowcast's process, and the walsenders
  * of the run (pg_stat_replication), from the restart to the end.
- * Run inside the stack's namespace: node --conditions=rowcast-source --import tsx bench/stream-group.ts
+ * Run inside the stack's namespace: node --conditions=rowcast-source --import tsx bench/stream-group.ts [--only=one,fanout]
+ * (--only: scenarios by id: one, one-shared, tables-shared, tables-dedicated, fanout; default all).
  */
 import { readFileSync } from 'node:fs'
 import { loadKafkajs } from '../connectors/kafka/kafkajs/patch.ts'
@@ -13,7 +14,9 @@ import { freePort, spawnRowcast, writeConfig } from '../test/support/rowcast-pro
 import type { StackEnv } from '../scripts/stack-env.ts'
 
 const CHANGES = Number(process.env.CHANGES ?? 200_000)
-const TX_ROWS = 1_000
+/** Rows per source transaction (a divisor of 1,000: the table's rows); TX_ROWS=1 for a stream of small transactions. */
+const TX_ROWS = Number(process.env.TX_ROWS ?? 1_000)
+const TABLE_ROWS = 1_000
 const TICKS = 100 // clock ticks per second (getconf CLK_TCK)
 
 function cpuSeconds(pid: number): number {
@@ -41,7 +44,13 @@ async function endOffsets(env: StackEnv, topics: string[]): Promise<number[]> {
   }
 }
 
-interface Scenario { label: string; syncs: number; sameTable: boolean; shared: boolean }
+/** Rows of _rowcast.sync_state updated so far (each sync's cursor written; one UPDATE may write several syncs' rows). */
+async function cursorRowWrites(env: StackEnv): Promise<number> {
+  const { rows } = await sql(env, "SELECT coalesce(sum(n_tup_upd), 0)::int AS n FROM pg_stat_user_tables WHERE schemaname = '_rowcast' AND relname = 'sync_state'")
+  return (rows[0] as { n: number }).n
+}
+
+interface Scenario { id: string; label: string; syncs: number; sameTable: boolean; shared: boolean }
 
 async function run(env: StackEnv, s: Scenario): Promise<Record<string, number | string>> {
   const tables = Array.from({ length: s.sameTable ? 1 : s.syncs }, () => uniqueName('bt'))
@@ -49,7 +58,7 @@ async function run(env: StackEnv, s: Scenario): Promise<Record<string, number | 
   const names = topics.map((t) => t.replace('bk', 'bs'))
   for (const table of tables) {
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
-    await sql(env, `INSERT INTO ${table} SELECT g, 0, repeat('x', 100) FROM generate_series(1, ${TX_ROWS}) g`)
+    await sql(env, `INSERT INTO ${table} SELECT g, 0, repeat('x', 100) FROM generate_series(1, ${TABLE_ROWS}) g`)
   }
   await createTopics(env, topics, 1)
   const group = uniqueName('bgrp')
@@ -71,10 +80,16 @@ async function run(env: StackEnv, s: Scenario): Promise<Record<string, number | 
   await proc.kill('SIGTERM')
   // The backlog: CHANGES updates of the first table, TX_ROWS per transaction.
   const started = Date.now()
-  for (let done = 0; done < CHANGES; done += TX_ROWS) await sql(env, `UPDATE ${tables[0]} SET n = n + 1`)
+  await sql(env, `DO $$ BEGIN
+    FOR i IN 0..${CHANGES / TX_ROWS - 1} LOOP
+      UPDATE ${tables[0]} SET n = n + 1 WHERE id > (i * ${TX_ROWS}) % ${TABLE_ROWS} AND id <= (i * ${TX_ROWS}) % ${TABLE_ROWS} + ${TX_ROWS};
+      COMMIT;
+    END LOOP;
+  END $$`)
   const writeSeconds = (Date.now() - started) / 1000
   const expected = topics.map((_, i) => (s.sameTable || i === 0 ? CHANGES : 0))
   const before = await endOffsets(env, topics)
+  const cursorRowsBefore = await cursorRowWrites(env)
   proc = spawnRowcast(file, port)
   const t0 = Date.now()
   let senders: number[] = []
@@ -91,6 +106,8 @@ async function run(env: StackEnv, s: Scenario): Promise<Record<string, number | 
   const seconds = (Date.now() - t0) / 1000
   await sample()
   const rowcastCpu = cpuSeconds(proc.pid)
+  await new Promise((r) => setTimeout(r, 1_500)) // table statistics reach pg_stat_user_tables within a second
+  const cursorRows = (await cursorRowWrites(env)) - cursorRowsBefore
   const walsenderCpu = [...senderCpu.values()].reduce((a, b) => a + b, 0)
   await proc.kill('SIGTERM')
   for (const slot of slots) await sql(env, 'SELECT pg_drop_replication_slot($1)', [slot]).catch(() => undefined)
@@ -99,16 +116,18 @@ async function run(env: StackEnv, s: Scenario): Promise<Record<string, number | 
     scenario: s.label, syncs: s.syncs, changesWritten: CHANGES, messages, writeSeconds, catchUpSeconds: seconds,
     walsenders: senderCpu.size, walsenderCpuSeconds: walsenderCpu, rowcastCpuSeconds: rowcastCpu,
     rowcastCpuMicrosPerMessage: Math.round((rowcastCpu / messages) * 1e6), messagesPerSecond: Math.round(messages / seconds),
+    cursorRowWrites: cursorRows, sourceTransactions: CHANGES / TX_ROWS,
   }
 }
 
 const env = await stack()
 const scenarios: Scenario[] = [
-  { label: 'one sync (dedicated)', syncs: 1, sameTable: false, shared: false },
-  { label: 'one sync (shared)', syncs: 1, sameTable: false, shared: true },
-  { label: '10 syncs, 10 tables, shared', syncs: 10, sameTable: false, shared: true },
-  { label: '10 syncs, 10 tables, dedicated', syncs: 10, sameTable: false, shared: false },
-  { label: '10 syncs, one table, shared', syncs: 10, sameTable: true, shared: true },
+  { id: 'one', label: 'one sync (dedicated)', syncs: 1, sameTable: false, shared: false },
+  { id: 'one-shared', label: 'one sync (shared)', syncs: 1, sameTable: false, shared: true },
+  { id: 'tables-shared', label: '10 syncs, 10 tables, shared', syncs: 10, sameTable: false, shared: true },
+  { id: 'tables-dedicated', label: '10 syncs, 10 tables, dedicated', syncs: 10, sameTable: false, shared: false },
+  { id: 'fanout', label: '10 syncs, one table, shared', syncs: 10, sameTable: true, shared: true },
 ]
-for (const s of scenarios) console.log(JSON.stringify(await run(env, s)))
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+for (const s of scenarios.filter((x) => only === undefined || only.includes(x.id))) console.log(JSON.stringify(await run(env, s)))
 process.exit(0)

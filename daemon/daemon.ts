@@ -78,6 +78,7 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
     takeoverTimeoutMs: postgres.takeoverTimeoutMs,
     failoverSlots: postgres.failoverSlots,
     parkAfterMs: postgres.streamGroup.parkAfterMs,
+    origin: postgres.origin,
     logger: logger.child({ component: 'stream-group', group: postgres.streamGroup.slot }),
   }))
   if (sharedOf(config.syncs).length > 0) groupOf(sharedOf(config.syncs))

@@ -53,6 +53,11 @@ export class ContainedDecoder {
     return this.#decoder.start(client, slotName, lastLsn)
   }
 
+  /** See PgoutputDecoder.decodeKeyOf. */
+  decodeKeyOf(buffer: Buffer): string | null {
+    return this.#decoder.decodeKeyOf(buffer)
+  }
+
   parse(buffer: Buffer): PgoutputMessage | UndecodableMessage {
     try {
       const message = this.#decoder.parse(buffer)

@@ -2,6 +2,7 @@ import { Observable, type Subscriber } from 'rxjs'
 import type { Batch, SourceChange } from '../../core/changes.ts'
 import type { Lsn } from '../../core/lsn.ts'
 import { ContainedDecoder } from './contained-decoder.ts'
+import type { DecodedRows } from './decoded-rows.ts'
 import { PgoutputDecoder } from './pgoutput.ts'
 import { RelationShapes, type ShapeOptions } from './relation-shape.ts'
 import { TransactionAssembler, type AssemblerOptions } from './transaction-assembler.ts'
@@ -30,8 +31,8 @@ export interface MemberHost {
 }
 
 /**
- * One sync's share of a stream group (stream-group.ts): its own decoder and transaction assembly over the
- * messages the group routes to it, its cursor (everything up to it is delivered), and the position it has
+ * One sync's share of a stream group (stream-group.ts): its own decoder (row messages decoded once for the members
+ * that read them alike: decoded-rows.ts) and transaction assembly over the messages the group routes to it, its cursor (everything up to it is delivered), and the position it has
  * emitted up to, below which a transaction read again (after a restart of the group's stream) is skipped.
  * Shaped like ReplicationStream, so the sync's source uses either.
  */
@@ -102,11 +103,14 @@ export class GroupMember {
     })
   }
 
-  /** A message of the group's stream for this member (synchronous: `buffer` may be reused after the call). */
-  feed(lsn: string, buffer: Buffer): void {
+  /**
+   * A message of the group's stream for this member (synchronous: `buffer` may be reused after the call). A row
+   * message comes with `rows`, where members that read its table alike share one decoding of it.
+   */
+  feed(lsn: string, buffer: Buffer, rows?: DecodedRows): void {
     const decoder = this.#decoder
     if (decoder === null || this.#subscriber === null) return
-    this.#assembler?.handle(lsn, decoder.parse(buffer))
+    this.#assembler?.handle(lsn, rows === undefined ? decoder.parse(buffer) : rows.decode(decoder, buffer))
   }
 
   /** The group's stream failed: this member's attempt ends (and rejoins from its cursor). */

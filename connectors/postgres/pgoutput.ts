@@ -43,6 +43,8 @@ export interface Relation {
   followed: string[]
   /** Why the sync must stop before any row of this shape (a schema change it does not follow), or null. */
   stop: string | null
+  /** Everything a row's decoding depends on: relations with equal keys decode a row message to equal rows (decoded-rows.ts). */
+  decodeKey: string
 }
 
 interface RelationColumn {
@@ -124,6 +126,11 @@ export class PgoutputDecoder {
       default:
         throw new Error(`unknown pgoutput message '${String.fromCharCode(buffer[0] ?? 0)}'`)
     }
+  }
+
+  /** The decode key of a row message's relation (INSERT, UPDATE, DELETE), or null when its relation is not known (yet). */
+  decodeKeyOf(buffer: Buffer): string | null {
+    return buffer.length < 5 ? null : (this.#relations.get(buffer.readUInt32BE(1))?.decodeKey ?? null)
   }
 
   /** A logical message (flags, LSN, prefix, content): the snapshot's watermarks, and a messages sync's messages. */
@@ -279,7 +286,8 @@ export class PgoutputDecoder {
     const model = this.options.shapes.modelColumns
     // A followed change makes the columns in the model now the model's shape (a dropped column is absent, never null).
     const coversModel = plan.followed.length > 0 || (inModel.length === model.length && inModel.every((c, i) => c === model[i]))
-    const relation: Relation = { qualified, columns, keyColumns, coversModel, followed: plan.followed, stop: plan.stop }
+    const decodeKey = JSON.stringify([qualified, coversModel, keyColumns, columns.map((c, i) => [c.name, plan.decodedAs[i] ?? null])])
+    const relation: Relation = { qualified, columns, keyColumns, coversModel, followed: plan.followed, stop: plan.stop, decodeKey }
     this.#relations.set(id, relation)
     return relation
   }

@@ -31,6 +31,8 @@ export interface StreamedColumn {
 export interface RelationPlan {
   /** Per column of the Relation message: its parser, null when it is outside the model (skipped unread). */
   parsers: (ValueParser | null)[]
+  /** Per column: the type its parser reads (typname, `[]element` for arrays), null outside the model; equal lists decode alike. */
+  decodedAs: (string | null)[]
   /** The changes against the model that the sync follows, for the log (empty: the shape it was built for). */
   followed: string[]
   /** Why the sync must stop (names the table, the column and the change), or null. */
@@ -65,19 +67,26 @@ export class RelationShapes {
     const names = new Set(columns.map((c) => c.name))
     const gone = [...this.#model.keys()].filter((name) => !names.has(name)).map((name) => ({ name, renamed: this.#renamedTo(name, columns) }))
     const renamedTo = new Set(gone.map((g) => g.renamed))
+    const decodedAs: (string | null)[] = []
     const parsers = columns.map(({ name, typeOid }): ValueParser | null => {
       const known = this.#model.get(name)
       if (known === undefined) {
-        if (projected) return null
+        if (projected) {
+          decodedAs.push(null)
+          return null
+        }
         if (!this.#previous.includes(name) && !renamedTo.has(name)) followed.push(`column "${name}" added`)
-        return parserForColumn(columnOfTypeOid(name, typeOid))
+        return parserOf(columnOfTypeOid(name, typeOid), decodedAs)
       }
-      if (known.column.typeOid === typeOid) return known.parser
+      if (known.column.typeOid === typeOid) {
+        decodedAs.push(typeKey(known.column))
+        return known.parser
+      }
       const now = columnOfTypeOid(name, typeOid)
       const compatible = sameKind(known.column, now)
       const text = `column "${name}" changed type from ${known.column.typeName} to ${now.typeName}`
       change(fixedSchema ? `${text}, but its values are encoded with the schema registered at start-up` : text, fixedSchema || (!compatible && policy === 'fail'))
-      return parserForColumn(now)
+      return parserOf(now, decodedAs)
     })
     for (const { name, renamed } of gone) {
       const text = `column "${name}" ${renamed === undefined ? 'dropped' : `renamed to "${renamed}"`}`
@@ -87,7 +96,7 @@ export class RelationShapes {
     this.#previous = columns.map((c) => c.name)
     const remedy = policy === 'fail' ? 'set schemaChanges: follow on the sync to carry on with the new shape, or change' : 'change'
     const stop = stops.length === 0 ? null : `schema change on ${table}: ${stops.join('; ')}. The sync stops (schemaChanges: ${policy}) rather than send values of another shape: ${remedy} the config to the new columns (rowcast resync re-sends the model as it is now)`
-    return { parsers, followed, stop }
+    return { parsers, decodedAs, followed, stop }
   }
 
   /** A rename keeps the column's place: the same number of columns, and a name the model does not know where it stood. */
@@ -97,6 +106,16 @@ export class RelationShapes {
     const now = columns[at]?.name
     return now !== undefined && !this.#model.has(now) && !this.#previous.includes(now) ? now : undefined
   }
+}
+
+/** What parserForColumn reads a column's text as: columns with equal keys get parsers that give equal values. */
+function typeKey(column: Pick<ColumnInfo, 'typeName' | 'elementTypeName'>): string {
+  return column.elementTypeName === undefined ? column.typeName : `[]${column.elementTypeName}`
+}
+
+function parserOf(column: ColumnInfo, decodedAs: (string | null)[]): ValueParser {
+  decodedAs.push(typeKey(column))
+  return parserForColumn(column)
 }
 
 /** Whether a consumer gets the same kind of JSON value from both types (a number stays a number, text stays text). */

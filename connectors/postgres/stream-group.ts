@@ -3,6 +3,7 @@ import { LogicalReplicationService } from 'pg-logical-replication'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, type Lsn } from '../../core/lsn.ts'
+import { DecodedRows } from './decoded-rows.ts'
 import { GroupCursors } from './group-cursors.ts'
 import { lockGroup } from './group-lock.ts'
 import { dropFromGroupPublication } from './publication.ts'
@@ -22,6 +23,8 @@ export interface StreamGroupOptions {
   failoverSlots?: boolean
   /** A member paused this long (its sink cannot deliver) is parked: the others go on; it catches up when it resumes. */
   parkAfterMs: number
+  /** pgoutput's origin filter (source.postgres.origin, PostgreSQL 16+): 'none' skips changes applied from another server. */
+  origin?: 'any' | 'none'
   /** Before the first start, how long the stream waits for the group's syncs to join (one start instead of one per sync). */
   joinGraceMs?: number
   logger: Logger
@@ -33,7 +36,7 @@ const B = 0x42, C = 0x43, R = 0x52, I = 0x49, U = 0x55, D = 0x44, T = 0x54, M = 
 /**
  * One logical replication slot and one walsender for several syncs of a database: PostgreSQL decodes the WAL
  * once, and each decoded message goes to the members whose table it is (a member decodes only its table's
- * rows). Holds the group's advisory lock (one daemon streams a group; another waits to take over), the slot,
+ * rows, and members of one table that read it alike share one decoding: decoded-rows.ts). Holds the group's advisory lock (one daemon streams a group; another waits to take over), the slot,
  * the heartbeats, and the members' cursors (group-cursors.ts): the slot is confirmed at the lowest of them.
  * A member that joins behind what the stream has read, or whose publication the stream does not name, makes
  * the stream restart (between transactions) at the slot's position; members already past skip what they had.
@@ -48,6 +51,8 @@ export class StreamGroup implements MemberHost {
   readonly #syncs: Set<string>
   /** Each sync's table (schema.table, as its members attached with it). */
   readonly #tables = new Map<string, string>()
+  /** The row message being routed, decoded once per way its members read it. */
+  readonly #rows = new DecodedRows()
   #control: pg.Client | null = null
   #locking: Promise<boolean> | null = null
   #releases: (() => void)[] = []
@@ -355,7 +360,7 @@ export class StreamGroup implements MemberHost {
     const plugin = {
       name: 'pgoutput',
       start: (client: pg.Client, slotName: string, lastLsn: string) =>
-        client.query(`START_REPLICATION SLOT "${slotName}" LOGICAL ${lastLsn} (proto_version '1', publication_names '"${slot}"', messages 'true')`),
+        client.query(`START_REPLICATION SLOT "${slotName}" LOGICAL ${lastLsn} (proto_version '1', publication_names '"${slot}"', messages 'true'${this.options.origin === 'none' ? ", origin 'none'" : ''})`),
       parse: (buffer: Buffer) => buffer,
     }
     service.subscribe(plugin as never, slot, formatLsn(from)).then(
@@ -393,10 +398,13 @@ export class StreamGroup implements MemberHost {
         const id = buffer.readUInt32BE(1)
         const relation = this.#relations.get(id)
         if (relation === undefined) return
-        for (const member of this.#byTable.get(relation.table) ?? []) {
+        const members = this.#byTable.get(relation.table)
+        if (members === undefined) return
+        this.#rows.next(members.length)
+        for (const member of members) {
           if (!this.#enter(member)) continue
           this.#relationTo(member, id, relation.buffer)
-          member.feed(lsn, buffer)
+          member.feed(lsn, buffer, this.#rows)
         }
         return
       }

@@ -1,7 +1,9 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName, type Received } from '../support/harness.ts'
+import { watchCommitPositions } from '../support/commit-positions.ts'
 import { allArrived, checkDelivery } from '../support/delivery-check.ts'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dropSlotWhenFree, freePort, restartPostgres, spawnRowcast, startWriter, writeConfig } from '../support/rowcast-process.ts'
@@ -168,7 +170,7 @@ describe('stream group under SIGKILL (rowcast as a child process)', () => {
     env = await stack()
   })
 
-  test('SIGKILL while the syncs of a group stand at different positions: nothing lost, per key in order, duplicates bounded by what was in flight', { timeout: 180_000 }, async (t) => {
+  test('SIGKILL while the syncs of a group stand at different positions: nothing lost, per key in order, sent again only what was above each sync\'s recorded cursor', { timeout: 180_000 }, async (t) => {
     const group = uniqueName('grp')
     const names = [uniqueName('ka'), uniqueName('kb'), uniqueName('kc')]
     for (const name of names) {
@@ -183,6 +185,7 @@ describe('stream group under SIGKILL (rowcast as a child process)', () => {
     writeFileSync(file, readFileSync(file, 'utf8')
       .replace('    statusIntervalMs: 1000', `    statusIntervalMs: 1000\n    streamGroup: { slot: ${group}, parkAfterMs: 1000 }`)
       .replace(/^syncs:/m, 'limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20\nsyncs:'))
+    const commits = await watchCommitPositions(env)
     let proc = spawnRowcast(file, port)
     let writers: ReturnType<typeof startWriter>[] = []
     let consumer: Awaited<ReturnType<typeof consume>> | null = null
@@ -198,6 +201,9 @@ describe('stream group under SIGKILL (rowcast as a child process)', () => {
       const positions = await sql(env, 'SELECT sync, confirmed_lsn FROM _rowcast.sync_state WHERE sync = ANY($1) ORDER BY confirmed_lsn', [names])
       assert.equal((positions.rows[0] as { sync: string }).sync, behind, 'the sync without a topic stands behind')
       await proc.kill('SIGKILL')
+      // What each sync had recorded as delivered when it died: nothing at or below it may come again.
+      const recorded = await sql(env, 'SELECT sync, confirmed_lsn::text AS cursor FROM _rowcast.sync_state WHERE sync = ANY($1)', [names])
+      const cursors = new Map((recorded.rows as { sync: string; cursor: string }[]).map((r) => [r.sync, parseLsn(r.cursor)]))
       await createTopics(env, [behind], 1)
       late = await consume(env, [behind])
       proc = spawnRowcast(file, port)
@@ -209,13 +215,17 @@ describe('stream group under SIGKILL (rowcast as a child process)', () => {
       await eventually(() => names.map((name) => checkDelivery(of(name), finals.get(name)!).missing.length), (left) => left.every((n) => n === 0), 90_000, 'every change of every sync (missing per sync)').catch((error: Error) => {
         throw new Error(`${error.message}\nrowcast logs: ${proc.logs().slice(-3_000)}`)
       })
+      const committed = await commits.read(names)
       for (const name of names) {
         const report = checkDelivery(of(name), finals.get(name)!)
         assert.deepEqual({ missing: report.missing, outOfOrder: report.outOfOrder }, { missing: [], outOfOrder: [] }, `sync ${name}`)
-        // Sent again: only what was delivered but whose cursor was not yet written when killed: the messages in flight
-        // (maxInFlightMessages 50, overshot by at most one batch of maxBatchRows 20) and those acknowledged while the
-        // cursor's write was under way. Never the whole backlog of a sync that stood behind.
-        t.diagnostic(`sync ${name}: ${report.delivered} messages for ${report.written} changes, ${report.duplicates} duplicates`)
+        // Sent again: only transactions committed above the sync's recorded cursor (delivered, but not yet recorded
+        // when it died: in flight, or acknowledged while the cursor's write was under way). Nothing it had recorded.
+        const verdict = resentVerdict(of(name), committed.get(name)!, cursors.get(name)!)
+        t.diagnostic(`sync ${name}: ${report.delivered} messages for ${report.written} changes, ${report.duplicates} duplicates; recorded cursor at the kill ${formatLsn(cursors.get(name)!)}, lowest commit sent again ${verdict.lowestResent === null ? '-' : formatLsn(verdict.lowestResent)}`)
+        assert.deepEqual(verdict.resentBelowCursor, [], `sync ${name}: changes at or below its recorded cursor ${formatLsn(cursors.get(name)!)} sent again`)
+        assert.deepEqual(verdict.unknown, [], `sync ${name}: messages of no committed change`)
+        assert.equal(verdict.resent, report.duplicates)
         assert.ok(report.duplicates <= 100, `sync ${name}: ${report.duplicates} duplicates`)
       }
     } finally {
@@ -224,6 +234,32 @@ describe('stream group under SIGKILL (rowcast as a child process)', () => {
       await late?.stop()
       await proc.kill('SIGTERM')
       await dropSlotWhenFree(env, group)
+      await commits.drop()
     }
   })
 })
+
+/**
+ * A sync's messages against where each change committed: every message sent more than once must be of a change
+ * committed above `cursor` (`resentBelowCursor` lists the others: id:n at its commit end LSN).
+ */
+function resentVerdict(messages: readonly Received[], committedAt: ReadonlyMap<string, Lsn>, cursor: Lsn): { resent: number; resentBelowCursor: string[]; unknown: string[]; lowestResent: Lsn | null } {
+  const seen = new Map<string, number>()
+  for (const message of messages) {
+    const { id, n } = JSON.parse(message.value) as { id: number; n: number }
+    seen.set(`${id}:${n}`, (seen.get(`${id}:${n}`) ?? 0) + 1)
+  }
+  let resent = 0
+  let lowestResent: Lsn | null = null
+  const resentBelowCursor: string[] = []
+  const unknown: string[] = []
+  for (const [key, count] of seen) {
+    const at = committedAt.get(key)
+    if (at === undefined) unknown.push(key)
+    if (count === 1) continue
+    resent += count - 1
+    if (at !== undefined && (lowestResent === null || at < lowestResent)) lowestResent = at
+    if (at !== undefined && at <= cursor) resentBelowCursor.push(`${key} committed at ${formatLsn(at)}`)
+  }
+  return { resent, resentBelowCursor, unknown, lowestResent }
+}

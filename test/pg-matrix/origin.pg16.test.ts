@@ -13,22 +13,26 @@ import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../suppor
 const PAD = 'z'.repeat(4_096)
 
 describe('origin: none (PostgreSQL 16+)', () => {
-  test('changes made under a replication origin are skipped, interleaved local ones arrive', { timeout: 180_000 }, async () => {
+  // A shared stream names the origin option in its group's START_REPLICATION, as a dedicated one does in its own.
+  for (const stream of ['dedicated', 'shared'] as const) test(`stream: ${stream}: changes made under a replication origin are skipped, interleaved local ones arrive`, { timeout: 180_000 }, async () => {
     const env = await stack()
     const table = uniqueName('origin')
     const topic = uniqueName('origin')
     const originName = uniqueName('other_node')
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, pad text NOT NULL)`)
-    await createTopics(env, [topic])
+    await createTopics(env, [topic], 1) // one partition: once 999 arrived, every change before it did
     const port = await freePort()
     const config = writeConfig(env, `
   - name: ${table}
     model: { table: public.${table} }
     topic: ${topic}
     key: id
+    stream: ${stream}
     message: { mapping: { id: id, pad: pad } }
 `, port)
-    writeFileSync(config, readFileSync(config, 'utf8').replace(/(\n {4}url: [^\n]*\n)/, '$1    origin: none\n'))
+    const slot = stream === 'shared' ? `${table}_group` : `rowcast_${table}`
+    const group = stream === 'shared' ? `    streamGroup: { slot: ${slot} }\n` : ''
+    writeFileSync(config, readFileSync(config, 'utf8').replace(/(\n {4}url: [^\n]*\n)/, `$1    origin: none\n${group}`))
     assert.match(readFileSync(config, 'utf8'), /origin: none/)
     const proc = spawnRowcast(config, port)
     const local = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
@@ -52,7 +56,7 @@ describe('origin: none (PostgreSQL 16+)', () => {
         await eventually(() => consumer.messages, (m) => m.some((x) => x.key === '999'), 60_000, 'the last local change in Kafka')
         const ids = consumer.messages.map((m) => (JSON.parse(m.value) as { id: number }).id)
         const fromElsewhere = ids.filter((id) => id > 1000)
-        console.log(`origin none (PostgreSQL ${env.PG_MAJOR}): ${ids.length} messages; 41 local changes, 40 under origin ${originName}: ${fromElsewhere.length} of those streamed`)
+        console.log(`origin none (PostgreSQL ${env.PG_MAJOR}, stream: ${stream}): ${ids.length} messages; 41 local changes, 40 under origin ${originName}: ${fromElsewhere.length} of those streamed`)
         assert.deepEqual(fromElsewhere, [], 'no change made under a replication origin')
         assert.deepEqual([...new Set(ids)].sort((a, b) => a - b), [...Array.from({ length: 40 }, (_, i) => i + 1), 999], 'every local change')
       } finally {
@@ -64,7 +68,7 @@ describe('origin: none (PostgreSQL 16+)', () => {
       await local.end()
       await applied.end()
       await proc.kill('SIGKILL')
-      await dropSlotWhenFree(env, `rowcast_${table}`)
+      await dropSlotWhenFree(env, slot)
     }
   })
 })
