@@ -2,6 +2,8 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseConfig } from '../../config/load-config.ts'
 import { ConfigError } from '../../core/errors.ts'
+import { describeStreams } from '../../config/stream-mode.ts'
+import { slotName } from '../../pipeline/resolve-sync.ts'
 
 const env = { DATABASE_URL: 'postgres://u:pw@db/app' }
 
@@ -29,10 +31,35 @@ function issuesOf(yaml: string): string[] {
 }
 
 describe('stream: shared', () => {
-  test('defaults: dedicated, and the group slot rowcast_group parking after 30 s', () => {
+  test('defaults: shared, and the group slot rowcast_group parking after 30 s', () => {
     const parsed = parseConfig(config('  - { name: a, model: { table: t }, topic: a, message: { mapping: { id: id } } }\n'), process.cwd(), env)
-    assert.equal(parsed.syncs[0].stream, 'dedicated')
+    assert.equal(parsed.syncs[0].stream, 'shared')
     assert.deepEqual(parsed.source.postgres.streamGroup, { slot: 'rowcast_group', parkAfterMs: 30_000 })
+  })
+
+  test('unset, a sync that cannot share reads its own slot: its own slot name, logical messages, decoding on a standby, another row filter on a shared table', () => {
+    const unset = (name: string, model: string, extra = '') => `  - { name: ${name}, model: ${model}, topic: ${name}, message: { mapping: { id: id } }${extra} }\n`
+    const parsed = parseConfig(config(
+      unset('plain', '{ table: public.users }') +
+      unset('named', '{ table: public.orders }', ', slot: mine') +
+      '  - { name: msgs, model: { messages: { prefix: "app." } }, topic: msgs }\n' +
+      unset('filtered', '{ table: public.users, filter: "id > 1" }') +
+      unset('explicit', '{ table: public.items }', ', stream: dedicated'),
+    ), process.cwd(), env)
+    assert.deepEqual(parsed.syncs.map((s) => [s.name, s.stream]), [['plain', 'shared'], ['named', 'dedicated'], ['msgs', 'dedicated'], ['filtered', 'dedicated'], ['explicit', 'dedicated']])
+    assert.deepEqual(describeStreams(parsed, slotName), [
+      'plain: shared (stream group "rowcast_group")',
+      'named: dedicated (slot "mine": it names a slot of its own)',
+      'msgs: dedicated (slot "rowcast_msgs": a sync of logical messages)',
+      'filtered: dedicated (slot "rowcast_filtered": shared syncs read its table with another row filter)',
+      'explicit: dedicated (slot "rowcast_explicit": stream: dedicated)',
+    ])
+    // The first of two syncs of one table with different filters shares; an explicit shared one takes precedence.
+    const first = parseConfig(config(unset('f1', '{ table: public.users, filter: "id > 1" }') + sync('s2')), process.cwd(), env)
+    assert.deepEqual(first.syncs.map((s) => s.stream), ['dedicated', 'shared'])
+    const standby = parseConfig(config(unset('a', '{ table: public.users }'), ', primaryUrl: "postgres://u:pw@primary/app"'), process.cwd(), env)
+    assert.equal(standby.syncs[0].stream, 'dedicated')
+    assert.deepEqual(describeStreams(standby, slotName), ['a: dedicated (slot "rowcast_a": decoding on a standby (source.postgres.primaryUrl))'])
   })
 
   test('syncs of one table in a group agree on the row filter', () => {
