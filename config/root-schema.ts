@@ -106,7 +106,7 @@ export const syncConfigSchema = z
     /**
      * `shared`: the sync reads through its database's stream group (one slot and one walsender for every shared
      * sync, see source.postgres.streamGroup); `dedicated`: a replication slot and walsender of its own. Unset:
-     * shared wherever a shared stream can work (resolveStreams).
+     * resolved by config/stream-mode.ts (DEFAULT_STREAM; dedicated where a shared stream cannot work).
      */
     stream: z.enum(['shared', 'dedicated']).optional(),
     /** Overrides of the names rowcast_<name>. */

@@ -2,8 +2,15 @@ import type { RowcastConfig, SyncConfig } from './root-schema.ts'
 
 /**
  * Which stream each sync reads: its database's stream group (`stream: shared`, one slot and walsender for all)
- * or a slot of its own (`dedicated`). Unset means shared wherever a shared stream can work.
+ * or a slot of its own (`dedicated`). Unset means DEFAULT_STREAM, and never shared where a shared stream cannot work.
  */
+
+/**
+ * What `stream` unset prefers. Still `dedicated`: a running stream group's members are fixed (daemon.ts refuses a
+ * reload that adds, changes or removes a shared sync), so with `shared` here a reload could no longer add a sync.
+ * Flip it to `shared` once syncs join and leave a running group (the resolution below is ready for it).
+ */
+export const DEFAULT_STREAM: 'shared' | 'dedicated' = 'dedicated'
 
 /** Why a sync whose `stream` is unset reads a stream of its own (null: it shares its database's stream group). */
 export function dedicatedBecause(sync: SyncConfig, onStandby: boolean): string | null {
@@ -14,15 +21,16 @@ export function dedicatedBecause(sync: SyncConfig, onStandby: boolean): string |
 }
 
 /**
- * Resolves each sync's `stream`: as written, or when unset shared, except where a shared stream cannot work
+ * Resolves each sync's `stream`: as written, or when unset `preferred`; a preferred shared stream applies except where a shared stream cannot work
  * (dedicatedBecause), and for a sync of a table that shared syncs read with another row filter (PostgreSQL would
  * send each the rows of either filter). The order of the list decides which of two such syncs shares.
  */
-export function resolveStreams<S extends SyncConfig>(syncs: readonly S[], onStandby: boolean): S[] {
+export function resolveStreams<S extends SyncConfig>(syncs: readonly S[], onStandby: boolean, preferred = DEFAULT_STREAM): S[] {
   const filters = new Map<string, string | null>()
   for (const sync of syncs) if (sync.stream === 'shared' && sync.model.table !== undefined) filters.set(sync.model.table, sync.model.filter ?? null)
   return syncs.map((sync) => {
     if (sync.stream !== undefined) return sync
+    if (preferred === 'dedicated') return { ...sync, stream: 'dedicated' as const }
     const table = sync.model.table
     if (dedicatedBecause(sync, onStandby) !== null || table === undefined) return { ...sync, stream: 'dedicated' as const }
     const filter = sync.model.filter ?? null
