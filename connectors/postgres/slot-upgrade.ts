@@ -55,7 +55,8 @@ export async function planUpgrade(control: pg.ClientBase, context: UpgradeContex
   const { sync, group, recorded, logger } = context
   await withSetupLock(control, async () => void (await control.query(UPGRADES_TABLE_SQL)))
   const pending = await readPending(control, sync, group.slot)
-  if (pending !== null) return resumeUpgrade(control, pending, recorded, logger)
+  // A move under way, unless the sync streamed from elsewhere since (switched back to dedicated): then it starts afresh.
+  if (pending !== null && recorded?.slot === group.slot) return resumeUpgrade(control, pending, recorded, logger)
   if (recorded === null || recorded.slot === group.slot || recorded.systemId !== context.server.systemId) return null
   const old = await readSlot(control, recorded.slot)
   if (old === null) return null

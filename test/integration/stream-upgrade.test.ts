@@ -26,8 +26,8 @@ function syncYaml(name: string, stream: 'dedicated' | 'shared'): string {
 `
 }
 
-function configFile(env: StackEnv, names: readonly string[], stream: 'dedicated' | 'shared', group: string, port: number): string {
-  const file = writeConfig(env, names.map((name) => syncYaml(name, stream)).join(''), port)
+function configFile(env: StackEnv, names: readonly string[], stream: 'dedicated' | 'shared', group: string, port: number, topicOf = (name: string) => name): string {
+  const file = writeConfig(env, names.map((name) => syncYaml(name, stream).replace(`topic: ${name}`, `topic: ${topicOf(name)}`)).join(''), port)
   writeFileSync(file, readFileSync(file, 'utf8')
     .replace('    statusIntervalMs: 1000', `    statusIntervalMs: 1000\n    streamGroup: { slot: ${group} }`)
     .replace(/^syncs:/m, 'limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20\nsyncs:'))
@@ -40,6 +40,22 @@ async function streamingAll(proc: RowcastProcess, names: readonly string[]): Pro
   })
 }
 
+async function finalsOf(env: StackEnv, names: readonly string[]): Promise<Map<string, Map<number, number>>> {
+  const finals = new Map<string, Map<number, number>>()
+  for (const name of names) {
+    const { rows } = await sql(env, `SELECT id, n FROM ${name}`)
+    finals.set(name, new Map(rows.map((r: { id: number; n: number }) => [r.id, r.n])))
+  }
+  return finals
+}
+
+async function createTables(env: StackEnv, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    await sql(env, `CREATE TABLE ${name} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
+    await sql(env, `INSERT INTO ${name} SELECT g, 0, $1 FROM generate_series(1, ${KEYS}) g`, [PAD])
+  }
+}
+
 describe('upgrade from per-sync slots into a stream group', () => {
   let env: StackEnv
   before(async () => {
@@ -49,10 +65,7 @@ describe('upgrade from per-sync slots into a stream group', () => {
   test('3 dedicated syncs SIGKILLed under writes, restarted shared: nothing lost, per key in order, re-sent only what was unconfirmed, old slots dropped', { timeout: 180_000 }, async (t) => {
     const group = uniqueName('grp')
     const names = [uniqueName('ua'), uniqueName('ub'), uniqueName('uc')]
-    for (const name of names) {
-      await sql(env, `CREATE TABLE ${name} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
-      await sql(env, `INSERT INTO ${name} SELECT g, 0, $1 FROM generate_series(1, ${KEYS}) g`, [PAD])
-    }
+    await createTables(env, names)
     await createTopics(env, names, 1)
     const port = await freePort()
     const oldSlots = names.map((name) => `rowcast_${name}`)
@@ -74,11 +87,7 @@ describe('upgrade from per-sync slots into a stream group', () => {
       const startLog = proc.logs() // before the tail moves on
       await new Promise((r) => setTimeout(r, 3_000)) // writes go on across the move
       for (const writer of writers) await writer.stop()
-      const finals = new Map<string, Map<number, number>>()
-      for (const name of names) {
-        const { rows } = await sql(env, `SELECT id, n FROM ${name}`)
-        finals.set(name, new Map(rows.map((r: { id: number; n: number }) => [r.id, r.n])))
-      }
+      const finals = await finalsOf(env, names)
       const of = (topic: string) => consumer.messages.filter((m) => m.topic === topic)
       await eventually(() => names.map((name) => checkDelivery(of(name), finals.get(name)!).missing.length), (left) => left.every((n) => n === 0), 90_000, 'every change of every sync (missing per sync)').catch((error: Error) => {
         throw new Error(`${error.message}\nrowcast logs: ${proc.logs().slice(-3_000)}`)
@@ -112,6 +121,68 @@ describe('upgrade from per-sync slots into a stream group', () => {
     } finally {
       for (const writer of writers) await writer.stop()
       await consumer.stop()
+      await proc.kill('SIGTERM')
+      for (const slot of [group, ...oldSlots]) await dropSlotWhenFree(env, slot)
+    }
+  })
+  test('stopped in the middle of the move (the old slot not yet drained): the next start drains the rest, then joins the group; nothing lost', { timeout: 180_000 }, async () => {
+    const group = uniqueName('grp')
+    const [steady, stalled] = [uniqueName('ma'), uniqueName('mb')]
+    const names = [steady, stalled]
+    await createTables(env, names)
+    await createTopics(env, names, 1)
+    const port = await freePort()
+    const oldSlots = names.map((name) => `rowcast_${name}`)
+    // Shared, `stalled` sends to a topic that does not exist yet: what it reads from its old slot cannot be delivered,
+    // so its move cannot finish before the SIGKILL.
+    const moved = stalled + '_v2'
+    const sharedFile = configFile(env, names, 'shared', group, port, (name) => (name === stalled ? moved : name))
+    let proc = spawnRowcast(configFile(env, names, 'dedicated', group, port), port)
+    let writers: ReturnType<typeof startWriter>[] = []
+    const consumer = await consume(env, names)
+    let late: Awaited<ReturnType<typeof consume>> | null = null
+    try {
+      await streamingAll(proc, names)
+      writers = names.map((name) => startWriter(env, name, KEYS, 2))
+      await eventually(() => names.map((name) => consumer.messages.filter((m) => m.topic === name).length), (n) => n.every((x) => x > 100), 60_000, 'each dedicated sync to deliver')
+      await proc.kill('SIGKILL')
+      await new Promise((r) => setTimeout(r, 1_000))
+
+      proc = spawnRowcast(sharedFile, port)
+      const pending = () => sql(env, 'SELECT sync FROM _rowcast.slot_upgrades WHERE sync = ANY($1) AND finished_at IS NULL ORDER BY sync', [names]).then((r) => r.rows.map((row: { sync: string }) => row.sync))
+      // `steady` completes its move; `stalled` has begun its own (its hand-off recorded) but cannot finish it.
+      await eventually(pending, (left) => left.length === 1 && left[0] === stalled, 60_000, 'only the stalled sync\'s move to be left').catch((error: Error) => {
+        throw new Error(`${error.message}\nrowcast logs: ${proc.logs().slice(-3_000)}`)
+      })
+      await proc.kill('SIGKILL')
+      const left = await sql(env, 'SELECT slot_name FROM pg_replication_slots WHERE slot_name = ANY($1)', [oldSlots])
+      assert.deepEqual(left.rows.map((r: { slot_name: string }) => r.slot_name), [`rowcast_${stalled}`], 'the stalled sync\'s old slot is kept while its move is not delivered')
+
+      await createTopics(env, [moved], 1)
+      late = await consume(env, [moved])
+      proc = spawnRowcast(sharedFile, port)
+      await streamingAll(proc, names)
+      const startLog = proc.logs()
+      await new Promise((r) => setTimeout(r, 2_000)) // writes go on
+      for (const writer of writers) await writer.stop()
+      const finals = await finalsOf(env, names)
+      // The stalled sync's messages: its old topic's, then the new topic's (after them: a partition further, for the order check).
+      const of = (name: string) => [...consumer.messages.filter((m) => m.topic === name), ...(name === stalled ? (late?.messages ?? []).map((m) => ({ ...m, partition: m.partition + 1 })) : [])]
+      await eventually(() => names.map((name) => checkDelivery(of(name), finals.get(name)!).missing.length), (n) => n.every((x) => x === 0), 90_000, 'every change of every sync (missing per sync)').catch((error: Error) => {
+        throw new Error(`${error.message}\nrowcast logs: ${proc.logs().slice(-3_000)}`)
+      })
+      for (const name of names) {
+        const report = checkDelivery(of(name), finals.get(name)!)
+        assert.deepEqual({ missing: report.missing, outOfOrder: report.outOfOrder }, { missing: [], outOfOrder: [] }, `sync ${name}`)
+        assert.ok(report.duplicates <= 100, `sync ${name}: ${report.duplicates} duplicates`)
+      }
+      assert.match(startLog, new RegExp(`sync \\\\"${stalled}\\\\" goes on moving into stream group \\\\"${group}\\\\": reading its old replication slot`), 'the restart says it goes on with the move')
+      await eventually(pending, (p) => p.length === 0, 30_000, 'the move to be done')
+      await eventually(async () => (await sql(env, 'SELECT slot_name FROM pg_replication_slots WHERE slot_name = ANY($1)', [oldSlots])).rows.length, (n) => n === 0, 30_000, 'the old slots to be dropped')
+    } finally {
+      for (const writer of writers) await writer.stop()
+      await consumer.stop()
+      await late?.stop()
       await proc.kill('SIGTERM')
       for (const slot of [group, ...oldSlots]) await dropSlotWhenFree(env, slot)
     }
