@@ -29,7 +29,7 @@ function syncYaml(name: string, stream: 'dedicated' | 'shared'): string {
 function configFile(env: StackEnv, names: readonly string[], stream: 'dedicated' | 'shared', group: string, port: number, topicOf = (name: string) => name): string {
   const file = writeConfig(env, names.map((name) => syncYaml(name, stream).replace(`topic: ${name}`, `topic: ${topicOf(name)}`)).join(''), port)
   writeFileSync(file, readFileSync(file, 'utf8')
-    .replace('    statusIntervalMs: 1000', `    statusIntervalMs: 1000\n    streamGroup: { slot: ${group} }`)
+    .replace(/^ {4}streamGroup: .*$/m, `    streamGroup: { slot: ${group} }`)
     .replace(/^syncs:/m, 'limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20\nsyncs:'))
   return file
 }
