@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { z } from 'zod'
+import { resolveStreams } from './stream-mode.ts'
 import { kafkaConfigSchema } from '../connectors/kafka/config.ts'
 import { postgresUrlProblem } from '../connectors/postgres/url.ts'
 import { DEFAULT_SINK_LIMITS } from '../connectors/kafka/sink.ts'
@@ -104,9 +105,10 @@ export const syncConfigSchema = z
     delivery: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
     /**
      * `shared`: the sync reads through its database's stream group (one slot and one walsender for every shared
-     * sync, see source.postgres.streamGroup); `dedicated`: a replication slot and walsender of its own.
+     * sync, see source.postgres.streamGroup); `dedicated`: a replication slot and walsender of its own. Unset:
+     * resolved by config/stream-mode.ts (DEFAULT_STREAM; dedicated where a shared stream cannot work).
      */
-    stream: z.enum(['shared', 'dedicated']).default('dedicated'),
+    stream: z.enum(['shared', 'dedicated']).optional(),
     /** Overrides of the names rowcast_<name>. */
     slot: z.string().regex(/^[a-z0-9_]{1,63}$/).optional(),
     publication: z.string().min(1).max(63).optional(),
@@ -231,6 +233,7 @@ export function rootConfigSchema(baseDir: string, onSecret: (value: string) => v
       })
       checkSharedStreams(config.syncs, config.source.postgres.primaryUrl !== undefined, ctx)
     })
+    .transform((config) => ({ ...config, syncs: resolveStreams(config.syncs, config.source.postgres.primaryUrl !== undefined) }))
 }
 
 /**

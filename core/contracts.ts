@@ -57,6 +57,8 @@ export interface SourceIdentity {
   systemId: string
   database: string
   slot: string
+  /** Slots this sync streamed from before it moved into its stream group (same history: their positions are its own). */
+  formerSlots?: readonly string[]
 }
 
 /** What the source needs to hear from the pipeline besides positions. */

@@ -15,7 +15,8 @@ import { watchStatus } from './status-watch.ts'
 import { ConfigError, RowcastError, errorMessage, type ConfigIssue } from '../core/errors.ts'
 import { createLogger, type Logger } from '../core/logger.ts'
 import type { CheckResult } from '../core/check-result.ts'
-import { resolveSync } from '../pipeline/resolve-sync.ts'
+import { resolveSync, slotName } from '../pipeline/resolve-sync.ts'
+import { describeStreams } from '../config/stream-mode.ts'
 import { resolveMessagesSync } from '../pipeline/resolve-messages-sync.ts'
 import { redactSecrets, registerSecrets, secretsOf } from '../core/secrets.ts'
 import packageJson from '../package.json' with { type: 'json' }
@@ -81,8 +82,10 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       // every problem is reported in one run.
       const issues: ConfigIssue[] = []
       let checkable: { url: string; syncs: { sync: SyncConfig; index: number }[] } | null
+      let streams: string[] = []
       try {
         const config = load(opts.config)
+        streams = describeStreams(config, slotName)
         checkable = { url: config.source.postgres.url, syncs: config.syncs.map((sync, index) => ({ sync, index })) }
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error
@@ -115,6 +118,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         }
         if (issues.length > 0) throw new ConfigError(issues)
         print(`config ok: ${checkable.syncs.length} sync(s)`)
+        for (const line of streams) print(`  ${line}`)
       } finally {
         await client.end()
       }

@@ -15,6 +15,7 @@ import { createSlotReader } from '../connectors/postgres/slot-reader.ts'
 import { StreamGroup } from '../connectors/postgres/stream-group.ts'
 import { startSlotMonitor } from '../pipeline/slot-monitor.ts'
 import { slotName } from '../pipeline/resolve-sync.ts'
+import { describeStreams } from '../config/stream-mode.ts'
 import { Telemetry } from '../core/telemetry.ts'
 import { registerSecrets, secretsOf } from '../core/secrets.ts'
 import { checkOperatorOptions, loadOperators } from './load-operators.ts'
@@ -81,7 +82,9 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
     origin: postgres.origin,
     logger: logger.child({ component: 'stream-group', group: postgres.streamGroup.slot }),
   }))
-  if (sharedOf(config.syncs).length > 0) groupOf(sharedOf(config.syncs))
+  const shared = sharedOf(config.syncs)
+  if (shared.length > 0) groupOf(shared)
+  logger.info({ streams: describeStreams(config, slotName) }, `streams: ${shared.length} sync(s) share stream group "${postgres.streamGroup.slot}", ${config.syncs.length - shared.length} read a slot of their own`)
   let running = config
   const baseDir = options.baseDir ?? process.cwd()
   const startSync = async (sync: SyncConfig, index: number): Promise<SyncSupervisor> => {

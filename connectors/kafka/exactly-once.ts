@@ -42,7 +42,8 @@ export interface TransactionalProgress {
 
 /** The progress record of `sync`: a compacted topic keyed by sync name (within a namespace), naming its source. */
 export function progressRecord(topic: string, key: string, source?: SourceIdentity): TransactionalProgress {
-  return { topic, key, encode: (progress) => encodeProgress(key, { ...progress, ...(source === undefined ? {} : { source }) }) }
+  const named = source === undefined ? undefined : { systemId: source.systemId, database: source.database, slot: source.slot }
+  return { topic, key, encode: (progress) => encodeProgress(key, { ...progress, ...(named === undefined ? {} : { source: named }) }) }
 }
 
 export function encodeProgress(sync: string, { lsn, partial, source, snapshot }: DeliveryProgress): string {
@@ -73,7 +74,8 @@ export function decodeProgress(value: string): DeliveryProgress {
  */
 export function checkProgressSource(progress: DeliveryProgress, source: SourceIdentity, topic: string, key: string): void {
   const recorded = progress.source
-  if (recorded === undefined || (recorded.systemId === source.systemId && recorded.database === source.database && recorded.slot === source.slot)) return
+  const slot = recorded?.slot === source.slot || (recorded !== undefined && (source.formerSlots ?? []).includes(recorded.slot))
+  if (recorded === undefined || (recorded.systemId === source.systemId && recorded.database === source.database && slot)) return
   const describe = (s: SourceIdentity) => `system ${s.systemId}, database "${s.database}", slot "${s.slot}"`
   throw new RowcastError(
     'KAFKA_PROGRESS_FOREIGN',

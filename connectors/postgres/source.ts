@@ -16,9 +16,10 @@ import { resolveHost } from './hosts.ts'
 import { readSwitchPoint } from './timeline.ts'
 import { whileNudgingPrimary } from './standby.ts'
 import { decideStart } from './start-decision.ts'
-import { emitHeartbeat, ReplicationStream } from './stream.ts'
+import { emitHeartbeat, ReplicationStream, type ReplicationStreamOptions } from './stream.ts'
+import { finishUpgrade, formerSlots, planUpgrade, UpgradeStream, type SlotUpgrade } from './slot-upgrade.ts'
 import type { StreamGroup } from './stream-group.ts'
-import type { GroupMember } from './group-member.ts'
+import type { GroupMember, MemberSpec } from './group-member.ts'
 import {
   ensureStateTable, withSetupLock, readBackfillState, type RecordedStream, readRecordedStream, readServerIdentity, recordConfirmed, recordStream, tryLockSync,
 } from './sync-state.ts'
@@ -121,7 +122,8 @@ export class PostgresSource implements ChangeSource {
   #slots: pg.Client
   readonly #failure = new Subject<never>()
   readonly #releases: (() => Promise<void> | void)[] = []
-  #stream: ReplicationStream | GroupMember | null = null
+  #stream: ReplicationStream | GroupMember | UpgradeStream | null = null
+  #upgrade: SlotUpgrade | null = null
   #batches: Observable<Batch<SourceChange>> = EMPTY
   #start: Lsn = 0n
   #snapshot: SnapshotCoordinator | null = null
@@ -242,8 +244,11 @@ export class PostgresSource implements ChangeSource {
     let published = false
     await withSetupLock(control, async () => void (published = await addToGroupPublication(control, group.slot, spec.publication)))
     const { database, ...server } = await readServerIdentity(control)
-    this.#identity = { systemId: server.systemId, database, slot: group.slot }
-    const { stream: recorded, gapAccepted } = await readRecordedStream(control, sync)
+    const before = await readRecordedStream(control, sync)
+    // A sync that streamed from a slot of its own moves into the group (slot-upgrade.ts): its cursor is recorded there now.
+    const upgrade = await planUpgrade(control, { sync, group, recorded: before.stream, publication: spec.publication.name, server, logger: this.#options.logger })
+    const { stream: recorded, gapAccepted } = upgrade === null ? before : await readRecordedStream(control, sync)
+    this.#identity = { systemId: server.systemId, database, slot: group.slot, formerSlots: await formerSlots(control, sync, group.slot) }
     const backfill = await readBackfillState(control, sync)
     const snapshot = backfill === 'resync' || backfill === 'pending' || (initialSync === 'backfill' && backfill !== 'done')
     const resumed = recorded !== null && recorded.slot === group.slot && recorded.systemId === server.systemId
@@ -258,6 +263,11 @@ export class PostgresSource implements ChangeSource {
       cursor = await migrateOrStart(control, sync, recorded, group)
     }
     this.#start = cursor
+    if (upgrade !== null && upgrade.drainFrom === null) await finishUpgrade(control, upgrade, this.#options.logger)
+    else if (upgrade !== null) {
+      this.#upgrade = upgrade
+      this.#start = upgrade.drainFrom! // the checkpoint starts where the old slot is drained from
+    }
     this.#snapshot = this.#snapshotOf(spec)
     await this.#snapshot.prepare(snapshot, backfill !== 'pending' || !resumed)
     await recordStream(control, sync, { ...server, slot: group.slot, position: cursor, fresh: !resumed })
@@ -376,9 +386,7 @@ export class PostgresSource implements ChangeSource {
       ...(events.onBegin === undefined ? {} : { onBegin: events.onBegin }),
     }
     const group = this.#options.group
-    const stream = group === undefined
-      ? new ReplicationStream(streamOptions)
-      : group.member({ ...streamOptions, publication: group.slot, sync: this.#options.sync, table: spec.table, ...(events.onParked === undefined ? {} : { onParked: events.onParked }) })
+    const stream = group === undefined ? new ReplicationStream(streamOptions) : this.#memberStream(group, spec, streamOptions, events.onParked)
     this.#stream = stream
     const reselect = spec.reselect == null ? null : reselectUnchangedToast(this.#control, spec.reselect, logger)
     const streamed = (batches: Observable<Batch<SourceChange>>) =>
@@ -388,6 +396,20 @@ export class PostgresSource implements ChangeSource {
       snapshot?.start()
       const batches = streamed(stream.batches(this.#start))
       return merge(snapshot === null ? batches : batches.pipe(tap((batch) => snapshot.observe(batch))), this.#failure).pipe(finalize(stopTimers))
+    })
+  }
+
+  /** A member of the group, or during its upgrade the old slot drained up to the hand-off and then the member. */
+  #memberStream(group: StreamGroup, spec: StreamSpec, options: ReplicationStreamOptions, onParked: MemberSpec['onParked']): GroupMember | UpgradeStream {
+    const member = group.member({ ...options, publication: group.slot, sync: this.#options.sync, table: spec.table, ...(onParked === undefined ? {} : { onParked }) })
+    const upgrade = this.#upgrade
+    if (upgrade === null) return member
+    const drain = new ReplicationStream({ ...options, slot: upgrade.oldSlot, publication: upgrade.oldPublication, stopAt: upgrade.handoff })
+    const { logger, events } = this.#options
+    return new UpgradeStream(drain, member, upgrade, () => events.isIdle?.() ?? false, () => {
+      this.#upgrade = null
+      finishUpgrade(this.#control, upgrade, logger).catch((error: unknown) =>
+        logger.warn({ sync: upgrade.sync, oldSlot: upgrade.oldSlot, error: errorMessage(error) }, `could not drop replication slot "${upgrade.oldSlot}" after the move into the stream group (tried again at the next start)`))
     })
   }
 
@@ -428,13 +450,13 @@ async function connectClient(url: string): Promise<pg.Client> {
 
 /**
  * Where a sync that joins a stream group without a cursor in it starts: a sync that never streamed starts at the
- * server's current position. A sync that streamed from a slot of its own before (`stream: dedicated`, or an
- * earlier version) cannot move into the group yet: the group's slot cannot read back to that slot's position, and
- * starting from now would lose the changes in between, so it stops, saying how to go on.
+ * server's current position. A sync that streamed from a slot of its own moves into the group through
+ * slot-upgrade.ts before this; one whose recorded stream is another server's, while a slot of that name exists
+ * here, stops (its positions belong to another history).
  */
 async function migrateOrStart(control: pg.Client, sync: string, recorded: RecordedStream | null, group: StreamGroup): Promise<Lsn> {
   if (recorded !== null && recorded.slot !== group.slot && (await readSlot(control, recorded.slot)) !== null) {
-    throw new RowcastError('CONFIG_INVALID', `sync "${sync}" streams from its own replication slot "${recorded.slot}" (confirmed up to ${formatLsn(recorded.confirmed)}); moving it into the stream group "${group.slot}" is not supported by this version (changes since that position would be lost): keep stream: dedicated for it, or re-send its model into the group with rowcast resync --sync ${sync} after dropping that slot`)
+    throw new RowcastError('CONFIG_INVALID', `sync "${sync}" streams from its own replication slot "${recorded.slot}" (confirmed up to ${formatLsn(recorded.confirmed)}); its recorded stream is another server's (system ${recorded.systemId}), so it cannot move into the stream group "${group.slot}" from there: keep stream: dedicated for it, or re-send its model into the group with rowcast resync --sync ${sync} after dropping that slot`)
   }
   const { rows } = await control.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
   return parseLsn(rows[0].lsn)

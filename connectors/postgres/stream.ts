@@ -53,6 +53,8 @@ export interface ReplicationStreamOptions {
   isIdle?: () => boolean
   /** A snapshot watermark (watermark-merge.ts), with its transaction: the batches returned are emitted right there. */
   onWatermark?: (content: string, txId: number, commitLsn: Lsn, commitTime: number) => Batch<SourceChange>[]
+  /** The batches complete at the first transaction committing at or after this (a slot drained up to a hand-off, slot-upgrade.ts). */
+  stopAt?: Lsn
 }
 
 /**
@@ -98,7 +100,16 @@ export class ReplicationStream {
           subscriber.error(error)
         },
       })
-      service.on('data', (lsn: string, message: PgoutputMessage | UndecodableMessage) => assembler.handle(lsn, message))
+      const stopAt = this.#options.stopAt
+      service.on('data', (lsn: string, message: PgoutputMessage | UndecodableMessage) => {
+        if (stopping) return
+        if (stopAt !== undefined && message.tag === 'begin' && message.commitLsn >= stopAt) {
+          stopping = true // transactions are sent in commit order: every later one is past the hand-off too
+          subscriber.complete()
+          return
+        }
+        assembler.handle(lsn, message)
+      })
       service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
         const position = parseLsn(lsn)
         this.#options.onServerPosition?.(position)

@@ -183,7 +183,7 @@ describe('stream group under SIGKILL (rowcast as a child process)', () => {
     const file = writeConfig(env, names.map((name) => syncYaml(name, name, name)).join(''), port)
     // The group's slot, and a sync that cannot deliver parked after 1 s; small in-flight bound.
     writeFileSync(file, readFileSync(file, 'utf8')
-      .replace('    statusIntervalMs: 1000', `    statusIntervalMs: 1000\n    streamGroup: { slot: ${group}, parkAfterMs: 1000 }`)
+      .replace(/^ {4}streamGroup: .*$/m, `    streamGroup: { slot: ${group}, parkAfterMs: 1000 }`)
       .replace(/^syncs:/m, 'limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20\nsyncs:'))
     const commits = await watchCommitPositions(env)
     let proc = spawnRowcast(file, port)

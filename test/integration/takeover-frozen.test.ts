@@ -154,7 +154,7 @@ describe('takeover from a frozen daemon (SIGSTOP)', () => {
 `).join('')
     const ports = [await freePort(), await freePort()]
     const files = ports.map((port) => configFile(env, syncs, port))
-    for (const file of files) writeFileSync(file, readFileSync(file, 'utf8').replace('    statusIntervalMs: 1000\n', `    statusIntervalMs: 1000\n    streamGroup: { slot: ${group} }\n`))
+    for (const file of files) writeFileSync(file, readFileSync(file, 'utf8').replace(/^ {4}streamGroup: .*$/m, `    streamGroup: { slot: ${group} }`))
     const procs = ports.map((port, i) => spawnRowcast(files[i]!, port))
     const consumer = await consume(env, tables)
     let stopped: RowcastProcess | null = null

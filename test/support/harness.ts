@@ -106,6 +106,12 @@ export async function consume(env: StackEnv, topics: string[], options: { readCo
 }
 
 /**
+ * This test file's stream group (the slot and lock of its shared syncs): files running side by side never share
+ * one (the group lock would make one wait); a test that needs its own replaces the `streamGroup:` line.
+ */
+export const TEST_GROUP = uniqueName('grp')
+
+/**
  * The YAML of a config on the stack (heartbeat and status every second), with the syncs given; `destination`
  * is added under `destination:` (e.g. `progressTopic`), `root` at the top level (e.g. `http:`, `limits:`).
  */
@@ -116,6 +122,7 @@ source:
     url: ${env.ROWCAST_PG_URL}
     heartbeatIntervalMs: 1000
     statusIntervalMs: 1000
+    streamGroup: { slot: ${TEST_GROUP} }
 destination:
   kafka:
     clientId: rowcast-test
@@ -141,7 +148,7 @@ after(async () => {
 })
 
 export async function runDaemon(config: RowcastConfig, options: DaemonOptions = {}): Promise<Daemon> {
-  for (const sync of config.syncs) usedSlots.add(sync.slot ?? `rowcast_${sync.name}`)
+  for (const sync of config.syncs) usedSlots.add(sync.stream === 'shared' ? config.source.postgres.streamGroup.slot : sync.slot ?? `rowcast_${sync.name}`)
   return startDaemon(config, { logger: createLogger({ level: process.env.ROWCAST_TEST_LOG ?? 'warn' }), failedRetryMs: 1_000, ...options })
 }
 

@@ -28,8 +28,16 @@ export async function slotConfirmed(env: StackEnv, slot: string): Promise<bigint
 export async function caughtUp(env: StackEnv, syncs: readonly string[], timeoutMs = 30_000): Promise<void> {
   const target = await currentLsn(env)
   for (const sync of syncs) {
-    await eventually(() => slotConfirmed(env, `rowcast_${sync}`), (lsn) => lsn >= target, timeoutMs, `slot rowcast_${sync} confirmed past ${target}`)
+    await eventually(() => syncConfirmed(env, sync), (lsn) => lsn >= target, timeoutMs, `sync ${sync} confirmed past ${target}`)
   }
+}
+
+/** A sync's confirmed position: its own slot's (rowcast_<sync>), or in a stream group its cursor (written as it moves). */
+async function syncConfirmed(env: StackEnv, sync: string): Promise<bigint> {
+  const { rows } = await sql(env, `SELECT coalesce(
+      (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'rowcast_' || $1),
+      (SELECT s.confirmed_lsn FROM _rowcast.sync_state s JOIN pg_replication_slots r ON r.slot_name = s.slot WHERE s.sync = $1))::text AS lsn`, [sync])
+  return rows[0]?.lsn ? parseLsn(rows[0].lsn as string) : 0n
 }
 
 /** Records every payload of one telemetry event from now on. */

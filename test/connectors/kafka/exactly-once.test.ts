@@ -48,3 +48,11 @@ test('the progress of a request carries the mark of its last snapshot row, also 
   // No snapshot ever: no mark in the record.
   assert.deepEqual(progressAfter({ lsn: 0x10n, partial: null }, [{ entry: stream, to: 1 }]), { lsn: 0x60n, partial: null })
 })
+
+test('a sync moved into its stream group takes the progress its old slot wrote as its own; the records it writes name the group\'s slot only', () => {
+  const moved = { ...source, slot: 'rowcast_group', formerSlots: ['rowcast_users'] }
+  checkProgressSource({ lsn: 0x10n, partial: null, source }, moved, 'rowcast-progress', 'users')
+  assert.throws(() => checkProgressSource({ lsn: 0x10n, partial: null, source: { ...source, slot: 'rowcast_other' } }, moved, 'rowcast-progress', 'users'), (error: unknown) => error instanceof RowcastError && error.code === 'KAFKA_PROGRESS_FOREIGN')
+  assert.throws(() => checkProgressSource({ lsn: 0x10n, partial: null, source: { ...source, database: 'other' } }, moved, 'rowcast-progress', 'users'), (error: unknown) => error instanceof RowcastError && error.code === 'KAFKA_PROGRESS_FOREIGN')
+  assert.deepEqual(decodeProgress(progressRecord('rowcast-progress', 'users', moved).encode({ lsn: 0x10n, partial: null })).source, { ...source, slot: 'rowcast_group' })
+})
