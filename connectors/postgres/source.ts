@@ -259,6 +259,10 @@ export class PostgresSource implements ChangeSource {
     } else {
       // Its table just joined the publication: a transaction that wrote it before and commits after would reach it
       // partly; the sync starts past every such commit (its snapshot reads what they wrote).
+      // It streamed from a slot of its own that is gone now: the changes since its position are nowhere to move from.
+      if (recorded !== null && recorded.slot !== group.slot && recorded.systemId === server.systemId && !gapAccepted && !snapshot && (await readSlot(control, recorded.slot)) === null) {
+        throw new RowcastError('PG_SLOT_LOST', `sync "${sync}": its replication slot "${recorded.slot}" (confirmed up to ${formatLsn(recorded.confirmed)}) no longer exists, so the changes since then cannot be moved into stream group "${group.slot}". Either re-send the model: rowcast resync --sync ${sync}; or accept the gap: rowcast resync --sync ${sync} --accept-gap`)
+      }
       if (published) await waitForRunningTransactions(control, (count) => logger.info({ table: spec.table, count }, `waiting for ${count} transactions that were running when ${spec.table} joined the stream group's publication`))
       cursor = await migrateOrStart(control, sync, recorded, group)
     }

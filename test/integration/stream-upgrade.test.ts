@@ -125,6 +125,43 @@ describe('upgrade from per-sync slots into a stream group', () => {
       for (const slot of [group, ...oldSlots]) await dropSlotWhenFree(env, slot)
     }
   })
+  test('a sync whose own slot vanished while it was down stops loudly instead of joining the group past the gap; resync --sync re-sends it', { timeout: 180_000 }, async () => {
+    const group = uniqueName('grp')
+    const name = uniqueName('uv')
+    await createTables(env, [name])
+    await createTopics(env, [name], 1)
+    const port = await freePort()
+    let proc = spawnRowcast(configFile(env, [name], 'dedicated', group, port), port)
+    const consumer = await consume(env, [name])
+    try {
+      await streamingAll(proc, [name])
+      await sql(env, `UPDATE ${name} SET n = 1`)
+      await eventually(() => consumer.messages.length, (n) => n >= KEYS, 30_000, 'the dedicated sync to deliver')
+      await proc.kill('SIGKILL')
+      // While rowcast is down its slot goes (dropped by hand, or lost with a restored server), and rows change.
+      await dropSlotWhenFree(env, `rowcast_${name}`)
+      await sql(env, `UPDATE ${name} SET n = 2`)
+      const file = configFile(env, [name], 'shared', group, port)
+      proc = spawnRowcast(file, port)
+      await eventually(() => proc.states(), (s) => s?.[name] === 'failed', 60_000, 'the sync to stop').catch((error: Error) => {
+        throw new Error(`${error.message}\nrowcast logs: ${proc.logs().slice(-3_000)}`)
+      })
+      assert.match(proc.logs(), new RegExp(`PG_SLOT_LOST.*replication slot \\\\"rowcast_${name}\\\\" .*no longer exists.*rowcast resync --sync ${name}`), 'the error names the slot and the way out')
+      assert.ok(!consumer.messages.some((m) => (JSON.parse(m.value) as { n: number }).n === 2), 'nothing of after the gap was sent as if nothing was missing')
+      await proc.kill('SIGTERM')
+      // The way out it names: re-send the model into the group.
+      const { execFile } = await import('node:child_process')
+      await new Promise<void>((resolve, reject) => execFile(process.execPath, ['bin/rowcast.mjs', 'resync', '--config', file, '--sync', name], { timeout: 60_000 }, (error, stdout, stderr) => (error === null ? resolve() : reject(new Error(`${error.message}\n${stdout}\n${stderr}`)))))
+      proc = spawnRowcast(file, port)
+      await eventually(() => lastByKey(consumer.messages), (last) => [...Array(KEYS).keys()].every((i) => last.get(i + 1)?.n === 2), 60_000, 'every row re-sent as it stands').catch((error: Error) => {
+        throw new Error(`${error.message}\nrowcast logs: ${proc.logs().slice(-3_000)}`)
+      })
+    } finally {
+      await consumer.stop()
+      await proc.kill('SIGTERM')
+      for (const slot of [group, `rowcast_${name}`]) await dropSlotWhenFree(env, slot)
+    }
+  })
   test('stopped in the middle of the move (the old slot not yet drained): the next start drains the rest, then joins the group; nothing lost', { timeout: 180_000 }, async () => {
     const group = uniqueName('grp')
     const [steady, stalled] = [uniqueName('ma'), uniqueName('mb')]
