@@ -31,8 +31,7 @@ describe('origin: none (PostgreSQL 16+)', () => {
     message: { mapping: { id: id, pad: pad } }
 `, port)
     const slot = stream === 'shared' ? `${table}_group` : `rowcast_${table}`
-    const group = stream === 'shared' ? `    streamGroup: { slot: ${slot} }\n` : ''
-    writeFileSync(config, readFileSync(config, 'utf8').replace(/(\n {4}url: [^\n]*\n)/, `$1    origin: none\n${group}`))
+    writeFileSync(config, readFileSync(config, 'utf8').replace(/(\n {4}url: [^\n]*\n)/, '$1    origin: none\n').replace(/^ {4}streamGroup: .*$/m, `    streamGroup: { slot: ${table}_group }`))
     assert.match(readFileSync(config, 'utf8'), /origin: none/)
     const proc = spawnRowcast(config, port)
     const local = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
