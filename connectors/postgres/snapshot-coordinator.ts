@@ -165,9 +165,8 @@ export class SnapshotCoordinator {
     this.#pumping = true
     try {
       while (this.#emit !== null && merge === this.#merge && !this.#inTransaction && merge.waiting && (room?.() ?? true)) {
-        const rows = merge.take(sliceRows, this.#position)
+        const rows = merge.take(sliceRows, this.#position, (slice) => this.#number(slice))
         if (rows === null) break
-        this.#number(rows)
         if (rows.length > 0) this.#emit({ items: rows, commitLsn: null, commitTime: Date.now(), txId: 0 })
       }
     } finally {

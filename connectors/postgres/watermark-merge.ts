@@ -116,10 +116,10 @@ export class WatermarkMerge {
   /**
    * The next slice of the oldest sliced chunk past its high watermark: at most `maxRows` of its rows the
    * stream has not changed since its low watermark. `position` is the last commit the stream passed on before
-   * this slice: when this slice ends the chunk, the chunk is placed there (confirmed past it, it is in Kafka).
-   * Null when no rows wait.
+   * this slice: when this slice ends the chunk, the chunk is placed there (confirmed past it, it is in Kafka),
+   * after `taking` saw the slice (the coordinator numbers its rows' marks). Null when no rows wait.
    */
-  take(maxRows: number, position: Lsn): SourceChange[] | null {
+  take(maxRows: number, position: Lsn, taking: (slice: readonly SourceChange[]) => void = () => undefined): SourceChange[] | null {
     const pending = this.#pending[0]
     if (pending === undefined) return null
     const { rows, touched } = pending
@@ -130,6 +130,7 @@ export class WatermarkMerge {
     }
     pending.next = i
     pending.sent += slice.length
+    taking(slice)
     if (i === rows.length) {
       this.#pending.shift()
       pending.merged({ chunk: pending.chunk, sent: pending.sent, rows: [], commitLsn: position })

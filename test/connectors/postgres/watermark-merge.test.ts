@@ -118,7 +118,10 @@ test('sliced: at the high watermark nothing is placed; slices are taken later, a
   assert.deepEqual(m.take(2, 0x30n)?.map((c) => c.row?.id), [1, 3])
   // Past the high watermark, before their slice: 4 updated, 5 deleted; 1 (already taken) changed after its slice.
   m.observe(streamed(update(4), remove(5), update(1)))
-  assert.deepEqual(m.take(2, 0x40n)?.map((c) => c.row?.id), [6, 7])
+  const seen: string[] = []
+  m.expect(9, () => undefined) // another chunk's window: untouched by taking
+  assert.deepEqual(m.take(2, 0x40n, (slice) => seen.push(`slice of ${slice.length}, ${placed.length} placed`))?.map((c) => c.row?.id), [6, 7])
+  assert.deepEqual(seen, ['slice of 2, 0 placed'], 'the slice is seen before its chunk is placed (its marks are numbered first)')
   assert.equal(placed.length, 1, 'placed by the slice that ends it')
   assert.equal(placed[0].sent, 4)
   assert.equal(placed[0].commitLsn, 0x40n, 'at the last commit passed on before that slice')
