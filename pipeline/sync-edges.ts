@@ -66,9 +66,10 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         snapshotParallelism: sync.snapshot.parallelism,
         ...(sync.snapshot.chunkTimeMs === undefined ? {} : { chunkTimeMs: sync.snapshot.chunkTimeMs }),
         ...(sync.snapshot.maxRowsPerSecond === undefined ? {} : { maxSnapshotRowsPerSecond: sync.snapshot.maxRowsPerSecond }),
-        // A snapshot chunk goes to Kafka in slices, each while less than a request is in flight: a live change
-        // waits for about two requests, not for whole chunks. Exactly-once keeps a chunk within its watermark's transaction.
-        ...(sync.delivery === 'exactly-once' ? {} : { snapshotSlices: { rows: SNAPSHOT_SLICE_ROWS, maxInFlightMessages: Math.min(limits.maxRequestMessages, limits.maxInFlightMessages / 2) } }),
+        // A snapshot chunk goes to Kafka in slices, each while less than half a request is in flight: a live
+        // change waits for the request in flight and the next, not for whole chunks (and never for the in-flight
+        // bound's pause). Exactly-once keeps a chunk within its watermark's transaction.
+        ...(sync.delivery === 'exactly-once' ? {} : { snapshotSlices: { rows: SNAPSHOT_SLICE_ROWS, maxInFlightMessages: Math.min(limits.maxRequestMessages, limits.maxInFlightMessages / 2) / 2 } }),
         ...(sync.stream === 'shared' && options.group !== undefined ? { group: options.group } : {}),
         logger,
         events: { ...hooks, onTruncate: (tables) => records.truncated(tables), onSnapshotProgress: (done, total, chunkRows) => records.snapshotProgress(done, total, chunkRows) },
