@@ -26,6 +26,8 @@ export interface ChangeSource {
   /** Backpressure: stop reading (and let the server see it), until resume(). */
   pause(): void
   resume(): void
+  /** The sink acknowledged a request (a source pacing its own batches by what is in flight may go on). */
+  delivered?(): void
   /** Releases every connection, lock and timer the source holds. Safe to call more than once. */
   close(): Promise<void>
 }
@@ -67,6 +69,8 @@ export interface ChangeSourceEvents {
   isIdle(): boolean
   /** A transaction begins: its id and its commit position (exactly-once numbers a split transaction's parts). */
   onBegin?(txId: number, commitLsn: Lsn): void
+  /** Messages queued in the sink and not yet acknowledged. */
+  inFlightMessages?(): number
 }
 
 /** A message acknowledged by Kafka, with where it landed. */

@@ -82,6 +82,7 @@ export class Attempt {
     try {
       const hooks: SourceHooks = {
         isIdle: () => emitted === opened && checkpoint?.pendingBatches === 0,
+        inFlightMessages: () => this.#sink?.inFlight.messages ?? 0,
         onServerPosition: (lsn) => (serverPosition = lsn),
         hold: (reason, on) => (gate === null ? (held = on) : gate.hold(reason, on)),
         ...(this.#context.exactlyOnce ? { onBegin: (txId: number, commitLsn: Lsn) => void txLsns.set(txId, commitLsn) } : {}),
@@ -168,7 +169,10 @@ export class Attempt {
     return {
       acknowledged: (ticket, count) => checkpoint.acknowledge(ticket, count),
       pressure: (paused) => gate.hold('sink', paused),
-      delivered: (messages, latency) => records.delivered(messages, latency, this.#sink?.inFlight ?? { messages: 0, bytes: 0 }),
+      delivered: (messages, latency) => {
+        records.delivered(messages, latency, this.#sink?.inFlight ?? { messages: 0, bytes: 0 })
+        if (!this.#closing) this.#source?.delivered?.()
+      },
       degraded: (error) => {
         if (error === null) setState('streaming')
         else setState('degraded', error.message, problemKindOf(error))

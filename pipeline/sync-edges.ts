@@ -37,6 +37,9 @@ export interface SyncEdgesOptions {
   group?: StreamGroup
 }
 
+/** Snapshot rows passed into the steps at once: short enough that a live batch is not held up by their composition. */
+const SNAPSHOT_SLICE_ROWS = 500
+
 /**
  * The daemon's edges of a sync: PostgreSQL in (the source coordinator, the model checked against the
  * catalog, the steps built once per attempt), Kafka out (the sink with the sync's row-error policy).
@@ -63,6 +66,10 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         snapshotParallelism: sync.snapshot.parallelism,
         ...(sync.snapshot.chunkTimeMs === undefined ? {} : { chunkTimeMs: sync.snapshot.chunkTimeMs }),
         ...(sync.snapshot.maxRowsPerSecond === undefined ? {} : { maxSnapshotRowsPerSecond: sync.snapshot.maxRowsPerSecond }),
+        // A snapshot chunk goes to Kafka in slices, each while less than half a request is in flight: a live
+        // change waits for the request in flight and the next, not for whole chunks (and never for the in-flight
+        // bound's pause). Exactly-once keeps a chunk within its watermark's transaction.
+        ...(sync.delivery === 'exactly-once' ? {} : { snapshotSlices: { rows: SNAPSHOT_SLICE_ROWS, maxInFlightMessages: Math.min(limits.maxRequestMessages, limits.maxInFlightMessages / 2) / 2 } }),
         ...(sync.stream === 'shared' && options.group !== undefined ? { group: options.group } : {}),
         logger,
         events: {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
+import { Observable } from 'rxjs'
 import type { Batch, SnapshotMark, SourceChange } from '../../core/changes.ts'
 import { errorMessage, type RowcastError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
@@ -7,8 +8,9 @@ import type { Lsn } from '../../core/lsn.ts'
 import { ChunkProgress, type DeliveredChunk } from './chunk-progress.ts'
 import { ChunkedSnapshot, type ChunkedSnapshotOptions } from './chunked-snapshot.ts'
 import { beginSnapshot, ensureSnapshotColumns, readSnapshotProgress, recordChunk, type SnapshotProgress } from './snapshot-state.ts'
+import { emitHeartbeat } from './stream.ts'
 import { finishBackfill } from './sync-state.ts'
-import { WatermarkMerge, type MergedChunk } from './watermark-merge.ts'
+import { WATERMARK_PREFIX, WatermarkMerge, type MergedChunk } from './watermark-merge.ts'
 
 /** What the coordinator needs besides what each chunk read takes (the model's table, columns, key, filter and pace). */
 export interface SnapshotCoordinatorOptions extends Pick<ChunkedSnapshotOptions, 'table' | 'columns' | 'keyColumns' | 'filter' | 'chunkRows' | 'chunkTimeMs' | 'parallelism' | 'maxRowsPerSecond'> {
@@ -17,6 +19,14 @@ export interface SnapshotCoordinatorOptions extends Pick<ChunkedSnapshotOptions,
   identity: readonly string[]
   sync: string
   maxBatchRows: number
+  /**
+   * Rows per slice when a chunk's rows go into the stream a slice at a time, between its transactions, as the
+   * sink has room (`room`); absent: each chunk whole at its high watermark (exactly-once numbers a chunk's
+   * rows within the watermark's transaction).
+   */
+  sliceRows?: number
+  /** Whether the sink has room for another slice now (not paused, little in flight). */
+  room?: () => boolean
   capacity: () => Promise<void>
   onProgress: (done: number, total: number, chunkRows: number) => void
   onError: (error: RowcastError) => void
@@ -50,6 +60,11 @@ export class SnapshotCoordinator {
   #rows = 0
   /** State writes, one after the other (a resync's reset must not be overtaken by an older chunk's record). */
   #writes: Promise<void> = Promise.resolve()
+  /** Sliced: where slices go (the source's batches, while subscribed), the last commit passed on, and whether a transaction is open. */
+  #emit: ((batch: Batch<SourceChange>) => void) | null = null
+  #position: Lsn = 0n
+  #inTransaction = false
+  #pumping = false
 
   constructor(control: pg.ClientBase, options: SnapshotCoordinatorOptions) {
     this.#control = control
@@ -85,7 +100,8 @@ export class SnapshotCoordinator {
     if (this.#from === null || this.#runner !== null) return
     const from = this.#from
     const { logger, maxBatchRows, identity, table } = this.#options
-    const merge = new WatermarkMerge({ table, identity, maxBatchRows, run: randomUUID().slice(0, 8) })
+    const sliceRows = this.#options.sliceRows
+    const merge = new WatermarkMerge({ table, identity, maxBatchRows, run: randomUUID().slice(0, 8), sliced: sliceRows !== undefined })
     this.#rows = from.rows
     this.#progress = new ChunkProgress(from)
     this.#lastSeq = null
@@ -111,9 +127,51 @@ export class SnapshotCoordinator {
     this.start()
   }
 
-  /** Each stream batch (cheap when no snapshot runs). */
-  observe(batch: Batch<SourceChange>): void {
-    this.#merge?.observe(batch)
+  /**
+   * The stream's batches, each seen by the merge right before it is passed on (cheap when no snapshot runs);
+   * sliced, the chunks' slices are passed on between them (`pump`), never inside a transaction.
+   */
+  interleave(batches: Observable<Batch<SourceChange>>, start: Lsn): Observable<Batch<SourceChange>> {
+    return new Observable<Batch<SourceChange>>((subscriber) => {
+      this.#position = start
+      this.#inTransaction = false
+      this.#emit = (batch) => subscriber.next(batch)
+      const subscription = batches.subscribe({
+        next: (batch) => {
+          this.#merge?.observe(batch)
+          subscriber.next(batch)
+          this.#inTransaction = batch.commitLsn === null
+          if (batch.commitLsn !== null && batch.commitLsn > this.#position) this.#position = batch.commitLsn
+          this.pump()
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      })
+      return () => {
+        this.#emit = null
+        subscription.unsubscribe()
+      }
+    })
+  }
+
+  /**
+   * Sliced: passes on the next slices of the chunks past their high watermark while the sink has room
+   * (called after each stream batch, and when the sink acknowledged a request or the source resumed).
+   */
+  pump(): void {
+    const { sliceRows, room } = this.#options
+    const merge = this.#merge
+    if (sliceRows === undefined || merge === null || this.#pumping) return
+    this.#pumping = true
+    try {
+      while (this.#emit !== null && merge === this.#merge && !this.#inTransaction && merge.waiting && (room?.() ?? true)) {
+        const rows = merge.take(sliceRows, this.#position, (slice) => this.#number(slice))
+        if (rows === null) break
+        if (rows.length > 0) this.#emit({ items: rows, commitLsn: null, commitTime: Date.now(), txId: 0 })
+      }
+    } finally {
+      this.#pumping = false
+    }
   }
 
   onWatermark(content: string, txId: number, commitLsn: Lsn, commitTime: number): Batch<SourceChange>[] {
@@ -140,12 +198,17 @@ export class SnapshotCoordinator {
     await this.#writes
   }
 
-  #placedChunk(merged: MergedChunk, estimated: number): void {
-    const { chunk, sent, commitLsn } = merged
-    for (const row of merged.rows) {
+  /** Numbers the snapshot marks of rows about to be passed on. */
+  #number(rows: readonly SourceChange[]): void {
+    for (const row of rows) {
       this.#rows++
       if (row.snapshot !== undefined) row.snapshot.rows = this.#rows
     }
+  }
+
+  #placedChunk(merged: MergedChunk, estimated: number): void {
+    const { chunk, sent, commitLsn } = merged
+    this.#number(merged.rows)
     this.#placed.push({ commitLsn, seq: chunk.seq, end: chunk.end, sent, last: chunk.last })
     if (chunk.last) this.#lastSeq = chunk.seq
     const finished = this.#lastSeq !== null && this.#placed.length + this.#progress.delivered === this.#lastSeq + 1
@@ -154,6 +217,11 @@ export class SnapshotCoordinator {
       this.#from = null
       this.#runner = null
       this.#merge = null
+      // The last slice is in Kafka once the checkpoint confirms past it: a commit right behind it gets that
+      // said now instead of at the next heartbeat (a watermark of no chunk: the stream passes it on, nothing else).
+      if (this.#options.sliceRows !== undefined) {
+        emitHeartbeat(this.#control, WATERMARK_PREFIX).catch((error: unknown) => this.#options.logger.debug({ error: errorMessage(error) }, 'could not write the mark after the last slice'))
+      }
     }
   }
 

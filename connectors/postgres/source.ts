@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { concatMap, defer, EMPTY, finalize, from, merge, of, Subject, tap, type Observable } from 'rxjs'
+import { concatMap, defer, EMPTY, finalize, from, merge, of, Subject, type Observable } from 'rxjs'
 import type { Batch, ColumnInfo, SnapshotMark, SourceChange } from '../../core/changes.ts'
 import type { ChangeSource, ChangeSourceEvents, SourceIdentity } from '../../core/contracts.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
@@ -57,6 +57,12 @@ export interface PostgresSourceOptions {
   snapshotParallelism?: number
   /** A ceiling on snapshot rows per second (none: as fast as Kafka takes them). */
   maxSnapshotRowsPerSecond?: number
+  /**
+   * A snapshot chunk's rows go into the stream `rows` at a time, between its transactions, each slice only
+   * while fewer than `maxInFlightMessages` messages are in flight to Kafka (`events.inFlightMessages`): live
+   * changes never queue behind a whole chunk. Absent: each chunk whole at its high watermark (exactly-once).
+   */
+  snapshotSlices?: { rows: number; maxInFlightMessages: number }
   /**
    * The stream group this sync reads through (`stream: shared`): the group holds the lock, the slot and the
    * heartbeats; the sync keeps its own cursor. Absent: the sync's own slot and lock (`stream: dedicated`).
@@ -321,6 +327,13 @@ export class PostgresSource implements ChangeSource {
     const waiters = this.#capacityWaiters
     this.#capacityWaiters = []
     for (const wake of waiters) wake()
+    this.#snapshot?.pump()
+  }
+
+  /** The sink acknowledged a request: the snapshot's next slices may go. */
+  delivered(): void {
+    // Once the sink sent its next request: the slices are composed while that one is in flight, not before it.
+    setImmediate(() => this.#snapshot?.pump())
   }
 
   async close(): Promise<void> {
@@ -350,9 +363,13 @@ export class PostgresSource implements ChangeSource {
 
   /** The chunked snapshot of this sync, beside its stream. */
   #snapshotOf(spec: StreamSpec): SnapshotCoordinator {
-    const { url, sync, chunkRows, chunkTimeMs, maxBatchRows, logger, events, maxSnapshotRowsPerSecond } = this.#options
+    const { url, sync, chunkRows, chunkTimeMs, maxBatchRows, logger, events, maxSnapshotRowsPerSecond, snapshotSlices } = this.#options
     return new SnapshotCoordinator(this.#control, {
       url, sync, chunkRows, maxBatchRows, logger,
+      ...(snapshotSlices === undefined ? {} : {
+        sliceRows: Math.min(snapshotSlices.rows, maxBatchRows),
+        room: () => !this.#paused && (events.inFlightMessages?.() ?? 0) < snapshotSlices.maxInFlightMessages,
+      }),
       ...(maxSnapshotRowsPerSecond === undefined ? {} : { maxRowsPerSecond: maxSnapshotRowsPerSecond }),
       ...(chunkTimeMs === undefined ? {} : { chunkTimeMs }),
       parallelism: this.#options.snapshotParallelism ?? 1,
@@ -399,7 +416,7 @@ export class PostgresSource implements ChangeSource {
       const stopTimers = this.#startTimers()
       snapshot?.start()
       const batches = streamed(stream.batches(this.#start))
-      return merge(snapshot === null ? batches : batches.pipe(tap((batch) => snapshot.observe(batch))), this.#failure).pipe(finalize(stopTimers))
+      return merge(snapshot === null ? batches : snapshot.interleave(batches, this.#start), this.#failure).pipe(finalize(stopTimers))
     })
   }
 

@@ -199,3 +199,20 @@ describe('Attempt (fake source and sink)', () => {
     assert.deepEqual(source.confirmed, [], 'nothing confirmed past the reorder')
   })
 })
+
+test('the source hears what is in flight and when Kafka acknowledged a request (a snapshot paces its slices by them), not once stopping', async () => {
+  const { source, sink, edges, attempt, running } = await started()
+  source.commit(10n, 3)
+  source.commit(20n, 2)
+  assert.equal(edges.hooks?.inFlightMessages?.(), 5)
+  sink.ack(0)
+  sink.events?.delivered([], 1)
+  assert.equal(edges.hooks?.inFlightMessages?.(), 2)
+  assert.deepEqual(source.calls, ['delivered'])
+  const stopping = attempt.stop()
+  sink.events?.delivered([], 1)
+  assert.deepEqual(source.calls.filter((c) => c === 'delivered'), ['delivered'])
+  sink.ack(1)
+  await stopping
+  await running
+})

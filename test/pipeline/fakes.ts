@@ -45,6 +45,10 @@ export class FakeSource implements ChangeSource {
     this.calls.push('resume')
   }
 
+  delivered(): void {
+    this.calls.push('delivered')
+  }
+
   async close(): Promise<void> {
     this.closed++
   }

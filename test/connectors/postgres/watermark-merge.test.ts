@@ -100,3 +100,55 @@ test('a table without a key: the identity is the whole row, so a chunk row equal
   const sent = m.onWatermark(m.watermark(0, 'high'), 2, 0x20n, 0)[0].items.map((c) => c.row)
   assert.deepEqual(sent, [{ uid: 4, n: 0 }, { uid: 5, n: 'null' }])
 })
+
+function sliced(): WatermarkMerge {
+  return new WatermarkMerge({ table, identity: ['id'], maxBatchRows: 100, run: 'r1', sliced: true })
+}
+
+test('sliced: at the high watermark nothing is placed; slices are taken later, and a key the stream changes before its slice leaves the chunk', () => {
+  const m = sliced()
+  const placed: MergedChunk[] = []
+  m.expect(0, (p) => placed.push(p))
+  m.onWatermark(m.watermark(0, 'low'), 1, 0x10n, 0)
+  m.observe(streamed(update(2))) // in the window
+  m.read({ seq: 0, rows: [1, 2, 3, 4, 5, 6, 7].map((id) => insert(id)), end: ['7'], last: false })
+  assert.deepEqual(m.onWatermark(m.watermark(0, 'high'), 2, 0x20n, 0), [])
+  assert.equal(m.waiting, true)
+  assert.equal(placed.length, 0)
+  assert.deepEqual(m.take(2, 0x30n)?.map((c) => c.row?.id), [1, 3])
+  // Past the high watermark, before their slice: 4 updated, 5 deleted; 1 (already taken) changed after its slice.
+  m.observe(streamed(update(4), remove(5), update(1)))
+  const seen: string[] = []
+  m.expect(9, () => undefined) // another chunk's window: untouched by taking
+  assert.deepEqual(m.take(2, 0x40n, (slice) => seen.push(`slice of ${slice.length}, ${placed.length} placed`))?.map((c) => c.row?.id), [6, 7])
+  assert.deepEqual(seen, ['slice of 2, 0 placed'], 'the slice is seen before its chunk is placed (its marks are numbered first)')
+  assert.equal(placed.length, 1, 'placed by the slice that ends it')
+  assert.equal(placed[0].sent, 4)
+  assert.equal(placed[0].commitLsn, 0x40n, 'at the last commit passed on before that slice')
+  assert.deepEqual(placed[0].rows, [])
+  assert.equal(m.waiting, false)
+  assert.equal(m.take(2, 0x50n), null)
+  // Nothing waits and no window is open: the stream costs one comparison again.
+  m.observe(streamed(update(6)))
+})
+
+test('sliced: an empty chunk (or one the stream emptied) is placed by a take of no rows; chunks are taken in high-watermark order; cancel drops what waits', () => {
+  const m = sliced()
+  const placed: number[] = []
+  for (const seq of [0, 1, 2]) m.expect(seq, (p) => placed.push(p.chunk.seq))
+  for (const seq of [0, 1, 2]) m.onWatermark(m.watermark(seq, 'low'), seq, BigInt(seq), 0)
+  m.read({ seq: 0, rows: [insert(1)], end: ['1'], last: false })
+  m.read({ seq: 1, rows: [], end: null, last: true })
+  m.read({ seq: 2, rows: [insert(9)], end: ['9'], last: false })
+  m.onWatermark(m.watermark(1, 'high'), 3, 0x30n, 0)
+  m.onWatermark(m.watermark(0, 'high'), 4, 0x40n, 0)
+  m.observe(streamed(remove(1)))
+  assert.deepEqual(m.take(10, 0x50n), [])
+  assert.deepEqual(m.take(10, 0x50n), [])
+  assert.deepEqual(placed, [1, 0])
+  m.onWatermark(m.watermark(2, 'high'), 5, 0x60n, 0)
+  m.cancel()
+  assert.equal(m.waiting, false)
+  assert.equal(m.take(10, 0x70n), null)
+  assert.deepEqual(placed, [1, 0])
+})
