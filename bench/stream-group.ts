@@ -70,7 +70,7 @@ async function run(env: StackEnv, s: Scenario): Promise<Record<string, number | 
 `).join('')
   const port = await freePort()
   const file = writeConfig(env, yaml, port)
-  const text = readFileSync(file, 'utf8').replace('    statusIntervalMs: 1000', `    statusIntervalMs: 1000\n    streamGroup: { slot: ${group} }`)
+  const text = readFileSync(file, 'utf8').replace(/^ {4}streamGroup: .*$/m, `    streamGroup: { slot: ${group} }`)
   const { writeFileSync } = await import('node:fs')
   writeFileSync(file, text)
   const slots = s.shared ? [group] : names.map((n) => `rowcast_${n}`)
