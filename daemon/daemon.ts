@@ -184,7 +184,6 @@ export async function startDaemon(config: RowcastConfig, options: DaemonOptions 
         await reloading.catch(() => undefined)
         await Promise.all(syncs.map((s) => s.stop()))
         await group?.close()
-        await group?.close()
         await slotMonitor.close()
         await alerts.close()
         debuggerFeed?.close()

@@ -222,11 +222,6 @@ export class StreamGroup implements MemberHost {
     this.#backpressure()
   }
 
-  /** Syncs parked now (not streaming while the others go on), for status. */
-  get parked(): string[] {
-    return [...this.#members.values()].filter((m) => m.parked).map((m) => m.spec.sync)
-  }
-
   /** Stops the stream, lets the lock and the slot go. */
   async close(): Promise<void> {
     this.#closed = true
