@@ -1,11 +1,11 @@
 import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { resolve } from 'node:path'
 import { map } from 'rxjs'
 import { mapItems, type InsertedOperator, type ModelChange } from 'rowcast'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { ensureBuilt } from '../support/build.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../support/rowcast-process.ts'
 import { currentLsn, dropSyncs, record, slotConfirmed } from '../support/sync-helpers.ts'
 
@@ -48,7 +48,7 @@ describe('custom operators', () => {
   })
 
   test('the built CLI (bin/rowcast.mjs runs dist/cli.js, plain node) loads a TypeScript operator too', async () => {
-    execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' })
+    ensureBuilt() // dist/ as the sources are now (npm test built it already: then nothing to do)
     const table = await setup()
     const port = await freePort()
     const file = writeConfig(env, `

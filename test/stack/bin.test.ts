@@ -1,10 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot } from '../../scripts/stack-env.ts'
+import { ensureBuilt } from '../support/build.ts'
 
 /**
  * What `rowcast` (bin/rowcast.mjs) promises: it runs the built code, dist/cli.js, and nothing else (no switch
@@ -47,7 +48,7 @@ test('without dist/cli.js it exits 1 and says to run `npm run build`', () => {
 })
 
 test('the repository build: `rowcast run` logs its version and Node.js version at start-up', async () => {
-  execFileSync('npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: 'inherit' })
+  ensureBuilt() // dist/ as the sources are now (npm test built it already: then nothing to do)
   const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }
   assert.deepEqual(await startLine(), { version, node: process.version })
 })
