@@ -7,7 +7,8 @@
 #   bash scripts/pg-matrix.sh "16 17"     a list
 #
 # Each major gets its own cluster in .stack/pg (stack.sh makes it anew when the major changes);
-# Kafka and the Schema Registry stay up. Afterwards PostgreSQL is back on PG_VERSION's default (15).
+# Kafka and the Schema Registry stay up. Afterwards PostgreSQL is back on PG_VERSION's default (15), unless
+# PG_MATRIX_RESTORE=0 (npm test, which stops the stack right after).
 # PG_MATRIX_FILES overrides the list of test files.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -34,7 +35,9 @@ for major in $majors; do
   fi
 done
 bash scripts/stack.sh standby-down >/dev/null 2>&1 || true
-PG_VERSION=15 bash scripts/stack.sh up >/dev/null
+# Back on the default major (a new cluster: ~10 s), unless the caller stops the stack next anyway (`npm test`
+# without STACK_KEEP=1: PG_MATRIX_RESTORE=0); the next `stack.sh up` makes the default major's cluster then.
+if [[ ${PG_MATRIX_RESTORE:-1} != 0 ]]; then PG_VERSION=15 bash scripts/stack.sh up >/dev/null; fi
 
 if ((${#failed[@]})); then echo "pg-matrix: FAILED on PostgreSQL ${failed[*]}" >&2; exit 1; fi
 echo "pg-matrix: passed on PostgreSQL $majors"
