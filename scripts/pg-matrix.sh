@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 majors=${1:-18}
 [[ $majors == all ]] && majors="16 17 18"
 # test/pg-matrix/*.pgNN.test.ts need PostgreSQL NN or later (failover slots: 17, decoding on a standby: 16).
-read -r -a files <<<"${PG_MATRIX_FILES:-test/integration/end-to-end.test.ts test/integration/sync-model.test.ts test/integration/slot-identity.test.ts $(ls test/pg-matrix/*.test.ts 2>/dev/null | tr '\n' ' ')}"
+read -r -a files <<<"${PG_MATRIX_FILES:-test/integration/end-to-end.test.ts test/integration/sync-model.test.ts test/integration/slot-identity.test.ts test/integration/slot-invalidated.test.ts $(ls test/pg-matrix/*.test.ts 2>/dev/null | tr '\n' ' ')}"
 
 failed=()
 for major in $majors; do

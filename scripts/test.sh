@@ -49,7 +49,7 @@ background typecheck npx tsc --noEmit -p .
 # are in a file of their own beside it, e.g. faults-local, alerts-sync-errors, kafka-size), since every second
 # here is a second of CI. Tests that need a build call ensureBuilt() (test/support/build.ts): after the build
 # step it finds dist/ up to date and leaves it alone, so they run in the shared phase.
-alone='^test/integration/(alerts-stuck-sync|bounded-memory|exactly-once|faults|kafka-restart-eos|kafka-retries|registry-pause|slot-identity|stop-during-startup|stream-group|takeover-frozen)\.test\.ts$'
+alone='^test/integration/(alerts-stuck-sync|bounded-memory|exactly-once|faults|kafka-restart-eos|kafka-retries|registry-pause|slot-invalidated|stop-during-startup|stream-group|takeover-frozen)\.test\.ts$'
 alone+='|^test/package/tarball\.test\.ts$'
 mapfile -t shared_files < <(printf '%s\n' "${files[@]}" | grep -vE "$alone")
 mapfile -t alone_files < <(printf '%s\n' "${files[@]}" | grep -E "$alone")
