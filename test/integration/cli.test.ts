@@ -20,7 +20,7 @@ describe('rowcast CLI', () => {
     const file = join(dir, `${name}.yaml`)
     writeFileSync(file, `
 source:
-  postgres: { url: "${env.ROWCAST_PG_URL}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000 }
+  postgres: { url: "${env.ROWCAST_PG_URL}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000, streamGroup: { slot: ${TEST_GROUP} } }
 destination:
   kafka: { clientId: rowcast-cli-test, brokers: "${env.KAFKA_BOOTSTRAP_PLAINTEXT}" }
 ${extra}
