@@ -73,7 +73,7 @@ describe('SIGTERM during start-up', () => {
         await eventually(() => sql(env, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [TEST_GROUP]), (r) => r.rows[0]?.active === false, 10_000, 'the group\'s slot released')
         const { rows: cursor } = await sql(env, 'SELECT confirmed_lsn <= $2::pg_lsn AS before FROM _rowcast.sync_state WHERE sync = $1', [name, beforeUpdate])
         assert.equal(cursor[0]?.before, true, 'the sync\'s cursor is not past the update')
-        const { rows: changes } = await sql(env, `SELECT count(*)::int AS n FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $1) WHERE substr(data, 1, 1) = 'U'::bytea AND substr(data, 2, 4) = int4send($2::regclass::oid::int)`, [TEST_GROUP, `public.${name}`])
+        const { rows: changes } = await sql(env, `SELECT count(*)::int AS n FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2) WHERE substr(data, 1, 1) = 'U'::bytea AND substr(data, 2, 4) = int4send($3::regclass::oid::int)`, [TEST_GROUP, TEST_GROUP, `public.${name}`])
         assert.ok((changes[0] as { n: number }).n > 0, 'the update written before SIGTERM is still in the group\'s slot (not confirmed)')
       }
     } finally {
