@@ -162,7 +162,7 @@ describe('config reload of a stream group (SIGHUP)', () => {
     const wrong = await eventually(() => verdict(c, consumer.messages), (w) => w.length === 0, 30_000, `${c}: last message per key equals PostgreSQL`).catch(() => verdict(c, consumer.messages))
     assert.deepEqual(wrong.slice(0, 10), [], `${c}: ${wrong.length} keys whose last message is not the row in PostgreSQL`)
   })
-  test('a shared sync reloaded as `stream: dedicated` stops loudly (PG_SLOT_LOST naming the group and the ways on), makes no slot, sends nothing past its position; a resync goes on from a slot of its own', { timeout: 120_000 }, async (t) => {
+  test('a shared sync reloaded (or restarted) as `stream: dedicated` stops loudly (PG_SLOT_LOST naming the group and the ways on), makes no slot, sends nothing past its position; a resync goes on from a slot of its own', { timeout: 120_000 }, async (t) => {
     const group = uniqueName('rgrp')
     const [a, b] = [uniqueName('rd_a'), uniqueName('rd_b')]
     for (const table of [a, b]) await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, n int NOT NULL)`)
@@ -180,8 +180,8 @@ describe('config reload of a stream group (SIGHUP)', () => {
     writeFileSync(file, yamlOf(''))
     const config = parseConfig(readFileSync(file, 'utf8'), process.cwd())
     assert.deepEqual(config.syncs.map((s) => s.stream), ['shared', 'shared'])
-    const daemon = await runDaemon(config)
-    const states = record(daemon, 'state')
+    let daemon = await runDaemon(config)
+    let states = record(daemon, 'state')
     const consumer = await consume(env, [a, b])
     t.after(async () => {
       await consumer.stop()
@@ -210,6 +210,14 @@ describe('config reload of a stream group (SIGHUP)', () => {
     await eventually(() => keysOf(a).length, (n) => n === 15, 30_000, `${a} streams on`)
     assert.equal((await sql(env, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [`rowcast_${b}`])).rowCount, 0, 'no slot was made without being told')
     assert.deepEqual(keysOf(b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'nothing past its position is claimed delivered')
+
+    // A restart with that config stops it the same way (the reason is decided at each start).
+    await daemon.stop()
+    daemon = await runDaemon(parseConfig(readFileSync(file, 'utf8'), process.cwd()))
+    states = record(daemon, 'state')
+    const again = await eventually(() => states.find((s) => s.sync === b && s.state === 'failed'), (f) => f !== undefined, 30_000, `${b} failed after a restart (states: ${JSON.stringify(states)})`)
+    assert.match(again?.reason ?? '', new RegExp(`streamed in stream group "${group}" \\(stream: shared\\) and now reads a slot of its own`))
+    assert.equal((await sql(env, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [`rowcast_${b}`])).rowCount, 0, 'no slot was made at the restart either')
 
     // Re-sending the model goes on from a slot of its own: every row arrives.
     const out: string[] = []
