@@ -6,11 +6,10 @@ import type { RowcastConfig, SyncConfig } from './root-schema.ts'
  */
 
 /**
- * What `stream` unset prefers. Still `dedicated`: about 35 test files still assume a slot per sync
- * (`rowcast_<sync>`), so the suite does not yet run syncs shared by default; flip it once it does (the resolution
- * below is ready for it, and reloads already join and leave a running group).
+ * What `stream` unset prefers: the database's stream group (issue 17). `stream: dedicated` is the opt-out, a slot
+ * of its own (`rowcast_<sync>` unless `slot:` names one); resolveStreams keeps it where sharing cannot work.
  */
-export const DEFAULT_STREAM: 'shared' | 'dedicated' = 'dedicated'
+export const DEFAULT_STREAM: 'shared' | 'dedicated' = 'shared'
 
 /** Why a sync whose `stream` is unset reads a stream of its own (null: it shares its database's stream group). */
 export function dedicatedBecause(sync: SyncConfig, onStandby: boolean): string | null {

@@ -19,7 +19,7 @@ export interface SyncEdgesOptions {
   sync: SyncConfig
   /** The sync's position in `syncs`, for error paths. */
   index: number
-  postgres: { url: string; primaryUrl?: string; origin?: 'any' | 'none'; heartbeatIntervalMs: number; statusIntervalMs: number; failoverSlots?: boolean; takeoverTimeoutMs?: number }
+  postgres: { url: string; primaryUrl?: string; origin?: 'any' | 'none'; heartbeatIntervalMs: number; statusIntervalMs: number; failoverSlots?: boolean; takeoverTimeoutMs?: number; streamGroup?: { slot: string } }
   kafka: KafkaClient
   limits: SinkLimits & { maxBatchRows: number }
   progressTopic: string
@@ -60,6 +60,7 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         failoverSlots: postgres.failoverSlots ?? true,
         ...(postgres.primaryUrl === undefined ? {} : { primaryUrl: postgres.primaryUrl }),
         ...(postgres.origin === undefined ? {} : { origin: postgres.origin }),
+        ...(postgres.streamGroup === undefined ? {} : { groupSlot: postgres.streamGroup.slot }),
         ...(postgres.takeoverTimeoutMs === undefined ? {} : { takeoverTimeoutMs: postgres.takeoverTimeoutMs }),
         maxBatchRows: limits.maxBatchRows,
         chunkRows: sync.snapshot.chunkRows,

@@ -12,15 +12,19 @@ import { Kafka, logLevel } from 'kafkajs'
 import { ensureStack, repoRoot } from './stack-env.ts'
 
 const SYNC = 'demo_users'
+const GROUP = 'rowcast_group'
 const TOPIC = 'demo-users'
 const HTTP_PORT = await freePort()
 
 const env = await ensureStack()
 const db = new pg.Client({ connectionString: env.ROWCAST_PG_URL })
 await db.connect()
-// A fresh start each run: the demo's table, slot, publication and topic.
-await db.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'rowcast_${SYNC}' AND NOT active`)
-await db.query(`DROP PUBLICATION IF EXISTS rowcast_${SYNC}`)
+// A fresh start each run: the demo's table, slot, publication and topic. Its sync shares the default stream group
+// (rowcast_group); rowcast_<sync> is the slot of an earlier demo, from when syncs had a slot of their own by default.
+for (const name of [GROUP, `rowcast_${SYNC}`]) {
+  await db.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [name])
+  await db.query(`DROP PUBLICATION IF EXISTS ${name}`)
+}
 await db.query('DROP TABLE IF EXISTS public.demo_users')
 await db.query(`DELETE FROM _rowcast.sync_state WHERE sync = $1`, [SYNC]).catch(() => undefined)
 await db.query(`CREATE TABLE public.demo_users (

@@ -66,7 +66,7 @@ export async function lockGroup(options: GroupLockOptions, signal: AbortSignal, 
       logger.info({ group: slot, lsn: formatLsn(at), failover }, 'created the stream group\'s replication slot')
       state = { confirmedFlush: at, activePid: null }
     } else if (state.walStatus === 'lost') {
-      throw new RowcastError('PG_SLOT_LOST', `replication slot "${slot}" of the stream group was invalidated: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size)`)
+      throw new RowcastError('PG_SLOT_LOST', `replication slot "${slot}" of the stream group was invalidated: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size). Drop it (SELECT pg_drop_replication_slot('${slot}')): the next start creates it anew, and each sync whose position lies before it stops with PG_SLOT_LOST naming its gap and its \`rowcast resync\` choices`)
     }
     const heartbeat = setInterval(() => {
       emitHeartbeat(control).catch((error: unknown) => logger.warn({ error: errorMessage(error) }, 'heartbeat failed'))

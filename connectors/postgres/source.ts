@@ -40,6 +40,8 @@ export interface PostgresSourceOptions {
    * publication, the lock and the heartbeats (a standby is read-only); the slot and the stream stay on `url`.
    */
   primaryUrl?: string
+  /** The daemon's stream group slot (source.postgres.streamGroup.slot): a dedicated sync that streamed there stops saying so. */
+  groupSlot?: string
   /** pgoutput's origin filter: 'none' skips changes applied from another server (PostgreSQL 16+). */
   origin?: 'any' | 'none'
   /**
@@ -212,7 +214,7 @@ export class PostgresSource implements ChangeSource {
     const switchPoint = recorded !== null && recorded.systemId === server.systemId && recorded.timeline !== server.timeline
       ? await readSwitchPoint(this.#options.url, recorded.timeline, server.timeline)
       : undefined
-    const decision = decideStart(slot, backfill, initialSync, { sync, slot: spec.slot, recorded, server, gapAccepted, switchPoint })
+    const decision = decideStart(slot, backfill, initialSync, { sync, slot: spec.slot, recorded, server, gapAccepted, switchPoint, ...(this.#options.groupSlot === undefined ? {} : { groupSlot: this.#options.groupSlot }) })
     // A slot on a standby cannot be a failover slot (PostgreSQL refuses); its creation waits for the primary.
     const onStandby = this.#options.primaryUrl !== undefined
     const slotOptions = { failover: !onStandby && this.#options.failoverSlots === true && (await serverMajor(slots)) >= 17 }

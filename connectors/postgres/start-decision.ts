@@ -20,6 +20,8 @@ export interface StreamHistory {
   recorded: RecordedStream | null
   server: { systemId: string; timeline: number }
   gapAccepted: boolean
+  /** The slot of the daemon's stream group (`source.postgres.streamGroup.slot`): a sync that streamed there is told apart. */
+  groupSlot?: string
   /**
    * When the server's timeline is not the recorded one: where the recorded timeline ended in the server's
    * history (timeline.ts), null when it is not an ancestor. Absent: not read (same timeline).
@@ -56,6 +58,10 @@ function lostBecause(slot: SlotState | null, recorded: RecordedStream, history: 
   if (recorded.systemId !== history.server.systemId) {
     return `the database is not the one this sync streamed from (system identifier ${history.server.systemId}, recorded ${recorded.systemId}: restored, or another server under the same URL)`
   }
+  if (slot === null && recorded.slot !== history.slot && recorded.slot === history.groupSlot) {
+    return `it streamed in stream group "${recorded.slot}" (stream: shared) and now reads a slot of its own (stream: dedicated), "${history.slot}", which does not exist: rowcast does not move a sync's position out of a stream group, and a new slot would start past the changes in between`
+  }
+  if (slot === null && recorded.slot !== history.slot) return `it streamed from replication slot "${recorded.slot}" and now reads "${history.slot}", which does not exist: a new slot would start past the changes in between`
   if (slot === null) return `replication slot "${history.slot}" does not exist (dropped, or lost in a failover)`
   if (slot.walStatus === 'lost') return `replication slot "${history.slot}" was invalidated: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size)`
   // Behind on the same timeline is PostgreSQL not having saved the slot's position before a restart: resent, not lost.
@@ -82,9 +88,15 @@ function timelineProblem(slot: SlotState, recorded: RecordedStream, history: Str
 }
 
 function describeGap(why: string, recorded: RecordedStream, history: StreamHistory): string {
+  // Moved off the slot it streamed from (stream: dedicated after shared, another slot:): going back is a third way on.
+  const back = recorded.slot === history.slot || recorded.systemId !== history.server.systemId
+    ? ''
+    : recorded.slot === history.groupSlot
+      ? `put \`stream: shared\` back (it resumes from its position if the group's slot, which no longer waits for it, has not moved past it); or `
+      : `read slot "${recorded.slot}" again (\`slot: ${recorded.slot}\`) if it still exists; or `
   return (
     `sync "${history.sync}": ${why}. rowcast confirmed up to ${formatLsn(recorded.confirmed)} (at ${recorded.confirmedAt.toISOString()}; ` +
     `streaming from slot "${recorded.slot}" since ${recorded.since.toISOString()}); changes committed after that cannot be streamed. ` +
-    `Either re-send the model: rowcast resync --sync ${history.sync}; or accept the gap and go on from a new slot: rowcast resync --sync ${history.sync} --accept-gap`
+    `Either ${back}re-send the model: rowcast resync --sync ${history.sync}; or accept the gap and go on from a new slot: rowcast resync --sync ${history.sync} --accept-gap`
   )
 }

@@ -189,6 +189,16 @@ export class StreamGroup implements MemberHost {
     this.#cursors?.changed(sync, member.cursor)
     if (member.parked || member.catchUpTo !== null) member.spec.onParked?.(false, member.cursor) // its attempt ended: the sync's state says what follows
     this.#backpressure()
+    if (this.#members.size === 0) void this.#stopOnceWritten()
+  }
+
+  /**
+   * The last member left: the stream stops once the cursors are written, so the slot is confirmed at them first
+   * (each write sends the lowest on the stream's connection); stopped at once, a drained sync's last position
+   * never reached the server's slot. Unless a member attached meanwhile.
+   */
+  async #stopOnceWritten(): Promise<void> {
+    await this.#cursors?.flush()
     if (this.#members.size === 0) this.#stopService()
   }
 
@@ -226,8 +236,8 @@ export class StreamGroup implements MemberHost {
   async close(): Promise<void> {
     this.#closed = true
     if (this.#timer !== null) clearInterval(this.#timer)
+    await this.#cursors?.flush() // written, and the slot confirmed at them, while the stream still runs
     this.#stopService()
-    await this.#cursors?.flush()
     const control = this.#control
     this.#control = null
     for (const release of this.#releases) release()

@@ -32,10 +32,11 @@ function issuesOf(yaml: string): string[] {
 }
 
 describe('stream: shared', () => {
-  test('defaults: DEFAULT_STREAM (dedicated until a running group takes new members), and the group slot rowcast_group parking after 30 s', () => {
-    const parsed = parseConfig(config('  - { name: a, model: { table: t }, topic: a, message: { mapping: { id: id } } }\n'), process.cwd(), env)
-    assert.equal(DEFAULT_STREAM, 'dedicated')
-    assert.equal(parsed.syncs[0].stream, DEFAULT_STREAM)
+  test('defaults: shared (the stream group rowcast_group, parking after 30 s); dedicated only when asked for', () => {
+    const parsed = parseConfig(config('  - { name: a, model: { table: t }, topic: a, message: { mapping: { id: id } } }\n  - { name: b, stream: dedicated, model: { table: u }, topic: b, message: { mapping: { id: id } } }\n'), process.cwd(), env)
+    assert.equal(DEFAULT_STREAM, 'shared')
+    assert.equal(parsed.syncs[0].stream, 'shared')
+    assert.equal(parsed.syncs[1].stream, 'dedicated')
     assert.deepEqual(parsed.source.postgres.streamGroup, { slot: 'rowcast_group', parkAfterMs: 30_000 })
   })
 

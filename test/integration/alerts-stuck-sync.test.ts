@@ -7,7 +7,7 @@ import { promisify } from 'node:util'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import type { RowcastConfig } from '../../config/root-schema.ts'
 import type { Daemon } from '../../daemon/daemon.ts'
-import { configFor, configYaml, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configFor, configYaml, consume, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { restartPostgres } from '../support/rowcast-process.ts'
 import { parseConfig } from '../../config/load-config.ts'
 import { repoRoot } from '../../scripts/stack-env.ts'
@@ -75,7 +75,7 @@ alertThresholds: { ${thresholds} }`
 
   test('a sync held by a missing topic while the WAL grows: lag and retained-WAL gauges grow, lag, slot-wal and topic-missing alerts fire once and resolve once', { timeout: 180_000 }, async () => {
     const table = uniqueName('stuck')
-    const slot = `rowcast_${table}`
+    const slot = TEST_GROUP // the sync shares the file's stream group (the default): the group's slot holds the WAL
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, payload text)`)
     const config = withSlotChecks(configFor(env, syncYaml(table), alertsYaml('replicationLagBytes: 262144, topicMissingMs: 3000, slotRetainedWalBytes: 1048576')))
     const daemon = await runDaemon(config)

@@ -83,7 +83,8 @@ alertThresholds: { ${thresholds} }`
     const slot = `rowcast_${table}`
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, payload text)`)
     await createTopics(env, [table], 1)
-    const daemon = await runDaemon(configFor(env, syncYaml(table), alertsYaml('')), { failedRetryMs: 1000 })
+    // A slot of its own (rowcast_<sync>) dropped: the subject of slot-identity.test.ts, here for its alert.
+    const daemon = await runDaemon(configFor(env, syncYaml(table, '    stream: dedicated'), alertsYaml('')), { failedRetryMs: 1000 })
     const states: TelemetryEvents['state'][] = []
     daemon.telemetry.on('state', (s) => states.push(s))
     try {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { parseConfig } from '../../config/load-config.ts'
 import type { RowcastConfig } from '../../config/root-schema.ts'
-import { consume, createTopics, eventually, kafkaClient, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { consume, createTopics, eventually, kafkaClient, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { javaAvroDecode } from '../support/java-avro.ts'
 
 const env = await stack()
@@ -18,7 +18,7 @@ const skip = url === undefined && process.env.CI !== 'true' ? 'SCHEMA_REGISTRY_U
 function registryConfig(syncYaml: string): RowcastConfig {
   return parseConfig(`
 source:
-  postgres: { url: "${env.ROWCAST_PG_URL}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000 }
+  postgres: { url: "${env.ROWCAST_PG_URL}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000, streamGroup: { slot: ${TEST_GROUP} } }
 destination:
   kafka: { clientId: rowcast-test, brokers: "${env.KAFKA_BOOTSTRAP_PLAINTEXT}" }
   schemaRegistry: { url: "${url}" }

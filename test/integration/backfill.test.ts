@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import type { TelemetryEvents } from '../../core/telemetry.ts'
-import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName, type Received } from '../support/harness.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName, type Received } from '../support/harness.ts'
 
 /** initialSync: backfill, restart during a backfill, resync from the CLI, initialSync: skip. */
 describe('initial sync', () => {
@@ -194,7 +194,7 @@ describe('initial sync', () => {
     await createTopics(env, [table])
     const yaml = `
 source:
-  postgres: { url: "${env.ROWCAST_PG_URL}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000 }
+  postgres: { url: "${env.ROWCAST_PG_URL}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000, streamGroup: { slot: ${TEST_GROUP} } }
 destination:
   kafka: { clientId: rowcast-test, brokers: "${env.KAFKA_BOOTSTRAP_PLAINTEXT}" }
 syncs:

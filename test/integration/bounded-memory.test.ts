@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { consume, createTopics, eventually, sql, stack, uniqueName } from '../support/harness.ts'
+import { consume, createTopics, eventually, sql, stack, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { allArrived, checkDelivery } from '../support/delivery-check.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, stackCommand, writeConfig, type RowcastProcess } from '../support/rowcast-process.ts'
 
@@ -109,11 +109,11 @@ describe('bounded memory while Kafka is down (rowcast as a child process)', () =
         await consumer.stop()
       }
       const walEnd = (await sql(env, 'SELECT pg_current_wal_lsn() AS lsn')).rows[0].lsn as string
-      await eventually(async () => (await sql(env, 'SELECT confirmed_flush_lsn >= $2::pg_lsn AS past FROM pg_replication_slots WHERE slot_name = $1', [`rowcast_${table}`, walEnd])).rows[0]?.past === true,
-        (past) => past, 30_000, 'the slot confirmed past the filtered transactions')
+      await eventually(async () => (await sql(env, 'SELECT confirmed_flush_lsn >= $2::pg_lsn AS past FROM pg_replication_slots WHERE slot_name = $1', [TEST_GROUP, walEnd])).rows[0]?.past === true,
+        (past) => past, 30_000, 'the group\'s slot confirmed past the filtered transactions')
     } finally {
       await proc.kill('SIGKILL')
-      await dropSlotWhenFree(env, `rowcast_${table}`)
+      await dropSlotWhenFree(env, TEST_GROUP)
     }
   })
 

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { consume, createTopics, eventually, sql, stack, uniqueName, type Received } from '../support/harness.ts'
+import { consume, createTopics, eventually, sql, stack, TEST_GROUP, uniqueName, type Received } from '../support/harness.ts'
 import { wrongKeys } from '../support/last-message-verdict.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig, type RowcastProcess } from '../support/rowcast-process.ts'
 
@@ -139,7 +139,7 @@ describe('chunked snapshot beside the stream', () => {
     await createTable(table, rows)
     const port = await freePort()
     const config = writeConfig(env, syncYaml(table, 'skip'), port)
-    const slot = `rowcast_${table}`
+    const slot = TEST_GROUP // the sync shares the file's stream group (the default): the resync keeps the group's slot
     const consumer = await consume(env, [table])
     const proc = spawnRowcast(config, port)
     let writer: ReturnType<typeof mutatingWriter> | null = null

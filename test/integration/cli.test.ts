@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { consume, createTopics, eventually, sql, stack, uniqueName } from '../support/harness.ts'
+import { consume, createTopics, eventually, sql, stack, TEST_GROUP, uniqueName } from '../support/harness.ts'
 
 /** The `rowcast` command as a user runs it: `node bin/rowcast.mjs …` in a child process. */
 describe('rowcast CLI', () => {
@@ -20,7 +20,7 @@ describe('rowcast CLI', () => {
     const file = join(dir, `${name}.yaml`)
     writeFileSync(file, `
 source:
-  postgres: { url: "${env.ROWCAST_PG_URL}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000 }
+  postgres: { url: "${env.ROWCAST_PG_URL}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000, streamGroup: { slot: ${TEST_GROUP} } }
 destination:
   kafka: { clientId: rowcast-cli-test, brokers: "${env.KAFKA_BOOTSTRAP_PLAINTEXT}" }
 ${extra}
@@ -122,7 +122,7 @@ ${syncs}`)
     for (const command of ['run', 'validate', 'check', 'setup', 'resync']) assert.match(out, new RegExp(`^\\s+${command} `, 'm'), out)
   })
 
-  test('run streams until SIGTERM, then drains, confirms the slot past the last row and exits 0', async (t) => {
+  test('run streams until SIGTERM, then drains, confirms the stream group\'s slot past the last row and exits 0', async (t) => {
     const name = await table('clirun')
     await createTopics(env, [name], 1)
     const file = configFile('run', `
@@ -141,7 +141,8 @@ ${syncs}`)
     let writing = true
     let writer: Promise<void> = Promise.resolve()
     try {
-      const slot = `rowcast_${name}`
+      // The sync shares the file's stream group (the default): its slot and publication are the group's.
+      const slot = TEST_GROUP
       const slotState = () => {
         if (child.exitCode !== null) throw new Error(`rowcast run exited with ${child.exitCode}:\n${output.slice(-2_000)}`)
         return sql(env, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot])
@@ -165,8 +166,9 @@ ${syncs}`)
       await writer
       assert.equal(code, 0, `exit code after SIGTERM; output:\n${output.slice(-2_000)}`)
       await eventually(() => sql(env, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]), (r) => r.rows[0]?.active === false, 10_000, 'slot released')
-      // What the slot would send next: the insert must not be among it (pgoutput 'I' messages).
-      const peeked = await sql(env, `SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2) WHERE substr(data, 1, 1) = 'I'::bytea`, [slot, slot])
+      // What the slot would send next: the insert must not be among it (pgoutput 'I' messages of this table: the
+      // group's publication holds the tables of the file's other tests too).
+      const peeked = await sql(env, `SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2) WHERE substr(data, 1, 1) = 'I'::bytea AND substr(data, 2, 4) = int4send($3::regclass::oid::int)`, [slot, slot, `public.${name}`])
       // pgoutput Insert: 'I', relation oid (4), 'N', column count (2), then 't', length (4), text of the first column (id).
       const pending = peeked.rows.map(({ data }: { data: Buffer }) => data.subarray(13, 13 + data.readInt32BE(9)).toString())
       await new Promise((r) => setTimeout(r, 1_000)) // the consumer catches up

@@ -4,10 +4,10 @@ import { resolve } from 'node:path'
 import { map } from 'rxjs'
 import { mapItems, type InsertedOperator, type ModelChange } from 'rowcast'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { ensureBuilt } from '../support/build.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../support/rowcast-process.ts'
-import { currentLsn, dropSyncs, record, slotConfirmed } from '../support/sync-helpers.ts'
+import { currentLsn, dropSyncs, record, slotConfirmed, syncConfirmed } from '../support/sync-helpers.ts'
 
 /** Users compose the daemon with their own RxJS operators: from the config, and between the built-in steps. */
 describe('custom operators', () => {
@@ -139,7 +139,7 @@ describe('custom operators', () => {
 `)
     const daemon = await runDaemon(config)
     const states = record(daemon, 'state')
-    const slot = `rowcast_${table}`
+    const slot = TEST_GROUP
     try {
       await streaming(daemon)
       await sql(env, `INSERT INTO ${table} VALUES (1, 'a@example.com')`)
@@ -149,7 +149,10 @@ describe('custom operators', () => {
       const reason = states.find((s) => s.state === 'failed')?.reason ?? ''
       assert.match(reason, /out of order/)
       assert.ok(reason.includes(`${module} (after handleRowErrors)`), reason)
-      assert.ok((await slotConfirmed(env, slot)) < afterFirst, 'the slot was not confirmed past the held transaction')
+      // It shares the file's stream group (the default): its cursor, and the group's slot, stay before the held transaction.
+      const confirmed = await syncConfirmed(env, table)
+      assert.ok(confirmed > 0n && confirmed < afterFirst, `the sync was not confirmed past the held transaction (${confirmed} < ${afterFirst})`)
+      assert.ok((await slotConfirmed(env, slot)) < afterFirst, 'the group\'s slot was not confirmed past the held transaction')
     } finally {
       await daemon.stop()
       await dropSyncs(env, [table])

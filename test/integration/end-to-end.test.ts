@@ -1,7 +1,8 @@
 import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { parseLsn } from '../../core/lsn.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 
 /** The first end-to-end path: rows changed in PostgreSQL arrive in Kafka as the mapping says, in order. */
 describe('end to end: PostgreSQL -> rowcast -> Kafka', () => {
@@ -91,13 +92,17 @@ x@example.com')`)
       } finally {
         await daemon.stop()
       }
+      // The sync shares the file's stream group (the default): the group's slot is released, the sync's cursor recorded in it.
       const slot = await eventually(
-        () => sql(env, 'SELECT confirmed_flush_lsn::text AS lsn, active FROM pg_replication_slots WHERE slot_name = $1', [`rowcast_${table}`]),
+        () => sql(env, 'SELECT confirmed_flush_lsn::text AS lsn, active FROM pg_replication_slots WHERE slot_name = $1', [TEST_GROUP]),
         (r) => r.rows.length === 1 && r.rows[0].active === false,
         10_000,
         'slot released',
       )
       assert.ok(slot.rows[0].lsn !== null)
+      const cursor = await sql(env, 'SELECT slot, confirmed_lsn::text AS lsn FROM _rowcast.sync_state WHERE sync = $1', [table])
+      assert.equal(cursor.rows[0]?.slot, TEST_GROUP)
+      assert.ok(parseLsn(cursor.rows[0].lsn as string) >= parseLsn(slot.rows[0].lsn as string), 'the slot is confirmed no further than the sync\'s cursor')
     } finally {
       await consumer.stop()
     }

@@ -2,7 +2,7 @@ import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { randomBytes } from 'node:crypto'
-import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../support/rowcast-process.ts'
 
 /**
@@ -44,7 +44,7 @@ describe('delivery under faults of rowcast alone (rowcast in process and as chil
     message: { mapping: { id: id } }
 `)
     const daemon = await runDaemon(config)
-    const slot = `rowcast_${table}`
+    const slot = TEST_GROUP // the sync shares the file's stream group (the default): the group's slot moves
     try {
       await streaming(daemon)
       let produced = 0
@@ -114,8 +114,7 @@ describe('delivery under faults of rowcast alone (rowcast in process and as chil
     } finally {
       await consumer.stop()
       await daemon.stop()
-      await dropSlotWhenFree(env, `rowcast_${full}`)
-      await dropSlotWhenFree(env, `rowcast_${plain}`)
+      await dropSlotWhenFree(env, TEST_GROUP)
     }
   })
 
@@ -160,7 +159,7 @@ describe('delivery under faults of rowcast alone (rowcast in process and as chil
     } finally {
       await consumer.stop()
       for (const p of procs) await p.kill('SIGKILL')
-      await dropSlotWhenFree(env, `rowcast_${table}`)
+      await dropSlotWhenFree(env, TEST_GROUP)
     }
   })
 })

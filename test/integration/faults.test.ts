@@ -1,7 +1,7 @@
 import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { consume, createTopics, eventually, kafkaClient, sql, stack, uniqueName } from '../support/harness.ts'
+import { consume, createTopics, eventually, kafkaClient, sql, stack, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { allArrived, checkDelivery } from '../support/delivery-check.ts'
 import { dropSlotWhenFree, freePort, restartPostgres, spawnRowcast, stackCommand, startWriter, writeConfig, type RowcastProcess } from '../support/rowcast-process.ts'
 
@@ -36,9 +36,9 @@ async function currentLsn(env: StackEnv): Promise<bigint> {
   return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)
 }
 
-/** The positions rowcast logged "starting replication" from, in order. */
+/** The positions rowcast logged "starting replication" (a dedicated stream's) or its stream group's from, in order. */
 function replicationStarts(proc: RowcastProcess): bigint[] {
-  return proc.notable().filter((l) => l.msg === 'starting replication').map((l) => {
+  return proc.notable().filter((l) => l.msg === 'starting replication' || l.msg === 'starting the stream group\'s replication').map((l) => {
     const [hi, lo] = (l.from as string).split('/')
     return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)
   })
@@ -87,8 +87,9 @@ describe('delivery under faults (rowcast as a child process)', () => {
       assert.ok(figures.kafkaDegradedSeen, `the sync never reported degraded while Kafka was down: ${proc.logs().slice(-2_000)}`)
       await waitState(proc, table, 'streaming', 90_000)
 
-      // (2) PostgreSQL restart: rowcast reconnects and resumes from the slot's confirmed position.
-      const slot = `rowcast_${table}`
+      // (2) PostgreSQL restart: rowcast reconnects and resumes from the slot's confirmed position (the sync shares
+      // the file's stream group, the default: the group's slot).
+      const slot = TEST_GROUP
       const confirmedBefore = await slotLsn(env, slot)
       const startsBefore = replicationStarts(proc).length
       const fastShutdown = await restartPostgres(2_000)
@@ -132,7 +133,7 @@ describe('delivery under faults (rowcast as a child process)', () => {
     } finally {
       await writer?.stop()
       await proc.kill('SIGKILL')
-      await dropSlotWhenFree(env, `rowcast_${table}`)
+      await dropSlotWhenFree(env, TEST_GROUP)
     }
   })
 
@@ -178,10 +179,10 @@ describe('delivery under faults (rowcast as a child process)', () => {
       peakRssKb = Math.max(peakRssKb, proc.peakRssKb())
       console.log(`big transaction: ${rows} rows in one transaction (commit took ${committedMs} ms) delivered in ${seconds.toFixed(1)} s (${Math.round(rows / seconds)} rows/s); rowcast peak RSS ${Math.round(peakRssKb / 1024)} MiB (${Math.round(idleRssKb / 1024)} MiB before)`)
       assert.ok(peakRssKb < 512 * 1024, `peak RSS ${peakRssKb} kB stays bounded`)
-      await eventually(() => slotLsn(env, `rowcast_${table}`), (lsn) => lsn >= afterCommit, 20_000, 'slot confirmed past the transaction')
+      await eventually(() => slotLsn(env, TEST_GROUP), (lsn) => lsn >= afterCommit, 20_000, 'the group\'s slot confirmed past the transaction')
     } finally {
       await proc.kill('SIGKILL')
-      await dropSlotWhenFree(env, `rowcast_${table}`)
+      await dropSlotWhenFree(env, TEST_GROUP)
     }
   })
 

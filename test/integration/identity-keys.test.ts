@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { before, describe, test } from 'node:test'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
-import { caughtUp, finish, record, sleep } from '../support/sync-helpers.ts'
+import { caughtUp, finish, record, recordedSlot, sleep } from '../support/sync-helpers.ts'
 
 describe('keys under the default replica identity', () => {
   let env: StackEnv
@@ -35,6 +35,7 @@ describe('keys under the default replica identity', () => {
       assert.match(reason, new RegExp(table))
       const slots = await sql(env, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [`rowcast_${table}`])
       assert.equal(slots.rowCount, 0, 'no slot is created for a sync that cannot run')
+      assert.equal(await recordedSlot(env, table), null, 'nor does it join its stream group')
     } finally {
       await finish(env, daemon)
     }

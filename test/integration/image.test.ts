@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { repoRoot } from '../../scripts/stack-env.ts'
-import { consume, createTopics, eventually, sql, stack, uniqueName } from '../support/harness.ts'
+import { consume, createTopics, eventually, sql, stack, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { dropSlotWhenFree } from '../support/rowcast-process.ts'
 
 /**
@@ -78,6 +78,7 @@ source:
     url: \${DATABASE_URL}
     heartbeatIntervalMs: 1000
     statusIntervalMs: 1000
+    streamGroup: { slot: ${TEST_GROUP} }
 destination:
   kafka:
     clientId: rowcast-image
@@ -118,7 +119,7 @@ syncs:
     } finally {
       child.kill('SIGKILL')
       await consumer.stop()
-      await dropSlotWhenFree(env, `rowcast_${table}`)
+      await dropSlotWhenFree(env, TEST_GROUP)
     }
   })
 })

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { parseConfig } from '../../config/load-config.ts'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { consume, createTopics, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { consume, createTopics, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 
 const run = promisify(execFile)
 
@@ -36,7 +36,7 @@ describe('SASL end to end through the daemon', () => {
         // PLAIN without TLS sends the password in clear: allowed only when the config says so.
         const tls = listener === 'SASL_SSL' ? `\n    tls: { ca: ${env.KAFKA_CA_FILE} }` : mechanism === 'plain' ? '\n    allowPlaintextCredentials: true' : ''
         const config = parseConfig(`
-source: { postgres: { url: ${env.ROWCAST_PG_URL}, heartbeatIntervalMs: 1000 } }
+source: { postgres: { url: ${env.ROWCAST_PG_URL}, heartbeatIntervalMs: 1000, streamGroup: { slot: ${TEST_GROUP} } } }
 destination:
   kafka:
     brokers: "${env[`KAFKA_BOOTSTRAP_${listener}`]}"
@@ -72,6 +72,7 @@ syncs:
 source:
   postgres:
     url: \${DATABASE_URL}
+    streamGroup: { slot: ${TEST_GROUP} }
 destination:
   kafka:
     brokers: "${env.KAFKA_BOOTSTRAP_SASL_PLAINTEXT}"

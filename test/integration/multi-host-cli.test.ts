@@ -6,7 +6,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { createTopics, sql, stack, uniqueName } from '../support/harness.ts'
+import { createTopics, sql, stack, TEST_GROUP, uniqueName } from '../support/harness.ts'
 
 /** A loopback port nothing listens on (bound, then closed): connecting to it is refused at once. */
 async function closedPort(): Promise<number> {
@@ -36,7 +36,7 @@ describe('the CLI with a multi-host source.postgres.url', () => {
     file = join(mkdtempSync(join(tmpdir(), 'rowcast-multihost-')), 'config.yaml')
     writeFileSync(file, `
 source:
-  postgres: { url: "${url}" }
+  postgres: { url: "${url}", streamGroup: { slot: ${TEST_GROUP} } }
 destination:
   kafka: { clientId: rowcast-multihost-test, brokers: "${env.KAFKA_BOOTSTRAP_PLAINTEXT}" }
 syncs:

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { repoRoot } from '../../scripts/stack-env.ts'
 import { parseConfig } from '../../config/load-config.ts'
-import { consume, createTopics, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { consume, createTopics, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { caughtUp, finish, sleep } from '../support/sync-helpers.ts'
 
 /** The README's outbox example, as written there (names made unique), on the real stack. */
@@ -35,7 +35,7 @@ describe('the README\'s outbox example', () => {
       .replaceAll('${KAFKA_BROKERS}', `"${env.KAFKA_BOOTSTRAP_PLAINTEXT}"`)
       .replace('public.outbox', `public.${name}`)
       .replace('name: outbox', `name: ${name}`)
-      .replace(/(url: .*)\n/, '$1\n    heartbeatIntervalMs: 1000\n    statusIntervalMs: 1000\n')
+      .replace(/(url: .*)\n/, `$1\n    heartbeatIntervalMs: 1000\n    statusIntervalMs: 1000\n    streamGroup: { slot: ${TEST_GROUP} }\n`) // the file's own group, not the default one
     const daemon = await runDaemon(parseConfig(yaml, process.cwd()))
     const consumer = await consume(env, topics)
     try {

@@ -2,7 +2,7 @@ import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { consume, createTopics, eventually, sql, stack, uniqueName, type Received } from '../support/harness.ts'
+import { consume, createTopics, eventually, sql, stack, TEST_GROUP, uniqueName, type Received } from '../support/harness.ts'
 import { wrongKeys } from '../support/last-message-verdict.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, startMixedWriter, writeConfig } from '../support/rowcast-process.ts'
 
@@ -61,7 +61,7 @@ describe('config reload (SIGHUP)', () => {
     t.after(async () => {
       await proc.kill('SIGKILL')
       await consumer.stop()
-      await Promise.all([first, added].map((s) => dropSlotWhenFree(env, `rowcast_${s}`)))
+      await dropSlotWhenFree(env, TEST_GROUP) // its syncs share the file's stream group (the default)
     })
     await eventually(() => proc.states(), (s) => s?.[first] === 'streaming', 60_000, `${first} streaming`)
     const writes = startMixedWriter(env, [first, added], ROWS)

@@ -3,7 +3,13 @@ import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { consume, createTopics, eventually, sql, stack, uniqueName, type Received } from '../support/harness.ts'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseConfig } from '../../config/load-config.ts'
+import { main } from '../../daemon/cli.ts'
+import { configYaml, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName, type Received } from '../support/harness.ts'
+import { caughtUp, dropSyncs, record } from '../support/sync-helpers.ts'
 import { wrongKeys } from '../support/last-message-verdict.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, startMixedWriter, writeConfig } from '../support/rowcast-process.ts'
 import { parseLsn } from '../../core/lsn.ts'
@@ -155,5 +161,70 @@ describe('config reload of a stream group (SIGHUP)', () => {
     await eventually(backfilled, (done) => done, 60_000, `${c} backfill done`)
     const wrong = await eventually(() => verdict(c, consumer.messages), (w) => w.length === 0, 30_000, `${c}: last message per key equals PostgreSQL`).catch(() => verdict(c, consumer.messages))
     assert.deepEqual(wrong.slice(0, 10), [], `${c}: ${wrong.length} keys whose last message is not the row in PostgreSQL`)
+  })
+  test('a shared sync reloaded (or restarted) as `stream: dedicated` stops loudly (PG_SLOT_LOST naming the group and the ways on), makes no slot, sends nothing past its position; a resync goes on from a slot of its own', { timeout: 120_000 }, async (t) => {
+    const group = uniqueName('rgrp')
+    const [a, b] = [uniqueName('rd_a'), uniqueName('rd_b')]
+    for (const table of [a, b]) await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, n int NOT NULL)`)
+    await createTopics(env, [a, b], 1)
+    // `stream` unset: both share the group (the default).
+    const syncOf = (table: string, stream = '') => `
+  - name: ${table}
+    model: { table: public.${table} }
+    topic: ${table}
+    key: id${stream}
+    message: { mapping: { id: id, n: n } }
+`
+    const yamlOf = (bStream: string) => configYaml(env, syncOf(a) + syncOf(b, bStream)).replace(/^ {4}streamGroup: .*$/m, `    streamGroup: { slot: ${group} }`)
+    const file = join(mkdtempSync(join(tmpdir(), 'rowcast-dedicated-')), 'rowcast.yaml')
+    writeFileSync(file, yamlOf(''))
+    const config = parseConfig(readFileSync(file, 'utf8'), process.cwd())
+    assert.deepEqual(config.syncs.map((s) => s.stream), ['shared', 'shared'])
+    let daemon = await runDaemon(config)
+    let states = record(daemon, 'state')
+    const consumer = await consume(env, [a, b])
+    t.after(async () => {
+      await consumer.stop()
+      await daemon.stop()
+      await dropSlotWhenFree(env, group)
+      await dropSyncs(env, [b])
+    })
+    const insert = (table: string, from: number, to: number) => sql(env, `INSERT INTO ${table} SELECT g, g FROM generate_series(${from}, ${to}) g`)
+    const keysOf = (table: string) => consumer.messages.filter((m) => m.topic === table).map((m) => Number(m.key))
+    await streaming(daemon)
+    await insert(a, 1, 10)
+    await insert(b, 1, 10)
+    await consumer.waitFor(20)
+    await caughtUp(env, [a, b])
+
+    writeFileSync(file, yamlOf('\n    stream: dedicated'))
+    await daemon.reload(parseConfig(readFileSync(file, 'utf8'), process.cwd()))
+    const failed = await eventually(() => states.find((s) => s.sync === b && s.state === 'failed'), (f) => f !== undefined, 30_000, `${b} failed (states: ${JSON.stringify(states)})`)
+    assert.equal(failed?.kind, 'slot-lost')
+    assert.match(failed?.reason ?? '', new RegExp(`streamed in stream group "${group}" \\(stream: shared\\) and now reads a slot of its own \\(stream: dedicated\\), "rowcast_${b}", which does not exist`))
+    assert.match(failed?.reason ?? '', /confirmed up to [0-9A-F]+\/[0-9A-F]+/)
+    assert.match(failed?.reason ?? '', /put `stream: shared` back/)
+    assert.match(failed?.reason ?? '', new RegExp(`rowcast resync --sync ${b} --accept-gap`))
+    await insert(b, 11, 15) // committed while b is stopped: no slot of its own holds them
+    await insert(a, 11, 15)
+    await eventually(() => keysOf(a).length, (n) => n === 15, 30_000, `${a} streams on`)
+    assert.equal((await sql(env, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [`rowcast_${b}`])).rowCount, 0, 'no slot was made without being told')
+    assert.deepEqual(keysOf(b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'nothing past its position is claimed delivered')
+
+    // A restart with that config stops it the same way (the reason is decided at each start).
+    await daemon.stop()
+    daemon = await runDaemon(parseConfig(readFileSync(file, 'utf8'), process.cwd()))
+    states = record(daemon, 'state')
+    const again = await eventually(() => states.find((s) => s.sync === b && s.state === 'failed'), (f) => f !== undefined, 30_000, `${b} failed after a restart (states: ${JSON.stringify(states)})`)
+    assert.match(again?.reason ?? '', new RegExp(`streamed in stream group "${group}" \\(stream: shared\\) and now reads a slot of its own`))
+    assert.equal((await sql(env, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [`rowcast_${b}`])).rowCount, 0, 'no slot was made at the restart either')
+
+    // Re-sending the model goes on from a slot of its own: every row arrives.
+    const out: string[] = []
+    assert.equal(await main(['node', 'rowcast', 'resync', '--config', file, '--sync', b], (l) => out.push(l)), 0, out.join('\n'))
+    await eventually(() => new Set(keysOf(b)).size, (n) => n === 15, 60_000, `${b} re-sent from a slot of its own`)
+    assert.equal((await sql(env, 'SELECT slot FROM _rowcast.sync_state WHERE sync = $1', [b])).rows[0]?.slot, `rowcast_${b}`)
+    await insert(b, 16, 16)
+    await eventually(() => keysOf(b).includes(16), (seen) => seen, 30_000, `${b} streams from rowcast_${b}`)
   })
 })

@@ -2,7 +2,7 @@ import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import type { TelemetryEvents } from '../../core/telemetry.ts'
-import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 
 /** onRowError: fail (default), deadLetter and skip, for rows that cannot render and messages Kafka cannot take. */
 describe('row errors', () => {
@@ -19,11 +19,14 @@ describe('row errors', () => {
     return table
   }
 
-  /** Ids of the inserts the (released) slot of the sync would send again: what is not confirmed. */
+  /**
+   * Ids of the inserts the (released) slot of the sync would send again: what is not confirmed. The sync shares the
+   * file's stream group (the default): the group's slot and publication, the inserts of its table only.
+   */
   async function unconfirmedInserts(table: string): Promise<string[]> {
-    const slot = `rowcast_${table}`
+    const slot = TEST_GROUP
     await eventually(() => sql(env, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]), (r) => r.rows[0]?.active === false, 10_000, 'slot released')
-    const peeked = await sql(env, `SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2) WHERE substr(data, 1, 1) = 'I'::bytea`, [slot, slot])
+    const peeked = await sql(env, `SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2) WHERE substr(data, 1, 1) = 'I'::bytea AND substr(data, 2, 4) = int4send($3::regclass::oid::int)`, [slot, slot, `public.${table}`])
     // pgoutput Insert: 'I', relation oid (4), 'N', column count (2), then 't', length (4), text of the first column (id).
     return peeked.rows.map(({ data }: { data: Buffer }) => data.subarray(13, 13 + data.readInt32BE(9)).toString())
   }

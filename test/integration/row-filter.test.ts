@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { configFor, configYaml, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configFor, configYaml, consume, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { finish, record } from '../support/sync-helpers.ts'
 
 describe('model.filter is one expression, never more SQL', () => {
@@ -56,12 +56,14 @@ describe('model.filter is one expression, never more SQL', () => {
     let publications = -1
     const settled = await runUntilSettled(table, `true); DROP TABLE ${victim}; --`, async () => {
       publications = (await sql(env, 'SELECT 1 FROM pg_publication WHERE pubname = $1', [`rowcast_${table}`])).rowCount ?? 0
+      // It shares the file's stream group (the default): nor is its table added to the group's publication.
+      publications += (await sql(env, 'SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND tablename = $2', [TEST_GROUP, table])).rowCount ?? 0
     })
     const left = await sql(env, 'SELECT to_regclass($1) AS t', [`public.${victim}`])
     assert.notEqual(left.rows[0].t, null, `the filter dropped table ${victim}`)
     const reason = refused(settled)
     assert.match(reason, /"\)" at character 5 closes a parenthesis the filter did not open/, `the reason says what is wrong: ${reason}`)
-    assert.equal(publications, 0, 'no publication is created from a refused filter')
+    assert.equal(publications, 0, 'no publication is created (nor the group\'s altered) from a refused filter')
   })
 
   test('rowcast validate reports the injection attempt by path, and runs nothing', async () => {
@@ -87,7 +89,8 @@ describe('model.filter is one expression, never more SQL', () => {
     await sql(env, `CREATE TABLE ${other} (id int PRIMARY KEY)`)
     let published: string[] = []
     const settled = await runUntilSettled(table, `true), TABLE ${other} WHERE (true`, async () => {
-      published = (await sql(env, 'SELECT tablename FROM pg_publication_tables WHERE pubname = $1', [`rowcast_${table}`])).rows.map((r) => r.tablename)
+      // Its own publication (dedicated) or the file's stream group's (shared, the default).
+      published = (await sql(env, 'SELECT tablename FROM pg_publication_tables WHERE pubname = ANY($1)', [[`rowcast_${table}`, TEST_GROUP]])).rows.map((r) => r.tablename)
     })
     assert.deepEqual(published.filter((t) => t === other), [], `${other} was added to the publication`)
     refused(settled)

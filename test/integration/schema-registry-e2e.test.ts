@@ -16,7 +16,8 @@ import { createRegistryClient } from '../../connectors/kafka/schema-registry/reg
 import { parseConfig } from '../../config/load-config.ts'
 import type { RowcastConfig } from '../../config/root-schema.ts'
 import type { Daemon } from '../../daemon/daemon.ts'
-import { createTopics, eventually, kafkaClient, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { createTopics, eventually, kafkaClient, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
+import { recordedSlot } from '../support/sync-helpers.ts'
 
 const env = await stack()
 const url = env.SCHEMA_REGISTRY_URL
@@ -25,7 +26,7 @@ const skip = url === undefined && process.env.CI !== 'true' ? 'SCHEMA_REGISTRY_U
 function registryConfig(syncYaml: string): RowcastConfig {
   return parseConfig(`
 source:
-  postgres: { url: "${env.ROWCAST_PG_URL}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000 }
+  postgres: { url: "${env.ROWCAST_PG_URL}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000, streamGroup: { slot: ${TEST_GROUP} } }
 destination:
   kafka: { clientId: rowcast-test, brokers: "${env.KAFKA_BOOTSTRAP_PLAINTEXT}" }
   schemaRegistry: { url: "${url}" }
@@ -254,6 +255,7 @@ describe('schema registry end to end: PostgreSQL -> rowcast -> Kafka -> decode',
       assert.match(reasons[0], /plan/)
       assert.match(reasons[0], new RegExp(`${topic}-value`))
       assert.equal(await slotExists(`rowcast_${second}`), false, 'refused before any replication slot was created')
+      assert.equal(await recordedSlot(env, second), null, 'and before it joined its stream group')
     } finally {
       await daemon.stop()
     }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { createTopics, eventually, sql, stack, uniqueName } from '../support/harness.ts'
+import { createTopics, eventually, sql, stack, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast } from '../support/rowcast-process.ts'
 
 /**
@@ -56,7 +56,7 @@ function configText(env: StackEnv, o: { viaEnv: boolean; pgUrl: string; kafka: s
   const s = (name: SecretName) => field(name, o.viaEnv)
   return `
 source:
-  postgres: { url: "${o.pgUrl}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000 }
+  postgres: { url: "${o.pgUrl}", heartbeatIntervalMs: 1000, statusIntervalMs: 1000, streamGroup: { slot: ${TEST_GROUP} } }
 destination:
   kafka:
 ${o.kafka}
@@ -169,7 +169,7 @@ describe('secrets never leave the process (rowcast as a child process)', () => {
       }
     } finally {
       await proc.kill('SIGKILL')
-      await dropSlotWhenFree(env, `rowcast_${table}`)
+      await dropSlotWhenFree(env, TEST_GROUP)
     }
     const logs = proc.logs()
     found.push(...leaks('the daemon\'s stdout/stderr', logs))

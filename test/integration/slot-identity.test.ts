@@ -25,8 +25,10 @@ describe('slot identity: a vanished slot is loud', () => {
     const table = uniqueName(prefix)
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, pad text NOT NULL)`)
     await createTopics(env, [table], 1)
+    // A slot of its own, rowcast_<sync>: the subject is that slot vanishing.
     const yaml = configYaml(env, `
   - name: ${table}
+    stream: dedicated
     model: { table: public.${table} }
     topic: ${table}
     key: id

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { parseConfig } from '../../config/load-config.ts'
-import { configYaml, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configYaml, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { caughtUp, dropSyncs, memoryLogger, record } from '../support/sync-helpers.ts'
 
 /**
@@ -19,12 +19,14 @@ describe('slot identity: an invalidated slot is loud', () => {
     env = await stack()
   })
 
-  async function setup(prefix: string) {
+  /** A sync reading its own slot (`dedicated`: rowcast_<sync>) or the file's stream group (`shared`, the default). */
+  async function setup(prefix: string, stream: 'shared' | 'dedicated') {
     const table = uniqueName(prefix)
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, pad text NOT NULL)`)
     await createTopics(env, [table], 1)
     const yaml = configYaml(env, `
   - name: ${table}
+    stream: ${stream}
     model: { table: public.${table} }
     topic: ${table}
     key: id
@@ -32,7 +34,7 @@ describe('slot identity: an invalidated slot is loud', () => {
 `)
     const file = join(mkdtempSync(join(tmpdir(), 'rowcast-slot-')), 'rowcast.yaml')
     writeFileSync(file, yaml)
-    return { table, slot: `rowcast_${table}`, file, config: parseConfig(yaml, process.cwd()) }
+    return { table, slot: stream === 'shared' ? TEST_GROUP : `rowcast_${table}`, file, config: parseConfig(yaml, process.cwd()) }
   }
 
   /** Rows of several KiB, as production has them. */
@@ -43,8 +45,8 @@ describe('slot identity: an invalidated slot is loud', () => {
     return lines().filter((l) => l.level === 50).map((l) => ({ code: l.code as string, msg: l.msg as string }))
   }
 
-  test('a slot invalidated by max_slot_wal_keep_size while the daemon was stopped: failed with PG_SLOT_LOST', { timeout: 180_000 }, async () => {
-    const { table, slot, config } = await setup('slotlost')
+  /** Streams a few rows, stops, and has PostgreSQL invalidate the slot under max_slot_wal_keep_size. */
+  async function invalidate(table: string, slot: string, config: ReturnType<typeof parseConfig>): Promise<void> {
     const first = await runDaemon(config)
     try {
       await streaming(first)
@@ -68,7 +70,11 @@ describe('slot identity: an invalidated slot is loud', () => {
       await sql(env, 'ALTER SYSTEM RESET max_slot_wal_keep_size')
       await sql(env, 'SELECT pg_reload_conf()')
     }
+  }
 
+  test('a slot of its own invalidated by max_slot_wal_keep_size while the daemon was stopped: failed with PG_SLOT_LOST', { timeout: 180_000 }, async () => {
+    const { table, slot, config } = await setup('slotlost', 'dedicated')
+    await invalidate(table, slot, config)
     const log = memoryLogger()
     const daemon = await runDaemon(config, { logger: log.logger })
     const states = record(daemon, 'state')
@@ -81,6 +87,26 @@ describe('slot identity: an invalidated slot is loud', () => {
     } finally {
       await daemon.stop()
       await dropSyncs(env, [table])
+    }
+  })
+
+  test('the stream group\'s slot invalidated while the daemon was stopped: its sync fails with PG_SLOT_LOST saying how to go on', { timeout: 180_000 }, async () => {
+    const { table, slot, config } = await setup('grouplost', 'shared')
+    await invalidate(table, slot, config)
+    const log = memoryLogger()
+    const daemon = await runDaemon(config, { logger: log.logger })
+    const states = record(daemon, 'state')
+    try {
+      await eventually(() => states.filter((s) => s.state === 'failed'), (f) => f.length > 0, 30_000, `sync failed (states: ${states.map((s) => `${s.state} ${s.reason ?? ''}`).join(', ')})`)
+      const failed = states.find((s) => s.state === 'failed')
+      assert.match(failed?.reason ?? '', new RegExp(`"${slot}" of the stream group was invalidated`))
+      assert.match(failed?.reason ?? '', /pg_drop_replication_slot/)
+      assert.ok(failures(log.lines).some((f) => f.code === 'PG_SLOT_LOST'), JSON.stringify(failures(log.lines)))
+      assert.ok(!states.some((s) => s.state === 'streaming'), 'never streamed from a re-created slot')
+    } finally {
+      await daemon.stop()
+      await dropSyncs(env, [table])
+      await sql(env, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot])
     }
   })
 })

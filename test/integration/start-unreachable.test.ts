@@ -6,7 +6,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { configYaml, consume, createTopics, eventually, sql, stack, uniqueName } from '../support/harness.ts'
+import { configYaml, consume, createTopics, eventually, sql, stack, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast } from '../support/rowcast-process.ts'
 
 /**
@@ -46,7 +46,7 @@ describe('rowcast run while PostgreSQL and Kafka are unreachable', () => {
 
   test('waits, reports why on /readyz, and streams once they come up; check fails fast', { timeout: 180_000 }, async () => {
     const name = uniqueName('startwait')
-    slot = `rowcast_${name}`
+    slot = TEST_GROUP // the sync shares the file's stream group (the default)
     await sql(env, `CREATE TABLE ${name} (id int PRIMARY KEY, body text)`)
     await createTopics(env, [name], 1)
     const pgPort = await freePort()

@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { configYaml, createTopics, eventually, sql, stack, uniqueName } from '../support/harness.ts'
+import { configYaml, createTopics, eventually, sql, stack, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast } from '../support/rowcast-process.ts'
 
 /**
@@ -33,7 +33,7 @@ describe('SIGTERM during start-up', () => {
   after(async () => {
     for (const socket of sockets) socket.destroy()
     await new Promise<void>((resolve) => silent.close(() => resolve()))
-    for (const slot of slots) await dropSlotWhenFree(env, slot)
+    for (const slot of [...slots, TEST_GROUP]) await dropSlotWhenFree(env, slot)
   })
 
   async function stopWithin(broker: () => Promise<string>, fault: (table: string) => Promise<() => Promise<void>> = async () => async () => undefined): Promise<void> {
@@ -52,6 +52,7 @@ describe('SIGTERM during start-up', () => {
     try {
       await new Promise((r) => setTimeout(r, 5_000))
       heal = await fault(name)
+      const beforeUpdate = (await sql(env, 'SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string
       await sql(env, `UPDATE ${name} SET body = repeat('y', 4096) WHERE id <= 50`) // writes while it stops
       const sent = Date.now()
       const exited = daemon.kill('SIGTERM').then(() => Date.now() - sent)
@@ -64,6 +65,16 @@ describe('SIGTERM during start-up', () => {
       if (rows.length > 0) {
         const { rows: changes } = await sql(env, `SELECT count(*)::int AS n FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2)`, [`rowcast_${name}`, `rowcast_${name}`])
         assert.ok((changes[0] as { n: number }).n > 0, 'the update written before SIGTERM is still in the slot (not confirmed)')
+      }
+      // It shares the file's stream group (the default): if it had joined before the update, its cursor is not past
+      // the update, and the group's slot still holds the update's rows.
+      const joined = (await sql(env, 'SELECT confirmed_lsn::text AS c FROM _rowcast.sync_state WHERE sync = $1 AND slot = $2 AND confirmed_lsn <= $3::pg_lsn', [name, TEST_GROUP, beforeUpdate]).catch(() => ({ rows: [] }))).rows
+      if (joined.length > 0) {
+        await eventually(() => sql(env, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [TEST_GROUP]), (r) => r.rows[0]?.active === false, 10_000, 'the group\'s slot released')
+        const { rows: cursor } = await sql(env, 'SELECT confirmed_lsn <= $2::pg_lsn AS before FROM _rowcast.sync_state WHERE sync = $1', [name, beforeUpdate])
+        assert.equal(cursor[0]?.before, true, 'the sync\'s cursor is not past the update')
+        const { rows: changes } = await sql(env, `SELECT count(*)::int AS n FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2) WHERE substr(data, 1, 1) = 'U'::bytea AND substr(data, 2, 4) = int4send($3::regclass::oid::int)`, [TEST_GROUP, TEST_GROUP, `public.${name}`])
+        assert.ok((changes[0] as { n: number }).n > 0, 'the update written before SIGTERM is still in the group\'s slot (not confirmed)')
       }
     } finally {
       await daemon.kill('SIGKILL')

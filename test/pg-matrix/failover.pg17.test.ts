@@ -58,8 +58,10 @@ describe('failover to a promoted standby (failover slots, PostgreSQL 17+)', () =
     const hosts = new URL(env.ROWCAST_PG_URL)
     const listUrl = `postgresql://${hosts.username}:${hosts.password}@127.0.0.1:${env.PG_PORT},127.0.0.1:${new URL(standbyUrl).port}${hosts.pathname}?target_session_attrs=read-write`
     const port = await freePort()
+    // A slot of its own (rowcast_<sync>): the subject is the failover slot a dedicated sync creates and resumes.
     const config = writeConfig({ ...env, ROWCAST_PG_URL: listUrl }, `
   - name: ${table}
+    stream: dedicated
     model: { table: public.${table} }
     topic: ${topic}
     key: id

@@ -10,7 +10,7 @@ import { main } from '../../daemon/cli.ts'
 import { resolveSync } from '../../pipeline/resolve-sync.ts'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { parseConfig } from '../../config/load-config.ts'
-import { configYaml, consume, createTopics, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { configYaml, consume, createTopics, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 import { caughtUp, finish, memoryLogger } from '../support/sync-helpers.ts'
 
 /**
@@ -69,7 +69,8 @@ describe('generated columns on PostgreSQL 18', () => {
       assert.deepEqual(consumer.messages.filter((m) => m.topic === other).map((m) => JSON.parse(m.value) as unknown), [{ row: { id: 1, price: 10 } }, { row: { id: 1, price: 11 } }])
       const wrong = rows.filter((r) => last.get(r.id as number)?.total !== r.total || r.total !== (r.price as number) * (r.qty as number))
       assert.deepEqual(wrong.slice(0, 5).map((r) => ({ id: r.id, table: r.total, message: last.get(r.id as number)?.total })), [], `${wrong.length} rows' total differ from PostgreSQL`)
-      const { rows: pub } = await sql(env, 'SELECT pubgencols::text AS gencols FROM pg_publication WHERE pubname = $1', [`rowcast_${table}`])
+      // The syncs share the file's stream group (the default): the group's publication streams them.
+      const { rows: pub } = await sql(env, 'SELECT pubgencols::text AS gencols FROM pg_publication WHERE pubname = $1', [TEST_GROUP])
       assert.equal(pub[0]?.gencols, 's', 'publish_generated_columns = stored')
       const warned = log.lines().filter((l) => l.level === 40 && /"plus_one"/.test(String(l.msg)))
       assert.equal(warned.length, 1, `one start-up warning names the VIRTUAL column: ${JSON.stringify(log.lines().map((l) => l.msg))}`)

@@ -67,7 +67,7 @@ export function spawnRowcast(configFile: string, port: number, options: { checks
   child.stdout?.on('data', (chunk: Buffer) => {
     const lines = (partialLine + chunk.toString()).split('\n')
     partialLine = lines.pop() ?? ''
-    for (const line of lines) if (/"msg":"(starting replication|exactly-once)/.test(line)) notable.push(JSON.parse(line) as { msg: string })
+    for (const line of lines) if (/"msg":"(starting replication|starting the stream group's replication|exactly-once)/.test(line)) notable.push(JSON.parse(line) as { msg: string })
   })
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)

@@ -33,7 +33,7 @@ export async function caughtUp(env: StackEnv, syncs: readonly string[], timeoutM
 }
 
 /** A sync's confirmed position: its own slot's (rowcast_<sync>), or in a stream group its cursor (written as it moves). */
-async function syncConfirmed(env: StackEnv, sync: string): Promise<bigint> {
+export async function syncConfirmed(env: StackEnv, sync: string): Promise<bigint> {
   const { rows } = await sql(env, `SELECT coalesce(
       (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'rowcast_' || $1),
       (SELECT s.confirmed_lsn FROM _rowcast.sync_state s JOIN pg_replication_slots r ON r.slot_name = s.slot WHERE s.sync = $1))::text AS lsn`, [sync])
@@ -92,4 +92,13 @@ export async function backfilled(env: StackEnv, syncs: readonly string[], timeou
     timeoutMs,
     `backfill of ${syncs.join(', ')} delivered`,
   )
+}
+
+/**
+ * The slot a sync started streaming from, as recorded in _rowcast.sync_state (its own, or its stream group's):
+ * null while it never got that far (a sync refused before it streams neither makes a slot nor joins a group).
+ */
+export async function recordedSlot(env: StackEnv, sync: string): Promise<string | null> {
+  const { rows } = await sql(env, 'SELECT slot FROM _rowcast.sync_state WHERE sync = $1 AND system_id IS NOT NULL', [sync]).catch(() => ({ rows: [] as { slot: string }[] }))
+  return (rows[0]?.slot as string | undefined) ?? null
 }

@@ -67,3 +67,20 @@ test('a resync, or a backfill not yet delivered, re-sends the model from a new s
   assert.deepEqual(decideStart(slot, 'resync', 'skip', history()), { kind: 'resume', from: 0x200n, snapshot: true })
   assert.deepEqual(decideStart(slot, 'pending', 'backfill', history()), { kind: 'resume', from: 0x200n, snapshot: true })
 })
+
+test('a sync that streamed in its stream group and now reads a slot of its own (stream: dedicated) stops, naming the group and the ways on, going back among them', () => {
+  const inGroup = { ...recorded, slot: 'rowcast_group' }
+  const reason = lostReason(decideStart(null, 'done', 'skip', history({ recorded: inGroup, groupSlot: 'rowcast_group' })))
+  assert.match(reason, /^sync "users": it streamed in stream group "rowcast_group" \(stream: shared\) and now reads a slot of its own \(stream: dedicated\), "rowcast_users", which does not exist/)
+  assert.match(reason, /confirmed up to 0\/200/)
+  assert.match(reason, /put `stream: shared` back/)
+  assert.match(reason, /rowcast resync --sync users;/)
+  assert.match(reason, /rowcast resync --sync users --accept-gap/)
+  // Another slot name than the one it streamed from, outside any group: named as such.
+  const renamed = lostReason(decideStart(null, null, 'skip', history({ recorded: { ...recorded, slot: 'old_slot' }, groupSlot: 'rowcast_group' })))
+  assert.match(renamed, /it streamed from replication slot "old_slot" and now reads "rowcast_users", which does not exist/)
+  assert.match(renamed, /`slot: old_slot`/)
+  // A resync, or an accepted gap, goes on from a new slot of its own.
+  assert.deepEqual(decideStart(null, 'resync', 'skip', history({ recorded: inGroup, groupSlot: 'rowcast_group' })), { kind: 'replace', snapshot: true })
+  assert.deepEqual(decideStart(null, 'done', 'skip', history({ recorded: inGroup, groupSlot: 'rowcast_group', gapAccepted: true })), { kind: 'replace', snapshot: false })
+})
