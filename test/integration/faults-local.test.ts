@@ -149,7 +149,7 @@ describe('delivery under faults of rowcast alone (rowcast in process and as chil
       await consumer.waitFor(1)
       const killedAt = Date.now()
       await procs[leader].kill('SIGKILL')
-      await eventually(() => follower.states(), (s) => s?.[table] === 'streaming', 30_000, 'the other daemon streaming')
+      await eventually(() => follower.states(), (s) => s?.[table] === 'streaming', 30_000, 'the other daemon streaming').catch((error: unknown) => assert.fail(`${String(error)}; its log: ${follower.logs().slice(-4_000)}`))
       await sql(env, `INSERT INTO ${table} VALUES (2, 1)`)
       await consumer.waitFor(2, 30_000)
       const takeoverMs = Date.now() - killedAt
