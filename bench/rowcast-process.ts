@@ -31,16 +31,16 @@ export function startRowcast(options: { configYaml: string; workDir: string; nam
   const configFile = join(options.workDir, `${options.name}.yaml`)
   writeFileSync(configFile, options.configYaml)
   const log = createWriteStream(join(options.workDir, `${options.name}.log`))
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), join(repoRoot, 'bin', 'rowcast.mjs'), 'run', '--config', configFile, '--skip-checks'], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), ...(process.env.ROWCAST_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), join(repoRoot, 'bin', 'rowcast.mjs'), 'run', '--config', configFile, '--skip-checks'], {
     cwd: repoRoot,
     env: { ...process.env, ROWCAST_LOG_LEVEL: options.logLevel ?? 'warn', NODE_OPTIONS: process.env.ROWCAST_BENCH_NODE_OPTIONS ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  child.stdout?.pipe(log)
-  child.stderr?.pipe(log)
+  child.stdout?.pipe(log, { end: false }) // both into one file: the first to end must not close it under the other
+  child.stderr?.pipe(log, { end: false })
   const pid = child.pid
   if (pid === undefined) throw new Error('could not start rowcast')
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => { log.end(); resolve(code) }))
   const started = performance.now()
   const samples: [number, number][] = []
   let last: Footprint | null = null
