@@ -114,22 +114,72 @@ export async function dropFromGroupPublication(client: pg.ClientBase, name: stri
   }
 }
 
+/** A transaction a joining sync waits for: its xid, and the session or prepared transaction that holds it (null: gone meanwhile). */
+export interface RunningTransaction {
+  xid: string
+  pid: number | null
+  application: string | null
+  /** pg_stat_activity's state (`idle in transaction` is the usual culprit); `prepared` for a prepared transaction. */
+  state: string | null
+  since: Date | null
+}
+
+/**
+ * Every transaction id running now. A snapshot's xip list alone misses those at or above its xmax (one past the
+ * latest *completed* xid): the newest running transactions when none after them has ended. So rowcast takes an
+ * xid of its own (every running one is below it) and adds the ids from xmax up to it that are still in progress.
+ */
+const RUNNING_XIDS = `WITH s AS (SELECT pg_current_snapshot() AS snap, pg_current_xact_id() AS me)
+  SELECT array(
+    SELECT x::text FROM s, pg_snapshot_xip(s.snap) AS x
+    UNION
+    SELECT g::text FROM s, generate_series(pg_snapshot_xmax(s.snap)::text::bigint, s.me::text::bigint - 1) AS g
+     WHERE pg_xact_status(g::text::xid8) = 'in progress'
+  )::text[] AS xids FROM s`
+
 /**
  * Waits until every transaction running now has ended (committed, aborted or prepared-and-finished). Called after
  * a table joins the group's publication: a transaction that wrote the table before that and commits after it would
  * reach the joining sync without those writes, while its snapshot reads miss them too; once the wait is over, the
- * sync's start position lies past every such commit (they are in the snapshot it reads instead).
+ * sync's start position lies past every such commit (they are in the snapshot it reads instead). A session left
+ * idle in a transaction holds the sync there for as long as it stays open: `onWaiting` hears at once, then every
+ * `tellEveryMs`, which sessions hold them (never their queries: they may hold data).
  */
-export async function waitForRunningTransactions(client: pg.ClientBase, onWaiting: (count: number) => void, pollMs = 200): Promise<void> {
-  const { rows } = await client.query<{ xids: string[] }>('SELECT array(SELECT pg_snapshot_xip(pg_current_snapshot()))::text[] AS xids')
+export async function waitForRunningTransactions(client: pg.ClientBase, onWaiting: (running: RunningTransaction[], waitedMs: number, first: boolean) => void, pollMs = 200, tellEveryMs = 30_000): Promise<void> {
+  const started = Date.now()
+  const { rows } = await client.query<{ xids: string[] }>(RUNNING_XIDS)
   let running = rows[0].xids
-  let told = false
+  let toldAt: number | null = null
   while (running.length > 0) {
     const left = await client.query<{ xids: string[] }>("SELECT array(SELECT x FROM unnest($1::text[]) AS x WHERE pg_xact_status(x::xid8) = 'in progress')::text[] AS xids", [running])
     running = left.rows[0].xids
     if (running.length === 0) return
-    if (!told) onWaiting(running.length)
-    told = true
+    const now = Date.now()
+    if (toldAt === null || now - toldAt >= tellEveryMs) {
+      onWaiting(await describeTransactions(client, running), now - started, toldAt === null)
+      toldAt = now
+    }
     await new Promise((r) => setTimeout(r, pollMs))
   }
+}
+
+/** Who holds each transaction: its session (pg_stat_activity) or its prepared transaction (pg_prepared_xacts). */
+async function describeTransactions(client: pg.ClientBase, xids: readonly string[]): Promise<RunningTransaction[]> {
+  const { rows } = await client.query<{ xid: string; pid: number | null; application: string | null; state: string | null; since: Date | null }>(
+    `SELECT x AS xid, a.pid, a.application_name AS application, coalesce(a.state, CASE WHEN p.gid IS NOT NULL THEN 'prepared' END) AS state,
+            coalesce(a.xact_start, p.prepared) AS since
+       FROM unnest($1::text[]) AS x
+       LEFT JOIN pg_stat_activity a ON a.backend_xid::text = (x::xid8::text::bigint % 4294967296)::text
+       LEFT JOIN pg_prepared_xacts p ON p.transaction::text = (x::xid8::text::bigint % 4294967296)::text`,
+    [xids],
+  )
+  return rows
+}
+
+/** One running transaction for a log line: `pid 4242 (psql, idle in transaction since 2026-12-02T09:00:00.000Z)`. */
+export function describeRunning(t: RunningTransaction): string {
+  if (t.pid === null && t.state === null) return `xid ${t.xid}` // its session ended meanwhile, or is not visible to rowcast's role
+  const who = t.pid === null ? `xid ${t.xid}` : `pid ${t.pid}`
+  const what = [t.application || null, t.state === null ? null : `${t.state}${t.since === null ? '' : ` since ${t.since.toISOString()}`}`].filter((x) => x !== null)
+  return what.length === 0 ? who : `${who} (${what.join(', ')})`
 }

@@ -6,7 +6,7 @@ import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 import { describeTable, type TableInfo } from './catalog.ts'
-import { addToGroupPublication, ensurePublication, waitForRunningTransactions, type PublicationSpec } from './publication.ts'
+import { addToGroupPublication, describeRunning, ensurePublication, waitForRunningTransactions, type PublicationSpec } from './publication.ts'
 import type { ShapeOptions } from './relation-shape.ts'
 import { settleShape } from './shape-record.ts'
 import { reselectUnchangedToast, type ReselectSpec } from './reselect-toast.ts'
@@ -271,7 +271,13 @@ export class PostgresSource implements ChangeSource {
       if (recorded !== null && recorded.slot !== group.slot && recorded.systemId === server.systemId && !gapAccepted && !snapshot && (await readSlot(control, recorded.slot)) === null) {
         throw new RowcastError('PG_SLOT_LOST', `sync "${sync}": its replication slot "${recorded.slot}" (confirmed up to ${formatLsn(recorded.confirmed)}) no longer exists, so the changes since then cannot be moved into stream group "${group.slot}". Either re-send the model: rowcast resync --sync ${sync}; or accept the gap: rowcast resync --sync ${sync} --accept-gap`)
       }
-      if (published) await waitForRunningTransactions(control, (count) => logger.info({ table: spec.table, count }, `waiting for ${count} transactions that were running when ${spec.table} joined the stream group's publication`))
+      if (published) {
+        await waitForRunningTransactions(control, (running, waitedMs, first) => {
+          const about = `transactions that were running when ${spec.table} joined the stream group's publication (one that wrote it and commits later would reach this sync only in part)`
+          if (first) logger.info({ table: spec.table, count: running.length }, `waiting for ${running.length} ${about}`)
+          else logger.warn({ table: spec.table, waitedSeconds: Math.round(waitedMs / 1000), running }, `sync "${sync}" still waits, after ${Math.round(waitedMs / 1000)} s, for ${running.length} ${about}: ${running.map(describeRunning).join('; ')}. End them (COMMIT, ROLLBACK, or pg_terminate_backend(pid)) and it starts`)
+        })
+      }
       cursor = await migrateOrStart(control, sync, recorded, group)
     }
     this.#start = cursor
