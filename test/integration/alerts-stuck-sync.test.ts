@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -12,7 +11,7 @@ import { restartPostgres } from '../support/rowcast-process.ts'
 import { parseConfig } from '../../config/load-config.ts'
 import { repoRoot } from '../../scripts/stack-env.ts'
 import { sleep } from '../support/sync-helpers.ts'
-import { actions, count, startHook } from '../support/alert-hook.ts'
+import { actions, count, payload, payloadSyncYaml, startHook, webhookAlertsYaml } from '../support/alert-hook.ts'
 
 /**
  * Issue 15, items 3–6: every state of a sync that needs a person sends one alert after its threshold and one
@@ -42,22 +41,10 @@ function withSlotChecks(config: RowcastConfig): RowcastConfig {
   return { ...config, source: { postgres: { ...config.source.postgres, slotCheckIntervalMs: 1000 } } }
 }
 
-function syncYaml(table: string, extra = ''): string {
-  return `
-  - name: ${table}
-    model: { table: public.${table} }
-    topic: ${table}
-    key: id
-    message: { column: payload }
-${extra}`
-}
-
 /** scripts/registry.sh's registry (its default port), started and stopped by the registry test. */
 const REGISTRY_URL = 'http://127.0.0.1:18081/apis/ccompat/v7'
 const registry = (command: 'up' | 'down') => promisify(execFile)('bash', [join(repoRoot, 'scripts/registry.sh'), command], { cwd: repoRoot, timeout: 180_000 })
 
-/** Rows of ~4 KiB that PostgreSQL cannot compress: the WAL grows by what is written. */
-const payload = () => JSON.stringify({ pad: randomBytes(2000).toString('hex') })
 
 describe('alerts for states that need a person (real stack, webhook on loopback)', () => {
   let env: StackEnv
@@ -68,16 +55,13 @@ describe('alerts for states that need a person (real stack, webhook on loopback)
   })
   after(() => hook.server.close())
 
-  const alertsYaml = (thresholds: string) => `
-http: { port: 0 }
-alerts: [{ type: webhook, url: "${hook.url}" }]
-alertThresholds: { ${thresholds} }`
+  const alertsYaml = (thresholds: string) => webhookAlertsYaml(hook.url, thresholds)
 
   test('a sync held by a missing topic while the WAL grows: lag and retained-WAL gauges grow, lag, slot-wal and topic-missing alerts fire once and resolve once', { timeout: 180_000 }, async () => {
     const table = uniqueName('stuck')
     const slot = TEST_GROUP // the sync shares the file's stream group (the default): the group's slot holds the WAL
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, payload text)`)
-    const config = withSlotChecks(configFor(env, syncYaml(table), alertsYaml('replicationLagBytes: 262144, topicMissingMs: 3000, slotRetainedWalBytes: 1048576')))
+    const config = withSlotChecks(configFor(env, payloadSyncYaml(table), alertsYaml('replicationLagBytes: 262144, topicMissingMs: 3000, slotRetainedWalBytes: 1048576')))
     const daemon = await runDaemon(config)
     await streaming(daemon) // the slot exists: every row written from here on is in the stream
     let writing = true
@@ -137,7 +121,7 @@ alertThresholds: { ${thresholds} }`
     const table = uniqueName('pgdown')
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, payload text)`)
     await createTopics(env, [table], 1)
-    const daemon = await runDaemon(withSlotChecks(configFor(env, syncYaml(table), alertsYaml('postgresUnreachableMs: 3000'))))
+    const daemon = await runDaemon(withSlotChecks(configFor(env, payloadSyncYaml(table), alertsYaml('postgresUnreachableMs: 3000'))))
     try {
       await streaming(daemon)
       await restartPostgres(12_000)

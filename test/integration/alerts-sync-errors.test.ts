@@ -1,11 +1,10 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import type { TelemetryEvents } from '../../core/telemetry.ts'
 import { configFor, consume, createTopics, eventually, kafkaClient, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 import { sleep } from '../support/sync-helpers.ts'
-import { actions, count, startHook } from '../support/alert-hook.ts'
+import { actions, count, payload, payloadSyncYaml, startHook, webhookAlertsYaml } from '../support/alert-hook.ts'
 
 /**
  * Issue 15, items 3–6, continued (alerts-stuck-sync.test.ts has the states that take the stack down): a permanent
@@ -13,21 +12,9 @@ import { actions, count, startHook } from '../support/alert-hook.ts'
  * slots, so they run beside the others.
  */
 
-function syncYaml(table: string, extra = ''): string {
-  return `
-  - name: ${table}
-    model: { table: public.${table} }
-    topic: ${table}
-    key: id
-    message: { column: payload }
-${extra}`
-}
-
 /** kafkajs ConfigResourceTypes.TOPIC. */
 const TOPIC_RESOURCE = 2
 
-/** Rows of ~4 KiB that PostgreSQL cannot compress. */
-const payload = () => JSON.stringify({ pad: randomBytes(2000).toString('hex') })
 
 describe('alerts for a row error and a dropped slot (real stack, webhook on loopback)', () => {
   let env: StackEnv
@@ -38,16 +25,13 @@ describe('alerts for a row error and a dropped slot (real stack, webhook on loop
   })
   after(() => hook.server.close())
 
-  const alertsYaml = (thresholds: string) => `
-http: { port: 0 }
-alerts: [{ type: webhook, url: "${hook.url}" }]
-alertThresholds: { ${thresholds} }`
+  const alertsYaml = (thresholds: string) => webhookAlertsYaml(hook.url, thresholds)
 
   test('a permanent row error under fail: one trigger and no resolve across retries; once the cause is fixed, one resolve', { timeout: 120_000 }, async () => {
     const table = uniqueName('rowfail')
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, payload text)`)
     await createTopics(env, [table], 1, { 'max.message.bytes': '2000' }) // too small for a 4 KiB row
-    const daemon = await runDaemon(configFor(env, syncYaml(table), alertsYaml('rejectedRows: 1')), { failedRetryMs: 1000 })
+    const daemon = await runDaemon(configFor(env, payloadSyncYaml(table), alertsYaml('rejectedRows: 1')), { failedRetryMs: 1000 })
     const states: TelemetryEvents['state'][] = []
     daemon.telemetry.on('state', (s) => states.push(s))
     const consumer = await consume(env, [table])
@@ -84,7 +68,7 @@ alertThresholds: { ${thresholds} }`
     await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, payload text)`)
     await createTopics(env, [table], 1)
     // A slot of its own (rowcast_<sync>) dropped: the subject of slot-identity.test.ts, here for its alert.
-    const daemon = await runDaemon(configFor(env, syncYaml(table, '    stream: dedicated'), alertsYaml('')), { failedRetryMs: 1000 })
+    const daemon = await runDaemon(configFor(env, payloadSyncYaml(table, '    stream: dedicated'), alertsYaml('')), { failedRetryMs: 1000 })
     const states: TelemetryEvents['state'][] = []
     daemon.telemetry.on('state', (s) => states.push(s))
     try {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { consume, createTopics, eventually, sql, stack, TEST_GROUP, uniqueName } from '../support/harness.ts'
+import { syncConfirmed } from '../support/sync-helpers.ts'
 
 /** The `rowcast` command as a user runs it: `node bin/rowcast.mjs …` in a child process. */
 describe('rowcast CLI', () => {
@@ -148,6 +149,9 @@ ${syncs}`)
         return sql(env, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot])
       }
       await eventually(slotState, (r) => r.rows[0]?.active === true, 30_000, 'slot active')
+      // The group's slot may be active for an earlier test's daemon still: the sync starts (at the server's position)
+      // once its cursor is recorded, after the transactions running when it joined have ended.
+      await eventually(() => syncConfirmed(env, name), (lsn) => lsn > 0n, 30_000, 'the sync\'s cursor recorded')
       await sql(env, `INSERT INTO ${name} VALUES (1, 'a@example.com')`)
       const [message] = await consumer.waitFor(1, 20_000)
       assert.deepEqual(JSON.parse(message.value), { id: 1, email: 'a@example.com' })

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { randomBytes } from 'node:crypto'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
+import { currentLsn, slotConfirmed } from '../support/sync-helpers.ts'
 import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../support/rowcast-process.ts'
 
 /**
@@ -10,18 +11,6 @@ import { dropSlotWhenFree, freePort, spawnRowcast, writeConfig } from '../suppor
  * has the faults of the stack itself): a sync that filters out every change, TOAST values, two daemons with one
  * config and the active one SIGKILLed. They run beside the other test files.
  */
-
-async function slotLsn(env: StackEnv, slot: string): Promise<bigint> {
-  const { rows } = await sql(env, 'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot])
-  const [hi, lo] = (rows[0].lsn as string).split('/')
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)
-}
-
-async function currentLsn(env: StackEnv): Promise<bigint> {
-  const { rows } = await sql(env, 'SELECT pg_current_wal_lsn()::text AS lsn')
-  const [hi, lo] = (rows[0].lsn as string).split('/')
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)
-}
 
 describe('delivery under faults of rowcast alone (rowcast in process and as child processes)', () => {
   let env: StackEnv
@@ -49,17 +38,17 @@ describe('delivery under faults of rowcast alone (rowcast in process and as chil
       await streaming(daemon)
       let produced = 0
       daemon.telemetry.on('produced', (p) => void (produced += p.count))
-      const before = await slotLsn(env, slot)
+      const before = await slotConfirmed(env, slot)
       await sql(env, `INSERT INTO ${table} SELECT g, 'x' FROM generate_series(1, 500) g`)
       const afterInserts = await currentLsn(env)
-      await eventually(() => slotLsn(env, slot), (lsn) => lsn >= afterInserts, 15_000, 'slot past the filtered inserts')
+      await eventually(() => slotConfirmed(env, slot), (lsn) => lsn >= afterInserts, 15_000, 'slot past the filtered inserts')
       // WAL of a table outside the publication: the slot moves past it too (heartbeat messages every 1 s
       // here, and keep-alive positions confirmed while nothing is in flight).
       await sql(env, `INSERT INTO ${other} SELECT generate_series(1, 100)`)
       const afterOther = await currentLsn(env)
-      await eventually(() => slotLsn(env, slot), (lsn) => lsn >= afterOther, 15_000, 'slot past unrelated WAL')
+      await eventually(() => slotConfirmed(env, slot), (lsn) => lsn >= afterOther, 15_000, 'slot past unrelated WAL')
       assert.equal(produced, 0, 'nothing was sent: every change was filtered')
-      assert.ok((await slotLsn(env, slot)) > before)
+      assert.ok((await slotConfirmed(env, slot)) > before)
     } finally {
       await daemon.stop()
       await dropSlotWhenFree(env, slot)

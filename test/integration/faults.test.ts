@@ -2,6 +2,7 @@ import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { consume, createTopics, eventually, kafkaClient, sql, stack, TEST_GROUP, uniqueName } from '../support/harness.ts'
+import { currentLsn, slotConfirmed } from '../support/sync-helpers.ts'
 import { allArrived, checkDelivery } from '../support/delivery-check.ts'
 import { dropSlotWhenFree, freePort, restartPostgres, spawnRowcast, stackCommand, startWriter, writeConfig, type RowcastProcess } from '../support/rowcast-process.ts'
 
@@ -22,18 +23,6 @@ async function waitState(proc: RowcastProcess, sync: string, state: string, time
   await eventually(() => proc.states(), (s) => s?.[sync] === state, timeoutMs, `sync ${sync} ${state}`).catch((error: Error) => {
     throw new Error(`${error.message}\nrowcast logs: ${proc.logs().slice(-3_000)}`)
   })
-}
-
-async function slotLsn(env: StackEnv, slot: string): Promise<bigint> {
-  const { rows } = await sql(env, 'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot])
-  const [hi, lo] = (rows[0].lsn as string).split('/')
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)
-}
-
-async function currentLsn(env: StackEnv): Promise<bigint> {
-  const { rows } = await sql(env, 'SELECT pg_current_wal_lsn()::text AS lsn')
-  const [hi, lo] = (rows[0].lsn as string).split('/')
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)
 }
 
 /** The positions rowcast logged "starting replication" (a dedicated stream's) or its stream group's from, in order. */
@@ -90,7 +79,7 @@ describe('delivery under faults (rowcast as a child process)', () => {
       // (2) PostgreSQL restart: rowcast reconnects and resumes from the slot's confirmed position (the sync shares
       // the file's stream group, the default: the group's slot).
       const slot = TEST_GROUP
-      const confirmedBefore = await slotLsn(env, slot)
+      const confirmedBefore = await slotConfirmed(env, slot)
       const startsBefore = replicationStarts(proc).length
       const fastShutdown = await restartPostgres(2_000)
       await eventually(() => replicationStarts(proc), (s) => s.length > startsBefore, 60_000, 'replication restarted')
@@ -103,7 +92,7 @@ describe('delivery under faults (rowcast as a child process)', () => {
       figures.pgResumedFrom = `${resumedFrom.toString(16)} (confirmed before: ${confirmedBefore.toString(16)})`
       figures.fastShutdown = fastShutdown
       await waitState(proc, table, 'streaming')
-      await eventually(() => slotLsn(env, slot), (lsn) => lsn > resumedFrom, 30_000, 'slot advancing after the PostgreSQL restart')
+      await eventually(() => slotConfirmed(env, slot), (lsn) => lsn > resumedFrom, 30_000, 'slot advancing after the PostgreSQL restart')
 
       // (3) SIGKILL rowcast three times while the writer commits.
       for (let i = 0; i < 3; i++) {
@@ -179,7 +168,7 @@ describe('delivery under faults (rowcast as a child process)', () => {
       peakRssKb = Math.max(peakRssKb, proc.peakRssKb())
       console.log(`big transaction: ${rows} rows in one transaction (commit took ${committedMs} ms) delivered in ${seconds.toFixed(1)} s (${Math.round(rows / seconds)} rows/s); rowcast peak RSS ${Math.round(peakRssKb / 1024)} MiB (${Math.round(idleRssKb / 1024)} MiB before)`)
       assert.ok(peakRssKb < 512 * 1024, `peak RSS ${peakRssKb} kB stays bounded`)
-      await eventually(() => slotLsn(env, TEST_GROUP), (lsn) => lsn >= afterCommit, 20_000, 'the group\'s slot confirmed past the transaction')
+      await eventually(() => slotConfirmed(env, TEST_GROUP), (lsn) => lsn >= afterCommit, 20_000, 'the group\'s slot confirmed past the transaction')
     } finally {
       await proc.kill('SIGKILL')
       await dropSlotWhenFree(env, TEST_GROUP)

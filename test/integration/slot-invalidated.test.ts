@@ -72,40 +72,35 @@ describe('slot identity: an invalidated slot is loud', () => {
     }
   }
 
-  test('a slot of its own invalidated by max_slot_wal_keep_size while the daemon was stopped: failed with PG_SLOT_LOST', { timeout: 180_000 }, async () => {
-    const { table, slot, config } = await setup('slotlost', 'dedicated')
-    await invalidate(table, slot, config)
+  /** Starts the daemon on the invalidated slot: its sync fails with PG_SLOT_LOST, the reason matching each of `reasons`, never streaming. */
+  async function failsLoudly(table: string, config: ReturnType<typeof parseConfig>, reasons: RegExp[]): Promise<void> {
     const log = memoryLogger()
     const daemon = await runDaemon(config, { logger: log.logger })
     const states = record(daemon, 'state')
     try {
       await eventually(() => states.filter((s) => s.state === 'failed'), (f) => f.length > 0, 30_000, `sync failed (states: ${states.map((s) => `${s.state} ${s.reason ?? ''}`).join(', ')})`)
       const failed = states.find((s) => s.state === 'failed')
-      assert.match(failed?.reason ?? '', /invalidated/)
-      assert.match(failed?.reason ?? '', /confirmed up to [0-9A-F]+\/[0-9A-F]+/)
-      assert.ok(failures(log.lines).some((f) => f.code === 'PG_SLOT_LOST'), JSON.stringify(failures(log.lines)))
-    } finally {
-      await daemon.stop()
-      await dropSyncs(env, [table])
-    }
-  })
-
-  test('the stream group\'s slot invalidated while the daemon was stopped: its sync fails with PG_SLOT_LOST saying how to go on', { timeout: 180_000 }, async () => {
-    const { table, slot, config } = await setup('grouplost', 'shared')
-    await invalidate(table, slot, config)
-    const log = memoryLogger()
-    const daemon = await runDaemon(config, { logger: log.logger })
-    const states = record(daemon, 'state')
-    try {
-      await eventually(() => states.filter((s) => s.state === 'failed'), (f) => f.length > 0, 30_000, `sync failed (states: ${states.map((s) => `${s.state} ${s.reason ?? ''}`).join(', ')})`)
-      const failed = states.find((s) => s.state === 'failed')
-      assert.match(failed?.reason ?? '', new RegExp(`"${slot}" of the stream group was invalidated`))
-      assert.match(failed?.reason ?? '', /pg_drop_replication_slot/)
+      for (const reason of reasons) assert.match(failed?.reason ?? '', reason)
       assert.ok(failures(log.lines).some((f) => f.code === 'PG_SLOT_LOST'), JSON.stringify(failures(log.lines)))
       assert.ok(!states.some((s) => s.state === 'streaming'), 'never streamed from a re-created slot')
     } finally {
       await daemon.stop()
       await dropSyncs(env, [table])
+    }
+  }
+
+  test('a slot of its own invalidated by max_slot_wal_keep_size while the daemon was stopped: failed with PG_SLOT_LOST', { timeout: 180_000 }, async () => {
+    const { table, slot, config } = await setup('slotlost', 'dedicated')
+    await invalidate(table, slot, config)
+    await failsLoudly(table, config, [/invalidated/, /confirmed up to [0-9A-F]+\/[0-9A-F]+/])
+  })
+
+  test('the stream group\'s slot invalidated while the daemon was stopped: its sync fails with PG_SLOT_LOST saying how to go on', { timeout: 180_000 }, async () => {
+    const { table, slot, config } = await setup('grouplost', 'shared')
+    await invalidate(table, slot, config)
+    try {
+      await failsLoudly(table, config, [new RegExp(`"${slot}" of the stream group was invalidated`), /pg_drop_replication_slot/])
+    } finally {
       await sql(env, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot])
     }
   })

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName, type Received } from '../support/harness.ts'
+import { finalsOf, PAD, sharedSyncYaml } from '../support/stream-group-fixtures.ts'
 import { watchCommitPositions } from '../support/commit-positions.ts'
 import { checkDelivery } from '../support/delivery-check.ts'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -13,22 +14,6 @@ import { memoryLogger } from '../support/sync-helpers.ts'
  * A stream group (`stream: shared`, stream-group.test.ts): a sync that cannot deliver is parked while the others go
  * on, and catches up later; a SIGKILL while the group's syncs stand at different positions loses nothing.
  */
-
-const PAD = 'x'.repeat(3_000)
-
-async function finalsOf(env: StackEnv, table: string): Promise<Map<number, number>> {
-  const result = await sql(env, `SELECT id, n FROM ${table}`)
-  return new Map(result.rows.map((r: { id: number; n: number }) => [r.id, r.n]))
-}
-
-function syncYaml(name: string, table: string, topic: string): string {
-  return `  - name: ${name}
-    stream: shared
-    model: { table: ${table}, columns: [id, n, pad] }
-    topic: ${topic}
-    message: { format: json, mapping: { id: id, n: n } }
-`
-}
 
 describe('stream group (stream: shared): parking', () => {
   let env: StackEnv
@@ -45,7 +30,7 @@ describe('stream group (stream: shared): parking', () => {
     }
     const [missing, ...healthy] = names
     await createTopics(env, healthy, 1)
-    const config = configFor(env, names.map((name) => syncYaml(name, name, name)).join(''), `limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20\nhttp:\n  port: ${await freePort()}`)
+    const config = configFor(env, names.map((name) => sharedSyncYaml(name, name, name)).join(''), `limits:\n  maxInFlightMessages: 50\n  maxBatchRows: 20\nhttp:\n  port: ${await freePort()}`)
     // Info: the alerts' notices are logged (a trigger at warn, its resolve at info).
     const log = memoryLogger('info')
     const daemon = await runDaemon({ ...config, source: { postgres: { ...config.source.postgres, slotCheckIntervalMs: 500, streamGroup: { slot: group, parkAfterMs: 1_000 } } } }, { logger: log.logger })
@@ -125,7 +110,7 @@ describe('stream group under SIGKILL (rowcast as a child process)', () => {
     const [behind, ...ahead] = names
     await createTopics(env, ahead, 1)
     const port = await freePort()
-    const file = writeConfig(env, names.map((name) => syncYaml(name, name, name)).join(''), port)
+    const file = writeConfig(env, names.map((name) => sharedSyncYaml(name, name, name)).join(''), port)
     // The group's slot, and a sync that cannot deliver parked after 1 s; small in-flight bound.
     writeFileSync(file, readFileSync(file, 'utf8')
       .replace(/^ {4}streamGroup: .*$/m, `    streamGroup: { slot: ${group}, parkAfterMs: 1000 }`)

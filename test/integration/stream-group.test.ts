@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
+import { finalsOf, PAD, sharedSyncYaml } from '../support/stream-group-fixtures.ts'
 import { allArrived, checkDelivery } from '../support/delivery-check.ts'
 import { dropSlotWhenFree, restartPostgres } from '../support/rowcast-process.ts'
 
@@ -10,22 +11,6 @@ import { dropSlotWhenFree, restartPostgres } from '../support/rowcast-process.ts
  * its own position. Here the test that limits the server's replication slots (and restarts PostgreSQL for it);
  * parking and SIGKILL, which disturb no other test, are in stream-group-park.test.ts (run beside the others).
  */
-
-const PAD = 'x'.repeat(3_000)
-
-async function finalsOf(env: StackEnv, table: string): Promise<Map<number, number>> {
-  const result = await sql(env, `SELECT id, n FROM ${table}`)
-  return new Map(result.rows.map((r: { id: number; n: number }) => [r.id, r.n]))
-}
-
-function syncYaml(name: string, table: string, topic: string): string {
-  return `  - name: ${name}
-    stream: shared
-    model: { table: ${table}, columns: [id, n, pad] }
-    topic: ${topic}
-    message: { format: json, mapping: { id: id, n: n } }
-`
-}
 
 describe('stream group (stream: shared)', () => {
   let env: StackEnv
@@ -56,7 +41,7 @@ describe('stream group (stream: shared)', () => {
         await sql(env, `INSERT INTO ${name} SELECT g, 0, '' FROM generate_series(1, 5) g`)
       }
       await createTopics(env, names, 1)
-      const config = configFor(env, names.map((name) => syncYaml(name, name, name)).join(''))
+      const config = configFor(env, names.map((name) => sharedSyncYaml(name, name, name)).join(''))
       const daemon = await runDaemon({ ...config, source: { postgres: { ...config.source.postgres, streamGroup: { slot: group, parkAfterMs: 30_000 } } } })
       const consumer = await consume(env, names)
       try {

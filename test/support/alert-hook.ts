@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -32,3 +33,25 @@ export function actions(notices: readonly Notice[], sync: string): string[] {
 export function count(notices: readonly Notice[], sync: string, what: string): number {
   return actions(notices, sync).filter((a) => a === what).length
 }
+
+/** The config's alerting part: the webhook at `url`, the given thresholds, and an HTTP port of its own. */
+export function webhookAlertsYaml(url: string, thresholds: string): string {
+  return `
+http: { port: 0 }
+alerts: [{ type: webhook, url: "${url}" }]
+alertThresholds: { ${thresholds} }`
+}
+
+/** The alert tests' sync: a table's `payload` column as the message, keyed by id (`extra`: more of its lines). */
+export function payloadSyncYaml(table: string, extra = ''): string {
+  return `
+  - name: ${table}
+    model: { table: public.${table} }
+    topic: ${table}
+    key: id
+    message: { column: payload }
+${extra}`
+}
+
+/** Rows of ~4 KiB that PostgreSQL cannot compress: the WAL grows by what is written. */
+export const payload = (): string => JSON.stringify({ pad: randomBytes(2000).toString('hex') })
