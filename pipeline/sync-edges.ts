@@ -67,10 +67,11 @@ export function syncEdges(options: SyncEdgesOptions): AttemptEdges {
         snapshotParallelism: sync.snapshot.parallelism,
         ...(sync.snapshot.chunkTimeMs === undefined ? {} : { chunkTimeMs: sync.snapshot.chunkTimeMs }),
         ...(sync.snapshot.maxRowsPerSecond === undefined ? {} : { maxSnapshotRowsPerSecond: sync.snapshot.maxRowsPerSecond }),
-        // A snapshot chunk goes to Kafka in slices, each while less than half a request is in flight: a live
-        // change waits for the request in flight and the next, not for whole chunks (and never for the in-flight
-        // bound's pause). Exactly-once keeps a chunk within its watermark's transaction.
-        ...(sync.delivery === 'exactly-once' ? {} : { snapshotSlices: { rows: SNAPSHOT_SLICE_ROWS, maxInFlightMessages: Math.min(limits.maxRequestMessages, limits.maxInFlightMessages / 2) / 2 } }),
+        // A snapshot chunk goes to Kafka in slices, each while less than a quarter of a request is in flight: a
+        // live change waits for that, not for whole chunks (and never for the in-flight bound's pause); half a
+        // request kept the rate ~10 % higher and live p99 over 100 ms in the snapshot bench. Exactly-once keeps a
+        // chunk within its watermark's transaction.
+        ...(sync.delivery === 'exactly-once' ? {} : { snapshotSlices: { rows: SNAPSHOT_SLICE_ROWS, maxInFlightMessages: Math.min(limits.maxRequestMessages, limits.maxInFlightMessages / 2) / 4 } }),
         ...(sync.stream === 'shared' && options.group !== undefined ? { group: options.group } : {}),
         logger,
         events: {

@@ -38,6 +38,16 @@ export class ChunkProgress {
     return advanced ? { progress: this.#position, last } : null
   }
 
+  /** Where the run from the start ends. */
+  get position(): SnapshotProgress {
+    return this.#position
+  }
+
+  /** Whether no chunk delivered waits behind a gap. */
+  get gapless(): boolean {
+    return this.#waiting.size === 0
+  }
+
   /** Chunks delivered so far, in or out of the run from the start. */
   get delivered(): number {
     return this.#next + this.#waiting.size

@@ -33,9 +33,8 @@ export interface SnapshotCoordinatorOptions extends Pick<ChunkedSnapshotOptions,
   logger: Logger
 }
 
-interface PlacedChunk extends DeliveredChunk {
-  commitLsn: Lsn
-}
+/** Placed in the stream at `commitLsn`: a whole chunk, or (one reader by key, sliced) a slice ending at a row's mark. */
+type Placed = (DeliveredChunk & { commitLsn: Lsn; mark?: undefined }) | { commitLsn: Lsn; mark: { after: string[]; rows: number } }
 
 /**
  * Runs the sync's chunked snapshot beside its stream, one run at a time: started when the source starts
@@ -44,6 +43,8 @@ interface PlacedChunk extends DeliveredChunk {
  * checkpoint confirmed past its high watermark, i.e. once Kafka acknowledged every message up to it; with
  * several readers chunks may be delivered out of order, and the position recorded is the end of the
  * longest run of delivered chunks from the start (a later chunk delivered early is read again after a crash).
+ * One reader by key, sliced: each delivered slice is recorded too (its last row's key), so a crash re-sends
+ * at most what was in flight and not yet recorded, not the chunk's slices already in Kafka.
  */
 export class SnapshotCoordinator {
   readonly #control: pg.ClientBase
@@ -51,8 +52,8 @@ export class SnapshotCoordinator {
   #merge: WatermarkMerge | null = null
   #runner: ChunkedSnapshot | null = null
   #from: SnapshotProgress | null = null
-  /** Chunks placed in the stream, not yet confirmed, in stream order. */
-  #placed: PlacedChunk[] = []
+  /** Chunks and marked slices placed in the stream, not yet confirmed, in stream order. */
+  #placed: Placed[] = []
   /** The position the run may record, from the chunks delivered so far. */
   #progress = new ChunkProgress({ after: null, rows: 0, run: '' })
   /** The seq of the run's last chunk, once placed. */
@@ -167,7 +168,10 @@ export class SnapshotCoordinator {
       while (this.#emit !== null && merge === this.#merge && !this.#inTransaction && merge.waiting && (room?.() ?? true)) {
         const rows = merge.take(sliceRows, this.#position, (slice) => this.#number(slice))
         if (rows === null) break
-        if (rows.length > 0) this.#emit({ items: rows, commitLsn: null, commitTime: Date.now(), txId: 0 })
+        if (rows.length === 0) continue
+        this.#emit({ items: rows, commitLsn: null, commitTime: Date.now(), txId: 0 })
+        const mark = rows[rows.length - 1]?.snapshot
+        if (mark !== undefined) this.#placed.push({ commitLsn: this.#position, mark: { after: mark.key, rows: mark.rows } })
       }
     } finally {
       this.#pumping = false
@@ -183,10 +187,18 @@ export class SnapshotCoordinator {
     let confirmed = 0
     while (confirmed < this.#placed.length && this.#placed[confirmed].commitLsn < position) confirmed++
     if (confirmed === 0) return
-    const advanced = this.#progress.deliver(this.#placed.splice(0, confirmed))
-    if (advanced === null) return
+    const entries = this.#placed.splice(0, confirmed)
+    const advanced = this.#progress.deliver(entries.filter((entry) => entry.mark === undefined))
+    let { progress, last } = advanced ?? { progress: null, last: false }
+    // A slice confirmed after the last whole chunk: the snapshot stands at its last row (rows are marked only
+    // where they reach Kafka in key order, so everything before that row is in Kafka too).
+    const slice = entries[entries.length - 1]?.mark
+    if (slice !== undefined && !last && this.#progress.gapless && slice.rows > this.#progress.position.rows) {
+      progress = { ...this.#progress.position, after: slice.after, rows: slice.rows }
+      last = false
+    }
+    if (progress === null) return
     const { sync, logger } = this.#options
-    const { progress, last } = advanced
     this.#writes = this.#writes
       .then(() => recordChunk(this.#control, sync, progress))
       .then(() => (last ? finishBackfill(this.#control, sync).then(() => logger.info({ rows: progress.rows }, 'snapshot delivered')) : undefined))
@@ -211,7 +223,8 @@ export class SnapshotCoordinator {
     this.#number(merged.rows)
     this.#placed.push({ commitLsn, seq: chunk.seq, end: chunk.end, sent, last: chunk.last })
     if (chunk.last) this.#lastSeq = chunk.seq
-    const finished = this.#lastSeq !== null && this.#placed.length + this.#progress.delivered === this.#lastSeq + 1
+    const placedChunks = this.#placed.reduce((n, entry) => n + (entry.mark === undefined ? 1 : 0), 0)
+    const finished = this.#lastSeq !== null && placedChunks + this.#progress.delivered === this.#lastSeq + 1
     this.#options.onProgress(this.#rows, finished ? this.#rows : Math.max(estimated, this.#rows), sent)
     if (finished) {
       this.#from = null

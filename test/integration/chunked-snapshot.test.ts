@@ -125,6 +125,9 @@ describe('chunked snapshot beside the stream', () => {
       assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} keys whose last message is not the row in PostgreSQL`)
       assert.ok(commits > 100, `the writer committed during the backfill (${commits})`)
       assert.ok(resent <= 2 * CHUNK_ROWS, `rows re-sent because of the kills: ${resent} (at most two chunks, ${2 * CHUNK_ROWS})`)
+    } catch (error) {
+      t.diagnostic(`rowcast's log since the last start:\n${proc.logs()}`)
+      throw error
     } finally {
       await writer.stop()
       await proc.kill('SIGKILL')

@@ -7,11 +7,10 @@ import type { StackEnv } from '../../scripts/stack-env.ts'
 import { configFor, consume, createTopics, runDaemon, sql, stack, streaming, uniqueName } from '../support/harness.ts'
 import { kafkajsFastPaths } from '../../connectors/kafka/kafkajs/patch.ts'
 import { groupMessagesPerPartition } from '../../connectors/kafka/kafkajs/group-messages.ts'
-import { encodeRecord, type EncoderLike, type RecordInput } from '../../connectors/kafka/kafkajs/record-encoder.ts'
 
 /**
  * The in-process suites test what ships: the harness takes kafkajs through the daemon's install path, so
- * the daemon it runs (and the test's own consumers) use rowcast's grouping and record encoder.
+ * the daemon it runs (and the test's own consumers) use rowcast's grouping and produce request.
  */
 
 const require = createRequire(import.meta.url)
@@ -26,7 +25,7 @@ test('a daemon run by the harness produces through the kafkajs fast paths, and l
   const topic = uniqueName('fast_paths')
   await sql(env, `CREATE TABLE ${table} (id int PRIMARY KEY, name text)`)
   await createTopics(env, [topic], 2)
-  const lines: { msg: string; grouping?: boolean; recordEncoder?: boolean }[] = []
+  const lines: { msg: string; grouping?: boolean; produceRequest?: boolean }[] = []
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _encoding, done) => void (lines.push(JSON.parse(chunk.toString())), done()) }))
   const daemon = await runDaemon(configFor(env, `
   - name: ${table}
@@ -46,10 +45,11 @@ test('a daemon run by the harness produces through the kafkajs fast paths, and l
     await daemon.stop()
   }
 
-  assert.deepEqual(kafkajsFastPaths(), { version: (require('kafkajs/package.json') as { version: string }).version, grouping: true, recordEncoder: true, reason: null })
+  assert.deepEqual(kafkajsFastPaths(), { version: (require('kafkajs/package.json') as { version: string }).version, grouping: true, produceRequest: true, reason: null })
   assert.equal(require.cache[require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js')]?.exports, groupMessagesPerPartition, "kafkajs' grouping module is rowcast's")
-  const record = (require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: RecordInput) => EncoderLike)({ key: 'k', value: 'v', headers: { h: 'x' } })
-  assert.deepEqual(record.buf, encodeRecord({ key: 'k', value: 'v', headers: { h: 'x' } }), "kafkajs' record module is rowcast's encoder")
+  const produce: unknown = require.cache[require.resolve('kafkajs/src/protocol/requests/produce/v3/request.js')]?.exports
+  assert.equal(typeof produce, 'function')
+  assert.match(String(produce), /encodeProduceRequest/, "kafkajs' produce request module is rowcast's (kafkajs' own builds topicEncoder)")
   const logged = lines.filter((l) => l.msg.startsWith('kafkajs fast paths'))
-  assert.deepEqual(logged.map(({ msg, grouping, recordEncoder }) => ({ msg, grouping, recordEncoder })), [{ msg: 'kafkajs fast paths active: grouping, record encoder', grouping: true, recordEncoder: true }])
+  assert.deepEqual(logged.map(({ msg, grouping, produceRequest }) => ({ msg, grouping, produceRequest })), [{ msg: 'kafkajs fast paths active: grouping, produce request', grouping: true, produceRequest: true }])
 })

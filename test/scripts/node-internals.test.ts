@@ -41,5 +41,5 @@ test('bin/rowcast.mjs sets its V8 heap flag without a complaint from V8', () => 
 
 test('the kafkajs fast paths install (kafkajs loads through rowcast on this Node)', () => {
   const status = installKafkajsFastPaths()
-  assert.deepEqual({ grouping: status.grouping, recordEncoder: status.recordEncoder, reason: status.reason }, { grouping: true, recordEncoder: true, reason: null })
+  assert.deepEqual({ grouping: status.grouping, produceRequest: status.produceRequest, reason: status.reason }, { grouping: true, produceRequest: true, reason: null })
 })

@@ -1,9 +1,9 @@
 /**
  * A Kafka record (v2 message format, `Record` of a RecordBatch) encoded the way kafkajs' own
- * `protocol/recordBatch/record/v0` does, byte for byte, but into one exactly-sized buffer. kafkajs builds
- * each record from two or more zero-filled 512-byte encoders and one small Buffer per varint: about 40 % of
- * everything rowcast allocated, and the garbage that made its heap grow. patch.ts puts this in kafkajs'
- * place; it returns a kafkajs Encoder holding the bytes, which is what RecordBatch expects.
+ * `protocol/recordBatch/record/v0` does, byte for byte, but sized first and written in place (into the
+ * produce request's one buffer, produce-request.ts). kafkajs builds each record from two or more zero-filled
+ * 512-byte encoders and one small Buffer per varint: about 40 % of everything rowcast allocated, and the
+ * garbage that made its heap grow.
  *
  * Record => Length:varint Attributes:int8 TimestampDelta:varlong OffsetDelta:varint
  *           Key:varint-bytes Value:varint-bytes Headers:[HeaderKey:varint-string HeaderValue:varint-bytes]
@@ -22,45 +22,65 @@ export interface EncoderLike {
   offset: number
 }
 
-export function recordEncoder(encoderPrototype: object): (record: RecordInput) => EncoderLike {
-  return (record) => {
-    const buf = encodeRecord(record)
-    const encoder = Object.create(encoderPrototype) as EncoderLike
-    encoder.buf = buf
-    encoder.offset = buf.length
-    return encoder
-  }
+/** A kafkajs Encoder holding `buf` (what kafkajs' callers of an encoder read: `buf`, `offset`, `buffer`). */
+export function encoderOf(encoderPrototype: object, buf: Buffer): EncoderLike {
+  const encoder = Object.create(encoderPrototype) as EncoderLike
+  encoder.buf = buf
+  encoder.offset = buf.length
+  return encoder
 }
 
 export function encodeRecord({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }: RecordInput): Buffer {
-  const keyBytes = asBytes(key)
-  const valueBytes = asBytes(value)
-  const headerList: [string, Buffer | string | null][] = []
+  const body = recordBodySize(offsetDelta, timestampDelta, key, value, headers)
+  const buf = Buffer.allocUnsafe(recordSize(body))
+  const end = writeRecord(buf, 0, body, offsetDelta, timestampDelta, key, value, headers)
+  if (end !== buf.length) throw new Error(`record encoding wrote ${end} of ${buf.length} bytes`)
+  return buf
+}
+
+/** The bytes a record of this body size takes, its length prefix included. */
+export function recordSize(bodySize: number): number {
+  return uvarintSize(zigZag(bodySize)) + bodySize
+}
+
+/** Writes a record whose body is `bodySize` bytes (recordBodySize) at `pos`; returns the position after it. */
+export function writeRecord(buf: Buffer, pos: number, bodySize: number, offsetDelta: number, timestampDelta: number | string, key: Bytes, value: Bytes, headers: RecordInput['headers'] = {}): number {
+  pos = writeUVarInt(buf, pos, zigZag(bodySize))
+  buf[pos++] = 0 // attributes: none are used
+  pos = writeUVarInt(buf, pos, zigZag(Number(timestampDelta)))
+  pos = writeUVarInt(buf, pos, zigZag(offsetDelta))
+  pos = writeBytes(buf, pos, asBytes(key))
+  pos = writeBytes(buf, pos, asBytes(value))
+  pos = writeUVarInt(buf, pos, zigZag(headerCount(headers)))
   for (const name of Object.keys(headers)) {
     const entry = headers[name]
-    if (Array.isArray(entry)) for (const v of entry) headerList.push([name, asBytes(v)])
-    else headerList.push([name, asBytes(entry)])
+    if (Array.isArray(entry)) {
+      for (const v of entry) pos = writeBytes(buf, writeBytes(buf, pos, name), asBytes(v))
+    } else {
+      pos = writeBytes(buf, writeBytes(buf, pos, name), asBytes(entry))
+    }
   }
-  const timestamp = zigZag(Number(timestampDelta))
-  const offset = zigZag(offsetDelta)
-  let body = 1 + uvarintSize(timestamp) + uvarintSize(offset) + bytesSize(keyBytes) + bytesSize(valueBytes) + uvarintSize(zigZag(headerList.length))
-  for (const [name, v] of headerList) body += bytesSize(name) + bytesSize(v)
+  return pos
+}
 
-  const bodyLength = zigZag(body)
-  const buf = Buffer.allocUnsafe(uvarintSize(bodyLength) + body)
-  let pos = writeUVarInt(buf, 0, bodyLength)
-  buf[pos++] = 0 // attributes: none are used
-  pos = writeUVarInt(buf, pos, timestamp)
-  pos = writeUVarInt(buf, pos, offset)
-  pos = writeBytes(buf, pos, keyBytes)
-  pos = writeBytes(buf, pos, valueBytes)
-  pos = writeUVarInt(buf, pos, zigZag(headerList.length))
-  for (const [name, v] of headerList) {
-    pos = writeBytes(buf, pos, name)
-    pos = writeBytes(buf, pos, v)
+/** A record's bytes after its length prefix. */
+export function recordBodySize(offsetDelta: number, timestampDelta: number | string, key: Bytes, value: Bytes, headers: RecordInput['headers'] = {}): number {
+  let body = 1 + uvarintSize(zigZag(Number(timestampDelta))) + uvarintSize(zigZag(offsetDelta)) + bytesSize(asBytes(key)) + bytesSize(asBytes(value)) + uvarintSize(zigZag(headerCount(headers)))
+  for (const name of Object.keys(headers)) {
+    const entry = headers[name]
+    if (Array.isArray(entry)) for (const v of entry) body += bytesSize(name) + bytesSize(asBytes(v))
+    else body += bytesSize(name) + bytesSize(asBytes(entry))
   }
-  if (pos !== buf.length) throw new Error(`record encoding wrote ${pos} of ${buf.length} bytes`)
-  return buf
+  return body
+}
+
+function headerCount(headers: NonNullable<RecordInput['headers']>): number {
+  let count = 0
+  for (const name of Object.keys(headers)) {
+    const entry = headers[name]
+    count += Array.isArray(entry) ? entry.length : 1
+  }
+  return count
 }
 
 /** kafkajs writes Buffers as they are and anything else as its String(). */

@@ -10,7 +10,9 @@ test('chunks delivered out of order (parallel readers): the position is the end 
   assert.deepEqual(progress.deliver([chunk(0)]), { progress: { after: ['30'], rows: 130, run: 'r1' }, last: false }, 'the gap filled: straight to the end of chunk 2')
   assert.deepEqual(progress.deliver([chunk(4, true)]), null, 'the last chunk, after a gap: not done yet')
   assert.equal(progress.delivered, 4)
+  assert.deepEqual({ position: progress.position, gapless: progress.gapless }, { position: { after: ['30'], rows: 130, run: 'r1' }, gapless: false }, 'chunk 4 waits behind the gap: a slice of chunk 3 may not be recorded past it')
   assert.deepEqual(progress.deliver([chunk(3)]), { progress: { after: ['50'], rows: 150, run: 'r1' }, last: true }, 'every chunk up to the last one: done')
+  assert.equal(progress.gapless, true)
 })
 
 test('a chunk with no position of its own (an empty last chunk) keeps the one before', () => {
