@@ -69,6 +69,9 @@ export interface SourceChange {
   snapshot?: SnapshotMark
 }
 
+/** The `lsn` of a snapshot row (backfill, resync): it was read beside the stream, at no position of its own. */
+export const SNAPSHOT_ROW_LSN = '0/0'
+
 /**
  * Where a chunked snapshot stands once a row is delivered: its run (a backfill or resync, started anew by
  * each resync), the row's key (text values, in key order) and the rows sent so far including it. Snapshot

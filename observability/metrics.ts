@@ -121,7 +121,7 @@ function defineMetrics(registry: Registry) {
     deadLettered: counter('rowcast_rows_dead_lettered_total', 'Row changes sent to the dead-letter topic, by reason.', ['sync', 'reason']),
     truncates: counter('rowcast_truncates_total', 'TRUNCATE statements seen on a source table.', ['sync', 'table']),
     produceLatency: new Histogram({ name: 'rowcast_kafka_produce_latency_seconds', help: 'Time from sending a batch to Kafka to its acknowledgement.', labelNames: ['sync'], buckets: PRODUCE_BUCKETS, registers }),
-    endToEndLatency: new Histogram({ name: 'rowcast_end_to_end_latency_seconds', help: 'Time from the PostgreSQL commit of a row change to the Kafka acknowledgement of its message.', labelNames: ['sync'], buckets: END_TO_END_BUCKETS, registers }),
+    endToEndLatency: new Histogram({ name: 'rowcast_end_to_end_latency_seconds', help: 'Time from the PostgreSQL commit of a row change to the Kafka acknowledgement of its message (snapshot rows are not timed).', labelNames: ['sync'], buckets: END_TO_END_BUCKETS, registers }),
     inFlightMessages: gauge('rowcast_in_flight_messages', 'Messages sent to Kafka and not yet acknowledged.'),
     inFlightBytes: gauge('rowcast_in_flight_bytes', 'Bytes sent to Kafka and not yet acknowledged.'),
     pendingBatches: gauge('rowcast_checkpoint_pending_batches', 'Batches opened in the checkpoint and not yet confirmed (a run of filtered-out batches counts once).'),

@@ -1,4 +1,4 @@
-import type { ModelChange, OutgoingMessage, RejectedChange } from '../core/changes.ts'
+import { SNAPSHOT_ROW_LSN, type ModelChange, type OutgoingMessage, type RejectedChange } from '../core/changes.ts'
 import type { DeliveredMessage } from '../core/contracts.ts'
 import type { RowcastError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
@@ -39,7 +39,9 @@ export class DeliveryRecords {
       if (t === undefined) byTopic.set(d.message.topic, (t = { count: 0, bytes: 0, latencies: [] }))
       t.count++
       t.bytes += d.bytes
-      if (d.commitTime > 0) t.latencies.push(now - d.commitTime)
+      // Commit → ack of changes only: a snapshot row has no commit (its batch's time is when it was sent), and
+      // a backfill's many fast rows would hide the live stream's latency while it runs.
+      if (d.commitTime > 0 && d.message.change.lsn !== SNAPSHOT_ROW_LSN) t.latencies.push(now - d.commitTime)
       received[d.message.change.type]++
     }
     for (const [topic, t] of byTopic) telemetry.emit('produced', { sync, topic, count: t.count, bytes: t.bytes, produceLatencyMs, endToEndLatenciesMs: t.latencies })

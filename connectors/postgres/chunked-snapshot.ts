@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import pg from 'pg'
-import type { ColumnInfo, Row, SourceChange } from '../../core/changes.ts'
+import { SNAPSHOT_ROW_LSN, type ColumnInfo, type Row, type SourceChange } from '../../core/changes.ts'
 import { RowcastError, errorMessage } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { KeyRangePlan, PageRangePlan, type ChunkPlan, type PlannedChunk } from './chunk-plan.ts'
@@ -207,8 +207,8 @@ export class ChunkedSnapshot {
         }
         // Its mark: the key it resumes after once delivered (the coordinator numbers the rows sent). Only where
         // rows reach Kafka in key order (one reader, by key); otherwise the resume is the contiguous chunk position.
-        if (!marked) return { op: 'insert', table, row, previous: null, previousIsFull: false, lsn: '0/0' }
-        return { op: 'insert', table, row, previous: null, previousIsFull: false, lsn: '0/0', snapshot: { run: from.run, key: keyOf(values), rows: 0 } }
+        if (!marked) return { op: 'insert', table, row, previous: null, previousIsFull: false, lsn: SNAPSHOT_ROW_LSN }
+        return { op: 'insert', table, row, previous: null, previousIsFull: false, lsn: SNAPSHOT_ROW_LSN, snapshot: { run: from.run, key: keyOf(values), rows: 0 } }
       })
       const lastRow = result.rows.at(-1)
       const lastKey = lastRow === undefined || keyColumns.length === 0 ? null : keyOf(lastRow)
