@@ -2,6 +2,7 @@ import { before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import type { TelemetryEvents } from '../../core/telemetry.ts'
+import { payloadSyncYaml } from '../support/alert-hook.ts'
 import { configFor, consume, createTopics, eventually, runDaemon, sql, stack, streaming, TEST_GROUP, uniqueName } from '../support/harness.ts'
 
 /** onRowError: fail (default), deadLetter and skip, for rows that cannot render and messages Kafka cannot take. */
@@ -32,14 +33,7 @@ describe('row errors', () => {
   }
 
   function syncYaml(table: string, onRowError: string, extra = ''): string {
-    return `
-  - name: ${table}
-    model: { table: public.${table} }
-    topic: ${table}
-    key: id
-    message: { column: payload }
-    onRowError: ${onRowError}
-${extra}`
+    return payloadSyncYaml(table, `    onRowError: ${onRowError}\n${extra}`)
   }
 
   test('fail (the default) stops the sync before confirming the bad row; switching to skip and restarting loses nothing', async () => {

@@ -42,7 +42,7 @@ alerts: [{ type: webhook, url: "${url}" }]
 alertThresholds: { ${thresholds} }`
 }
 
-/** The alert tests' sync: a table's `payload` column as the message, keyed by id (`extra`: more of its lines). */
+/** The alert and row-error tests' sync: a table's `payload` column as the message, keyed by id (`extra`: more of its lines). */
 export function payloadSyncYaml(table: string, extra = ''): string {
   return `
   - name: ${table}
