@@ -27,7 +27,7 @@ for major in $majors; do
   done
   echo "=== pg-matrix: PostgreSQL $major: ${existing[*]}"
   if PG_VERSION=$major bash scripts/stack.sh up &&
-    PG_VERSION=$major node --conditions=rowcast-source --import tsx --test --test-concurrency=1 --test-reporter=spec "${existing[@]}"; then
+    PG_VERSION=$major node --conditions=rowcast-source --import tsx --test --test-concurrency=1 --test-timeout="${TEST_TIMEOUT_MS:-600000}" --test-reporter=spec "${existing[@]}"; then
     echo "=== pg-matrix: PostgreSQL $major: ok"
   else
     echo "=== pg-matrix: PostgreSQL $major: FAILED"

@@ -55,10 +55,13 @@ alone='^test/integration/(alerts-stuck-sync|bounded-memory|chunked-snapshot|exac
 alone+='|^test/package/tarball\.test\.ts$'
 mapfile -t shared_files < <(printf '%s\n' "${files[@]}" | grep -vE "$alone")
 mapfile -t alone_files < <(printf '%s\n' "${files[@]}" | grep -E "$alone")
+# A file that hangs fails after 10 min (the longest takes ~2), naming itself, instead of holding CI to its budget;
+# test/support/watchdog.ts fails the files on the stack sooner, saying what they wait on.
+export TEST_TIMEOUT_MS=600000
 run_tests() {
   local concurrency=$1
   shift
-  node --conditions=rowcast-source --import tsx --test --test-concurrency="$concurrency" --test-reporter=spec "$@"
+  node --conditions=rowcast-source --import tsx --test --test-concurrency="$concurrency" --test-timeout="$TEST_TIMEOUT_MS" --test-reporter=spec "$@"
 }
 step tests run_tests 2 "${shared_files[@]}"
 step lint background_result lint

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { after } from 'node:test'
+import { describeOnHang } from './watchdog.ts'
 import pg from 'pg'
 import type { Consumer } from 'kafkajs'
 import type { KafkaClient } from '../../connectors/kafka/client.ts'
@@ -149,7 +150,9 @@ after(async () => {
 
 export async function runDaemon(config: RowcastConfig, options: DaemonOptions = {}): Promise<Daemon> {
   for (const sync of config.syncs) usedSlots.add(sync.stream === 'shared' ? config.source.postgres.streamGroup.slot : sync.slot ?? `rowcast_${sync.name}`)
-  return startDaemon(config, { logger: createLogger({ level: process.env.ROWCAST_TEST_LOG ?? 'warn' }), failedRetryMs: 1_000, ...options })
+  const daemon = await startDaemon(config, { logger: createLogger({ level: process.env.ROWCAST_TEST_LOG ?? 'warn' }), failedRetryMs: 1_000, ...options })
+  describeOnHang(() => `a daemon started here: ${daemon.syncs.map((s) => `${s.name} ${s.state}`).join(', ')}`)
+  return daemon
 }
 
 /** Waits until `predicate` holds, polling. */
