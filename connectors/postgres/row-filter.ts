@@ -48,13 +48,15 @@ export function rowFilterProblem(filter: string): string | undefined {
 /**
  * Why the filter is not one boolean expression over `table`, or undefined: `rowFilterProblem`, then PostgreSQL
  * parses `SELECT 1 FROM <table> WHERE (<filter>) LIMIT 0` as one prepared statement (the extended protocol
- * refuses several statements), in a read-only transaction that is rolled back. `table` is a quoted name
- * (as `describeTable` returns it).
+ * refuses several statements), in a read-only transaction that is rolled back; inside the caller's transaction
+ * (a stream group's publication change, under the setup lock), in a savepoint rolled back to, so that transaction
+ * goes on as it was. `table` is a quoted name (as `describeTable` returns it).
  */
 export async function checkRowFilter(client: pg.ClientBase, table: string, filter: string): Promise<string | undefined> {
   const problem = rowFilterProblem(filter)
   if (problem !== undefined) return problem
-  await client.query('BEGIN READ ONLY')
+  const inTransaction = client.getTransactionStatus() === 'T'
+  await client.query(inTransaction ? 'SAVEPOINT rowcast_filter_check' : 'BEGIN READ ONLY')
   try {
     // queryMode is in pg 8.23 but not in @types/pg
     await client.query({ text: `SELECT 1 FROM ${table} WHERE (${filter}) LIMIT 0`, queryMode: 'extended' } as pg.QueryConfig)
@@ -62,7 +64,8 @@ export async function checkRowFilter(client: pg.ClientBase, table: string, filte
   } catch (error) {
     return `PostgreSQL does not take it as a condition on ${table}: ${errorMessage(error)}`
   } finally {
-    await client.query('ROLLBACK')
+    if (inTransaction) await client.query('ROLLBACK TO SAVEPOINT rowcast_filter_check; RELEASE SAVEPOINT rowcast_filter_check')
+    else await client.query('ROLLBACK')
   }
 }
 
