@@ -119,9 +119,10 @@ export class StreamGroup implements MemberHost {
     await dropFromGroupPublication(this.#control, this.slot, table).catch((error: unknown) => this.options.logger.warn({ group: this.slot, sync, table, error: errorMessage(error) }, 'could not take the table of a sync that left out of the stream group\'s publication'))
   }
 
-  /** Takes the group's lock (once for all members; waits while another daemon holds it); false when `signal` aborts. */
+  /** Takes the group's lock (once for all members; waits while another daemon holds it); false when `signal` aborts or the group closes. */
   async acquire(signal: AbortSignal): Promise<boolean> {
     for (;;) {
+      if (this.#closed) return false
       if (this.#control !== null) return true
       this.#locking ??= this.#lock(signal).finally(() => (this.#locking = null))
       const locked = await this.#locking
@@ -136,13 +137,22 @@ export class StreamGroup implements MemberHost {
     })
     if (session === null) return false
     const { control, slotStart, releases } = session
-    try {
-      this.#cursors = await GroupCursors.load(control, { slot, syncs: this.syncs, slotStart, logger, send: (lsn) => this.#sendStatus(lsn) })
-    } catch (error) {
+    const letGo = async () => {
       for (const release of releases) release()
       await control.end().catch(() => undefined)
+    }
+    // Closed while the lock was being taken (a daemon stopped as a shared sync started): kept, the lock and its
+    // connection would outlive the group, and no other daemon could take it over.
+    if (this.#closed) return letGo().then(() => false)
+    let cursors: GroupCursors
+    try {
+      cursors = await GroupCursors.load(control, { slot, syncs: this.syncs, slotStart, logger, send: (lsn) => this.#sendStatus(lsn) })
+    } catch (error) {
+      await letGo()
       throw error
     }
+    if (this.#closed) return letGo().then(() => false)
+    this.#cursors = cursors
     this.#releases = releases
     this.#control = control
     this.#timer ??= setInterval(() => this.#tick(), TICK_MS)
