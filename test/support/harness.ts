@@ -82,16 +82,21 @@ export interface Received {
 /** A real consumer reading topics from the beginning; `waitFor(n)` resolves once n messages arrived. */
 export async function consume(env: StackEnv, topics: string[], options: { readCommitted?: boolean } = {}): Promise<{ messages: Received[]; waitFor(count: number, timeoutMs?: number): Promise<Received[]>; stop(): Promise<void> }> {
   const consumer: Consumer = kafkaClient(env).consumer({ groupId: uniqueName('test'), readUncommitted: options.readCommitted === false })
-  await consumer.connect()
-  for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true })
   const messages: Received[] = []
-  await consumer.run({
-    eachMessage: async ({ topic, partition, message }) => {
-      const headers: Record<string, string> = {}
-      for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = v.toString()
-      messages.push({ topic, partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', headers })
-    },
-  })
+  try {
+    await consumer.connect()
+    for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true })
+    await consumer.run({
+      eachMessage: async ({ topic, partition, message }) => {
+        const headers: Record<string, string> = {}
+        for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = v.toString()
+        messages.push({ topic, partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', headers })
+      },
+    })
+  } catch (error) {
+    await consumer.disconnect().catch(() => undefined) // its connections would keep the file's process alive
+    throw error
+  }
   return {
     messages,
     async waitFor(count, timeoutMs = 30_000) {
@@ -142,7 +147,10 @@ export function configFor(env: StackEnv, syncYaml: string, extra = ''): RowcastC
 
 /** Slots made by this test file's daemons: dropped when the file ends, so the suite never runs out of them. */
 const usedSlots = new Set<string>()
+/** Daemons started here: a test that failed before its own cleanup leaves one running, stopped when the file ends. */
+const daemons: Daemon[] = []
 after(async () => {
+  await Promise.all(daemons.map((d) => d.stop().catch(() => undefined)))
   if (usedSlots.size === 0) return
   const env = await stack()
   await sql(env, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ANY($1) AND NOT active', [[...usedSlots]]).catch(() => undefined)
@@ -151,6 +159,7 @@ after(async () => {
 export async function runDaemon(config: RowcastConfig, options: DaemonOptions = {}): Promise<Daemon> {
   for (const sync of config.syncs) usedSlots.add(sync.stream === 'shared' ? config.source.postgres.streamGroup.slot : sync.slot ?? `rowcast_${sync.name}`)
   const daemon = await startDaemon(config, { logger: createLogger({ level: process.env.ROWCAST_TEST_LOG ?? 'warn' }), failedRetryMs: 1_000, ...options })
+  daemons.push(daemon)
   describeOnHang(() => `a daemon started here: ${daemon.syncs.map((s) => `${s.name} ${s.state}`).join(', ')}`)
   return daemon
 }
