@@ -3,14 +3,22 @@ import { mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { after } from 'node:test'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import type { StackEnv } from '../../scripts/stack-env.ts'
 import { configYaml } from './harness.ts'
+import { describeOnHang } from './watchdog.ts'
 
 /** rowcast as a real child process (so SIGKILL is real), plus the fault-injection commands of the stack. */
 
 const ROOT = new URL('../..', import.meta.url).pathname
+
+/** Children a failed test left running would keep streaming (and the file's process alive): killed when the file ends. */
+const children = new Set<ChildProcess>()
+after(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+})
 
 export interface RowcastProcess {
   readonly pid: number
@@ -73,6 +81,9 @@ export function spawnRowcast(configFile: string, port: number, options: { checks
   child.stderr?.on('data', keep)
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const pid = child.pid as number
+  children.add(child)
+  void exited.then(() => children.delete(child))
+  describeOnHang(() => `rowcast child ${pid}: ${child.exitCode === null && child.signalCode === null ? 'running' : 'exited'}`)
   return {
     pid,
     port,
