@@ -7,8 +7,8 @@
  */
 import { after } from 'node:test'
 
-/** How long a file's process may outlive its tests (closing pools and consumers takes a second or two). */
-const EXIT_GRACE_MS = 30_000
+/** How long a file's process may outlive its tests (its after hooks stop daemons, which drain for up to 15 s). */
+const EXIT_GRACE_MS = 60_000
 /** A file running longer than this waits for something that will not come (the longest take ~2 min on CI). */
 const FILE_BUDGET_MS = 8 * 60_000
 
