@@ -143,9 +143,10 @@ const RUNNING_XIDS = `WITH s AS (SELECT pg_current_snapshot() AS snap, pg_curren
  * reach the joining sync without those writes, while its snapshot reads miss them too; once the wait is over, the
  * sync's start position lies past every such commit (they are in the snapshot it reads instead). A session left
  * idle in a transaction holds the sync there for as long as it stays open: `onWaiting` hears at once, then every
- * `tellEveryMs`, which sessions hold them (never their queries: they may hold data).
+ * `tellEveryMs`, which sessions hold them (never their queries: they may hold data). A stop (`signal`) ends the
+ * wait by throwing its reason: the sync has not waited, so nothing may be recorded as if it had.
  */
-export async function waitForRunningTransactions(client: pg.ClientBase, onWaiting: (running: RunningTransaction[], waitedMs: number, first: boolean) => void, pollMs = 200, tellEveryMs = 30_000): Promise<void> {
+export async function waitForRunningTransactions(client: pg.ClientBase, onWaiting: (running: RunningTransaction[], waitedMs: number, first: boolean) => void, pollMs = 200, tellEveryMs = 30_000, signal?: AbortSignal): Promise<void> {
   const started = Date.now()
   const { rows } = await client.query<{ xids: string[] }>(RUNNING_XIDS)
   let running = rows[0].xids
@@ -160,6 +161,7 @@ export async function waitForRunningTransactions(client: pg.ClientBase, onWaitin
       toldAt = now
     }
     await new Promise((r) => setTimeout(r, pollMs))
+    signal?.throwIfAborted()
   }
 }
 

@@ -126,6 +126,8 @@ function bounded(step: Promise<unknown> | unknown): Promise<unknown> {
 export class PostgresSource implements ChangeSource {
   readonly #options: PostgresSourceOptions
   readonly #control: pg.Client
+  /** The attempt's stop: ends a wait in `prepare` that could last (transactions a user left open). */
+  readonly #signal: AbortSignal
   /** Where the slot lives and is streamed from: the control connection, or the standby when decoding on one. */
   #slots: pg.Client
   readonly #failure = new Subject<never>()
@@ -141,9 +143,10 @@ export class PostgresSource implements ChangeSource {
   #recorded = { position: 0n, at: 0, writing: false }
   #identity: SourceIdentity | null = null
 
-  private constructor(options: PostgresSourceOptions, control: pg.Client) {
+  private constructor(options: PostgresSourceOptions, control: pg.Client, signal: AbortSignal) {
     this.#options = options
     this.#control = control
+    this.#signal = signal
     this.#slots = control
     control.on('error', (error) => this.#failure.error(new RowcastError('PG_CONNECTION_LOST', `PostgreSQL connection lost: ${error.message}`, { cause: error })))
     // The lock lives on this session: once it ends the lock may be another daemon's, so the attempt stops now.
@@ -158,7 +161,7 @@ export class PostgresSource implements ChangeSource {
     // A multi-host URL is resolved at each attempt: after a failover the next attempt finds the new primary.
     const options = { ...given, url: await resolveHost(given.url), ...(given.primaryUrl === undefined ? {} : { primaryUrl: await resolveHost(given.primaryUrl) }) }
     const control = await connectClient(options.primaryUrl ?? options.url)
-    const source = new PostgresSource(options, control)
+    const source = new PostgresSource(options, control, signal)
     try {
       if (options.primaryUrl !== undefined) source.#slots = await source.#connectStandby(options.url)
       if (options.group !== undefined) {
@@ -276,7 +279,7 @@ export class PostgresSource implements ChangeSource {
           const about = `transactions that were running when ${spec.table} joined the stream group's publication (one that wrote it and commits later would reach this sync only in part)`
           if (first) logger.info({ table: spec.table, count: running.length }, `waiting for ${running.length} ${about}`)
           else logger.warn({ table: spec.table, waitedSeconds: Math.round(waitedMs / 1000), running }, `sync "${sync}" still waits, after ${Math.round(waitedMs / 1000)} s, for ${running.length} ${about}: ${running.map(describeRunning).join('; ')}. End them (COMMIT, ROLLBACK, or pg_terminate_backend(pid)) and it starts`)
-        })
+        }, undefined, undefined, this.#signal)
       }
       cursor = await migrateOrStart(control, sync, recorded, group)
     }

@@ -62,6 +62,24 @@ test('the wait names the idle session that holds it, every tellEveryMs, and ends
   assert.equal(failure, null)
 })
 
+test('a stop ends the wait (the signal aborts): it throws, so nothing is recorded as if it had waited', { timeout: 30_000 }, async () => {
+  const idle = await connect('rowcast-test-idle-stop')
+  const control = await connect('rowcast-test-control-stop')
+  await idle.query('BEGIN')
+  await idle.query('SELECT pg_current_xact_id()')
+  const stop = new AbortController()
+  let heard = 0
+  const waiting = waitForRunningTransactions(control, () => void heard++, 50, 300, stop.signal).then(() => 'ended', (error: unknown) => error)
+  try {
+    await eventually(() => heard, (n) => n >= 1, 10_000, 'waiting')
+    stop.abort()
+    const outcome = await Promise.race([waiting, new Promise((r) => setTimeout(() => r('still waiting 5 s after the stop'), 5_000))])
+    assert.ok(outcome instanceof Error && outcome.name === 'AbortError', `the wait ended with: ${String(outcome)}`)
+  } finally {
+    await idle.query('COMMIT')
+  }
+})
+
 test('a transaction without a visible session is named by its xid; a prepared one says so', () => {
   assert.equal(describeRunning({ xid: '42', pid: null, application: null, state: null, since: null }), 'xid 42')
   assert.equal(describeRunning({ xid: '42', pid: null, application: null, state: 'prepared', since: new Date(0) }), 'xid 42 (prepared since 1970-01-01T00:00:00.000Z)')
